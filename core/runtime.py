@@ -1,0 +1,100 @@
+"""Device, dtype, threads and seeding.
+
+Every model module asks this module which device to use; nothing in GenLab
+hard-codes ``"cuda"`` or ``"cpu"``. Randomness is always passed explicitly as a
+``torch.Generator`` or ``numpy.random.Generator`` built from a seed, never the
+global random state (the scikit-learn convention).
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import numpy as np
+
+#: Environment variable that forces a device ("cpu", "cuda", "cuda:1", "mps").
+DEVICE_ENV = "GENLAB_DEVICE"
+
+
+@lru_cache(maxsize=None)
+def pick_device(prefer: str | None = None) -> str:
+    """Return the best available device: ``GENLAB_DEVICE`` or ``prefer`` if set, else cuda > mps > cpu."""
+    import torch
+
+    choice = prefer or os.environ.get(DEVICE_ENV, "").strip() or None
+    if choice:
+        kind = choice.split(":")[0]
+        if kind not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"Unknown device {choice!r}; valid choices are 'cpu', 'cuda[:i]' and 'mps'.")
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"Device {choice!r} was asked for but CUDA is not available here.")
+        if kind == "mps" and not torch.backends.mps.is_available():
+            raise ValueError("Device 'mps' was asked for but MPS is not available here.")
+        return choice
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def device_label(device: str | None = None) -> str:
+    """A short human description of the device, e.g. ``'cuda (NVIDIA H100)'`` or ``'cpu (2 threads)'``."""
+    import torch
+
+    device = device or pick_device()
+    if device.startswith("cuda"):
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    if device == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return device
+
+
+def inference_dtype(device: str):
+    """Half precision on CUDA (as diffusers pipelines are usually run), float32 elsewhere."""
+    import torch
+
+    return torch.float16 if str(device).startswith("cuda") else torch.float32
+
+
+def set_threads(n: int | None = None) -> int:
+    """Set torch's intra-op threads (default: all cores this process may use) and return the count."""
+    import torch
+
+    if n is None:
+        try:
+            n = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            n = os.cpu_count() or 1
+    n = max(1, int(n))
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def torch_generator(seed: int, device: str = "cpu"):
+    """A ``torch.Generator`` seeded with ``seed`` on ``device`` (the only way GenLab draws torch randomness)."""
+    import torch
+
+    g = torch.Generator(device=device)
+    g.manual_seed(int(seed))
+    return g
+
+
+def numpy_rng(seed: int) -> np.random.Generator:
+    """A ``numpy.random.Generator`` seeded with ``seed``."""
+    return np.random.default_rng(int(seed))
+
+
+def seeded_init(module_factory, seed: int):
+    """Build a torch module with its parameter initialisation drawn from ``seed``.
+
+    torch's initialisers only use the global generator, so this forks the global RNG,
+    seeds it, builds the module and restores the previous state: the caller's global
+    state is left as it was and the weights depend on ``seed`` alone.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return module_factory()
