@@ -209,14 +209,14 @@ def parse_points_csv(raw: bytes, limits: PointLimits = PointLimits()) -> np.ndar
     rows = [r for r in text.splitlines() if r.strip()]
     if rows and not _numeric_row(rows[0]):
         rows = rows[1:]  # header
+    if not rows:
+        raise DataError("The file holds no data rows.")
     if len(rows) > limits.max_rows:
         raise DataError(f"The file has {len(rows):,} rows; the limit is {limits.max_rows:,}.")
     try:
         X = np.loadtxt(io.StringIO("\n".join(rows)), delimiter=",", ndmin=2, dtype=np.float64)
     except ValueError as e:
         raise DataError(f"Could not read the file as numbers x,y: {e}") from None
-    if X.size == 0 or len(rows) == 0:
-        raise DataError("The file holds no data rows.")
     if X.shape[1] != 2:
         raise DataError(f"Expected 2 columns (x,y), found {X.shape[1]}.")
     if not np.isfinite(X).all():

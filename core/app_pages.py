@@ -1,0 +1,26 @@
+"""The pages GenLab has built, in lecture order: pure data, no Streamlit.
+
+``streamlit_app.py`` builds ``st.navigation`` from this list, the home page links to it
+and the browser tests open every entry, so a page that is not listed here does not exist.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str        # script path relative to the repository root
+    title: str       # navigation title
+    icon: str        # a :material/...: icon (no emoji font is installed)
+    url_path: str    # the page's address, /<url_path>
+    family: str      # lecture section it belongs to
+    blurb: str       # one line for the home page
+
+
+HOME = PageSpec("pages/home.py", "Home", ":material/home:", "", "home", "The map of the lecture.")
+
+PAGES: list[PageSpec] = [
+    PageSpec("pages/bayes.py", "Discriminative vs generative", ":material/compare_arrows:", "bayes", "bayes",
+             "Gaussian naive Bayes and logistic regression: the generative-discriminative pair."),
+]

@@ -1,0 +1,313 @@
+"""The only Streamlit-aware part of core: URL state, walkthroughs, progress, cached loaders.
+
+Pages stay thin: they read widgets through :func:`url` (so every view lives in the URL),
+call core functions through Streamlit's caches, and draw. This module never trains or
+plots anything itself.
+
+URL state. Widgets are Streamlit's own, bound to the URL with ``bind="query-params"``: a
+copied link reopens the same view, and a value equal to the default is left out of the URL.
+:class:`UrlState` adds what Streamlit does not: it notices malformed or unknown parameters
+(Streamlit silently drops them) and tells the user, and it builds the shareable link.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import streamlit as st
+
+_STATE_KEY = "_genlab_url_state"
+
+
+def require_router() -> None:
+    """First line of every page: make sure the page runs inside the router (``streamlit_app.py``).
+
+    Streamlit keeps a process-wide flag for the old ``pages/``-folder mode that stays on until
+    the entry script has called ``st.navigation`` once. So the very first request to a fresh
+    server, if it is a deep link such as ``/bayes``, runs the page script on its own: no
+    sidebar, no URL state, a different menu. Here the page notices, clears the flag exactly as
+    ``st.navigation`` itself does, and reruns, so the router runs and renders the page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+#: Keys owned by the router (sidebar), valid on every page.
+GLOBAL_KEYS = ("walkthrough", "step")
+
+
+def _fmt_number(v) -> str:
+    # Streamlit's own rule for numbers in the URL (5.0 -> "5", 5.5 -> "5.5")
+    if isinstance(v, float) and math.isfinite(v) and v == int(v):
+        return str(int(v))
+    return str(v)
+
+
+class UrlState:
+    """The widgets of one script run that live in the URL, and what the URL held when it started."""
+
+    def __init__(self, raw: dict[str, str]):
+        self.raw = dict(raw)                 # query params as the run found them
+        self.problems: list[str] = []        # human messages for malformed values
+        self.values: dict[str, tuple[str, str]] = {}  # key -> (url value now, url value of default)
+
+    # -- bookkeeping
+    def _check(self, key: str, ok: bool, expected: str):
+        if key in self.raw and not ok:
+            self.problems.append(f"`{key}={self.raw[key]}` is not valid ({expected}); the default was used.")
+
+    def _record(self, key: str, now: str, default: str):
+        self.values[key] = (now, default)
+
+    # -- widgets (Streamlit's, bound to the URL)
+    def selectbox(self, label: str, options, key: str, index: int = 0, format_func=str, container=st, **kw):
+        options = list(options)
+        labels = [format_func(o) for o in options]
+        self._check(key, self.raw.get(key) in labels, "one of " + ", ".join(f"'{x}'" for x in labels))
+        value = container.selectbox(label, options, index=index, key=key, format_func=format_func,
+                                    bind="query-params", **kw)
+        self._record(key, format_func(value), labels[index])
+        return value
+
+    def radio(self, label: str, options, key: str, index: int = 0, format_func=str, container=st, **kw):
+        options = list(options)
+        labels = [format_func(o) for o in options]
+        self._check(key, self.raw.get(key) in labels, "one of " + ", ".join(f"'{x}'" for x in labels))
+        value = container.radio(label, options, index=index, key=key, format_func=format_func,
+                                bind="query-params", **kw)
+        self._record(key, format_func(value), labels[index])
+        return value
+
+    def _number_ok(self, key, lo, hi, integer):
+        try:
+            v = float(self.raw[key])
+        except (KeyError, ValueError, TypeError):
+            return False
+        return math.isfinite(v) and lo <= v <= hi and (not integer or v == int(v))
+
+    def slider(self, label: str, min_value, max_value, value, key: str, step=None, container=st, **kw):
+        integer = all(isinstance(v, int) for v in (min_value, max_value, value))
+        self._check(key, self._number_ok(key, min_value, max_value, integer),
+                    f"a{'n integer' if integer else ' number'} from {min_value} to {max_value}")
+        out = container.slider(label, min_value, max_value, value, step=step, key=key, bind="query-params", **kw)
+        self._record(key, _fmt_number(out), _fmt_number(value))
+        return out
+
+    def number(self, label: str, min_value, max_value, value, key: str, step=None, container=st, **kw):
+        integer = all(isinstance(v, int) for v in (min_value, max_value, value))
+        self._check(key, self._number_ok(key, min_value, max_value, integer),
+                    f"a{'n integer' if integer else ' number'} from {min_value} to {max_value}")
+        out = container.number_input(label, min_value, max_value, value, step=step, key=key,
+                                      bind="query-params", **kw)
+        self._record(key, _fmt_number(out), _fmt_number(value))
+        return out
+
+    def toggle(self, label: str, value: bool, key: str, container=st, **kw):
+        self._check(key, self.raw.get(key) in ("true", "false"), "true or false")
+        out = container.toggle(label, value=value, key=key, bind="query-params", **kw)
+        self._record(key, str(out).lower(), str(value).lower())
+        return out
+
+    # -- after the page ran
+    def unknown_keys(self) -> list[str]:
+        return [k for k in self.raw if k not in self.values and k not in GLOBAL_KEYS]
+
+    def query(self) -> dict[str, str]:
+        """The query parameters that reproduce this view (values equal to the default left out)."""
+        return {k: now for k, (now, default) in self.values.items() if now != default}
+
+    def link(self, base: str | None) -> str:
+        q = self.query()
+        base = base or ""
+        return base + ("?" + urlencode(q) if q else "")
+
+
+def begin_run() -> UrlState:
+    """Start a script run's URL state (called once per run by the router, before the page)."""
+    state = UrlState(st.query_params.to_dict())
+    st.session_state[_STATE_KEY] = state
+    return state
+
+
+def url() -> UrlState:
+    """This run's URL state; pages declare their view-shaping widgets through it."""
+    state = st.session_state.get(_STATE_KEY)
+    if state is None:  # a page run on its own, without the router
+        state = begin_run()
+    return state
+
+
+def show_url_notices(state: UrlState, box) -> None:
+    """Tell the user about malformed or unknown URL parameters (and drop the unknown ones)."""
+    unknown = state.unknown_keys()
+    if unknown:
+        for k in unknown:
+            if k in st.query_params:
+                try:
+                    del st.query_params[k]
+                except Exception:  # a bound key cannot be deleted this way; Streamlit drops it itself
+                    pass
+        state.problems.append("Ignored unknown link parameters: " + ", ".join(f"`{k}`" for k in unknown) + ".")
+    if state.problems:
+        box.info("This link had settings GenLab could not use, so defaults are shown instead.  \n"
+                 + "  \n".join(state.problems), icon=":material/link_off:")
+
+
+def seed_input(label: str = "Seed", default: int = 0, container=st) -> int:
+    """The page's seed: every random draw on the page comes from it, and the sidebar shows it."""
+    return url().number(label, 0, 2**31 - 1, default, key="seed", container=container,
+                        help="Same seed, same data, same model, same picture.")
+
+
+# ---- walkthrough
+
+@dataclass(frozen=True)
+class Step:
+    title: str      # short heading
+    latex: str      # the lecture's equation for this step (LaTeX, no $)
+    text: str       # two or three sentences, in our own words
+    section: str    # which figure section of the page it explains
+
+
+class Walkthrough:
+    """Numbered steps in the lecture's order, each shown beside the live figure it explains.
+
+    With the walkthrough off, every section of the page is drawn. With it on, only the section
+    of the current step is drawn, with the step's equation and text next to it, and
+    previous/next controls at the top: one idea at a time, for a classroom.
+    """
+
+    def __init__(self, steps: list[Step]):
+        self.steps = steps
+        self.on = bool(st.session_state.get("walkthrough", False))
+        self.index = 0
+        if self.on:
+            n = len(steps)
+            titles = [f"{i + 1}. {s.title}" for i, s in enumerate(steps)]
+
+            def _move(delta):
+                cur = st.session_state.get("step", titles[0])
+                i = titles.index(cur) if cur in titles else 0
+                st.session_state["step"] = titles[max(0, min(n - 1, i + delta))]
+
+            c1, c2, c3 = st.columns([1, 6, 1], vertical_alignment="bottom")
+            c1.button("Back", icon=":material/arrow_back:", on_click=_move, args=(-1,), width="stretch")
+            c3.button("Next", icon=":material/arrow_forward:", on_click=_move, args=(1,), width="stretch")
+            choice = url().selectbox(f"Walkthrough step (of {n})", titles, key="step", container=c2)
+            self.index = titles.index(choice)
+
+    @property
+    def current(self) -> Step:
+        return self.steps[self.index]
+
+    def shows(self, section: str) -> bool:
+        return not self.on or self.current.section == section
+
+    def section(self, section: str, draw) -> None:
+        """Draw ``draw()`` for ``section`` (and, in walkthrough mode, the current step beside it)."""
+        if not self.shows(section):
+            return
+        if not self.on:
+            draw()
+            return
+        fig_col, text_col = st.columns([3, 2], gap="large")
+        with text_col:
+            s = self.current
+            st.markdown(f"#### Step {self.index + 1}. {s.title}")
+            if s.latex:
+                st.latex(s.latex)
+            st.markdown(s.text)
+        with fig_col:
+            draw()
+
+
+# ---- training progress
+
+class TrainingProgress:
+    """A progress callback for core training loops: ``callback(step, metrics) -> stop?``.
+
+    Drives an ``st.status`` box with ``st.progress`` and a live line chart of the metrics,
+    redrawn every ``every`` steps (drawing is the slow part, so not on every step).
+    """
+
+    def __init__(self, total_steps: int, label: str = "Training", every: int = 10, chart_keys=None):
+        self.total = max(1, int(total_steps))
+        self.every = max(1, int(every))
+        self.keys = chart_keys
+        self.history: list[dict] = []
+        self.status = st.status(label, expanded=True)
+        with self.status:
+            self.bar = st.progress(0.0)
+            self.chart = st.empty()
+
+    def __call__(self, step: int, metrics: dict) -> bool:
+        row = {"step": step, **{k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}}
+        self.history.append(row)
+        if step % self.every == 0 or step >= self.total:
+            self.bar.progress(min(1.0, step / self.total), text=f"step {step:,} of {self.total:,}")
+            import pandas as pd
+
+            df = pd.DataFrame(self.history).set_index("step")
+            if self.keys:
+                df = df[[k for k in self.keys if k in df]]
+            self.chart.line_chart(df)
+        return False
+
+    def done(self, message: str, ok: bool = True) -> None:
+        self.bar.progress(1.0)
+        self.status.update(label=message, state="complete" if ok else "error", expanded=not ok)
+
+
+# ---- checkpoints
+
+def load_or_offer_training(load, train, what: str):
+    """Return ``load()``; if the checkpoint is missing or corrupt, say so and offer to train it now.
+
+    ``load`` raises ``core.checkpoints.CheckpointError``; ``train`` is called (with the user's
+    click) to build the model live instead. Returns None while neither is available.
+    """
+    from core.checkpoints import CheckpointError
+
+    try:
+        return load()
+    except CheckpointError as e:
+        st.warning(f"The shipped {what} could not be loaded: {e}", icon=":material/error:")
+        if st.button(f"Train the {what} now", icon=":material/model_training:", key=f"train_now_{what}"):
+            return train()
+        return None
+
+
+# ---- reading the code
+
+def show_code(*objects, label: str = "Show the code") -> None:
+    """An expander with the exact source of the core functions that made the figures above."""
+    with st.expander(label, icon=":material/code:"):
+        for obj in objects:
+            try:
+                src = inspect.getsource(obj)
+            except (OSError, TypeError):
+                continue
+            st.caption(f"`{obj.__module__}.{obj.__qualname__}`")
+            st.code(src, language="python")
+
+
+# ---- the shared sidebar
+
+@st.cache_resource(show_spinner=False)
+def _device_label() -> str:
+    from core.runtime import device_label
+
+    return device_label()
+
+
+def sidebar_footer(state: UrlState) -> None:
+    """Device in use, the seed of what is shown, and the link that reopens this exact view."""
+    st.divider()
+    st.caption(f":material/memory: Device: **{_device_label()}**")
+    seed = st.session_state.get("seed") if "seed" in state.values else None
+    st.caption(f":material/casino: Seed of this view: **{seed if seed is not None else 'none (nothing random here)'}**")
+    st.caption(":material/link: Link to this view (copy button on the right):")
+    st.code(state.link(st.context.url), language=None, wrap_lines=True)

@@ -1,0 +1,206 @@
+"""Discriminative vs generative: Gaussian naive Bayes beside logistic regression."""
+import numpy as np
+import streamlit as st
+
+from core import bayes, ui
+from core.viz import bayes as fig
+
+ui.require_router()
+
+st.title("Discriminative vs generative")
+st.markdown(
+    "Gaussian **naive Bayes** (NB) estimates the joint $P(Y, \\mathbf{X}) = P(Y)\\prod_j P(X_j\\mid Y)$ and "
+    "gets $P(Y\\mid\\mathbf{X})$ from Bayes' rule; **logistic regression** (LR) fits $P(Y\\mid\\mathbf{X})$ "
+    "directly. They are the lecture's *generative-discriminative pair*: same kind of boundary, different "
+    "bias, variance and abilities."
+)
+
+STEPS = [
+    ui.Step("Bayes' rule", r"P(Y\mid X_1,\dots,X_p)=\frac{P(Y)\,P(X_1,\dots,X_p\mid Y)}{P(X_1,\dots,X_p)}\propto P(Y)\,P(X_1,\dots,X_p\mid Y)",
+            "NB never fits $P(Y\\mid X)$ itself. It estimates the prior and the class-conditional density, "
+            "and Bayes' rule turns them into the posterior shaded on the left. The denominator is the same "
+            "for every class, so it never needs computing for a decision.", "posterior"),
+    ui.Step("The naive independence assumption", r"P(X_j\mid Y,X_1,\dots,X_{j-1},X_{j+1},\dots,X_p)=P(X_j\mid Y)\;\Rightarrow\;P(Y\mid \mathbf{X})\propto P(Y)\prod_{j=1}^p P(X_j\mid Y)",
+            "Given the class, the features are taken as independent, so each class is an axis-aligned "
+            "Gaussian: its ellipses never tilt. Raise the feature correlation and watch the true clouds "
+            "tilt while NB's ellipses cannot.", "generative"),
+    ui.Step("Gaussian feature likelihoods, fitted by maximum likelihood", r"P(x_{ij}\mid y)=\frac{1}{\sqrt{2\pi\sigma_{y,j}^2}}\exp\!\Big(-\frac{(x_{ij}-\mu_{y,j})^2}{2\sigma_{y,j}^2}\Big)",
+            "Each $\\mu_{y,j}$ and $\\sigma^2_{y,j}$ is just the mean and variance of feature $j$ over the "
+            "training points of class $y$: the labels are known, so no iterative fitting is needed. The table "
+            "lists the estimates behind the ellipses.", "generative"),
+    ui.Step("MAP classification", r"\hat y_i=\operatorname{argmax}_y\;P(y)\prod_{j=1}^p P(x_{ij}\mid y)",
+            "The predicted class is the one with the largest posterior: the black line is where the two "
+            "posteriors are equal. NB's probabilities can be poorly calibrated when the assumption fails, "
+            "yet its argmax is often right: compare its log-loss with its accuracy below the maps.", "posterior"),
+    ui.Step("Generating new data", r"y\sim P(Y),\qquad x_j\sim\mathcal N(\mu_{y,j},\sigma^2_{y,j})\ \ (j=1,\dots,p)",
+            "Because NB models the joint distribution it can draw brand-new labelled points (the open "
+            "diamonds). Logistic regression cannot: it has no model of $P(\\mathbf X)$ to draw $\\mathbf x$ from.", "generative"),
+    ui.Step("NB is a linear model in disguise", r"\log\frac{P(y{=}1\mid\mathbf x)}{P(y{=}0\mid\mathbf x)}=b+\sum_j w_j x_j+\sum_j a_j x_j^2,\quad a_j=\tfrac{1}{2\sigma_{0,j}^2}-\tfrac{1}{2\sigma_{1,j}^2}",
+            "Writing out NB's log-odds gives LR's linear predictor plus squared terms that vanish when "
+            "the classes share their variances. Then NB is a linear classifier whose weights come from "
+            "means and variances instead of from minimising the log-loss.", "linear"),
+    ui.Step("Bias and variance: learning curves", r"\text{err}_{\mathrm{NB}}(m)\to\text{err}_{\mathrm{NB}}(\infty)\ \text{fast},\qquad \text{err}_{\mathrm{LR}}(\infty)\le\text{err}_{\mathrm{NB}}(\infty)",
+            "Ng & Jordan (2002): NB has higher bias but lower variance, so it approaches its (higher) "
+            "asymptotic error with far fewer examples; LR needs more data but usually ends lower. Prefer "
+            "NB when labelled data are scarce and the independence assumption is not too wrong.", "curves"),
+    ui.Step("Correlated features: counting evidence twice", r"x_{p+1}=\dots=x_{p+k-1}=x_1\;\Rightarrow\;\log\frac{P(y{=}1\mid\mathbf x)}{P(y{=}0\mid\mathbf x)}\ \text{gains}\ (k-1)\times\text{the }x_1\text{ term}",
+            "Copy a feature k times and NB multiplies the same evidence k times: its probabilities become "
+            "overconfident and its log-loss climbs. LR just shares one weight among the copies and stays put.", "duplicates"),
+]
+
+url = ui.url()
+wt = ui.Walkthrough(STEPS)
+
+# ---- controls (all in the URL)
+DATASET_LABELS = {"gaussians": "Two Gaussian classes", "moons": "Two moons", "wine": "Wine (sklearn)",
+                  "breast_cancer": "Breast cancer (sklearn)", "iris": "Iris (sklearn)"}
+with st.container(border=True):
+    c = st.columns([2, 1.3, 1.3, 1.3, 1])
+    dataset = url.selectbox("Data set", list(DATASET_LABELS), key="data", format_func=DATASET_LABELS.get, container=c[0])
+    n_per_class = url.slider("Points per class", 5, 500, 100, key="n", container=c[1])
+    separation, correlation, features = 2.0, 0.0, (0, 1)
+    if dataset == "gaussians":
+        separation = url.slider("Class separation", 0.0, 6.0, 2.0, key="sep", step=0.1, container=c[2])
+        correlation = url.slider("Feature correlation", -0.95, 0.95, 0.0, key="corr", step=0.05, container=c[3],
+                                 help="Within each class. Nonzero breaks NB's independence assumption.")
+    elif dataset != "moons":
+        names = bayes.feature_names(dataset)
+        f1 = url.selectbox("Feature x1", range(len(names)), key="f1", index=0, format_func=lambda i: names[i], container=c[2])
+        f2 = url.selectbox("Feature x2", range(len(names)), key="f2", index=1, format_func=lambda i: names[i], container=c[3])
+        if f1 == f2:
+            st.warning("Pick two different features; showing the first two instead.", icon=":material/warning:")
+            f1, f2 = 0, 1
+        features = (f1, f2)
+    seed = ui.seed_input(container=c[4])
+
+cfg = bayes.BayesConfig(dataset=dataset, n_per_class=n_per_class, separation=separation,
+                        correlation=correlation, features=features, seed=seed)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def fitted(cfg: bayes.BayesConfig):
+    X, y, class_names = bayes.make_dataset(cfg)
+    return X, y, class_names, bayes.fit_pair(X, y, test_size=cfg.test_size, seed=cfg.seed)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def posterior_grids(cfg: bayes.BayesConfig):
+    X, y, _, r = fitted(cfg)
+    bounds = bayes.plot_bounds(X)
+    return bounds, bayes.proba_grid(r.nb, bounds), bayes.proba_grid(r.lr, bounds)
+
+
+X, y, class_names, res = fitted(cfg)
+bounds, (xs, ys, P_nb), (_, _, P_lr) = posterior_grids(cfg)
+axis_names = ("x1", "x2") if dataset in ("gaussians", "moons") else tuple(bayes.feature_names(dataset)[i] for i in features)
+ellipses = list(zip(res.nb.theta_, res.nb.var_))
+
+
+def draw_posterior():
+    st.subheader("P(y | x): the two models side by side")
+    a, b = st.columns(2)
+    a.plotly_chart(fig.posterior_map(xs, ys, P_nb, X, y, class_names, "Naive Bayes (generative)", ellipses=ellipses,
+                                     axis_names=axis_names), key="nb_map")
+    b.plotly_chart(fig.posterior_map(xs, ys, P_lr, X, y, class_names, "Logistic regression (discriminative)",
+                                     axis_names=axis_names), key="lr_map")
+    rows = {m: {"train accuracy": s["train_acc"], "test accuracy": s["test_acc"], "train log-loss": s["train_logloss"],
+                "test log-loss": s["test_logloss"]} for m, s in res.scores.items()}
+    st.dataframe(rows, column_config={k: st.column_config.NumberColumn(format="%.3f") for k in next(iter(rows.values()))})
+    st.caption(f"{len(res.y_train)} training and {len(res.y_test)} test points (stratified split, seed {seed}).")
+
+
+def draw_generative():
+    st.subheader("The generative side: NB's Gaussians, and new data drawn from them")
+    n_gen = url.slider("New (x, y) pairs to draw from NB's joint P(Y) P(X|Y)", 0, 1000, 60, key="gen", step=10)
+    Xg, yg = bayes.sample_joint(res.nb, n_gen, seed=seed + 1) if n_gen else (np.empty((0, 2)), np.empty(0, int))
+    a, b = st.columns([3, 2])
+    a.plotly_chart(fig.posterior_map(xs, ys, P_nb, X, y, class_names, "Data, NB's 1- and 2-sigma ellipses, generated points",
+                                     ellipses=ellipses, extra=(Xg, yg), axis_names=axis_names), key="gen_map")
+    with b:
+        st.markdown("**Maximum-likelihood estimates**")
+        table = []
+        for k, cls in enumerate(class_names):
+            table.append({"class": cls, "P(y)": res.nb.class_prior_[k],
+                          **{f"mu {axis_names[j]}": res.nb.theta_[k, j] for j in range(2)},
+                          **{f"sigma {axis_names[j]}": np.sqrt(res.nb.var_[k, j]) for j in range(2)}})
+        st.dataframe(table, hide_index=True)
+        st.info("Logistic regression has no *generate* button: it models only P(y | x), so it has no "
+                "distribution of x to draw from.", icon=":material/block:")
+
+
+def draw_linear():
+    st.subheader("Naive Bayes as a linear model")
+    tied = url.radio("Class variances", ["per class (GaussianNB)", "shared across classes"], key="var", horizontal=True,
+                     help="Shared variances make NB's quadratic terms cancel: it becomes exactly linear.")
+    nb = bayes.tie_variances(res.nb) if tied.startswith("shared") else res.nb
+    a, w, b = bayes.nb_log_odds(nb)
+    lw, lb = bayes.lr_log_odds(res.lr)
+    k = 0
+    if len(class_names) > 2:
+        k = url.selectbox("Log-odds of class", range(1, len(class_names)), key="cls",
+                          format_func=lambda i: f"{class_names[i]} vs {class_names[0]}") - 1
+    gap = np.abs(bayes.proba_from_log_odds(a, w, b, X) - nb.predict_proba(X)).max()
+    col1, col2 = st.columns([3, 2])
+    col1.plotly_chart(fig.weights_bar(w[k], b[k], lw[k], lb[k], axis_names, nb_a=a[k] if np.abs(a[k]).max() > 0 else None,
+                                      title=f"log P({class_names[k + 1]}|x) / P({class_names[0]}|x)"), key="weights")
+    with col2:
+        st.metric("largest |P from the weights - GaussianNB.predict_proba|", f"{gap:.1e}")
+        if np.abs(a).max() == 0:
+            st.success("Shared variances: the squared terms are exactly zero, so NB's boundary is a straight line, "
+                       "like LR's. The two differ only in how the weights were chosen.", icon=":material/check:")
+        else:
+            st.warning(f"Per-class variances leave squared terms (largest |a_j| = {np.abs(a[k]).max():.3f}): NB's "
+                       "boundary bends into a conic, LR's cannot.", icon=":material/timeline:")
+        st.caption("NB's weights are computed from its means, variances and priors (formula in `core.bayes.nb_log_odds`); "
+                   "LR's are fitted by minimising the log-loss and mapped back to the unscaled features.")
+
+
+CURVE_LABELS = {"digits_0v1": "Digits 0 vs 1 (64 pixels)", "digits_2v3": "Digits 2 vs 3 (64 pixels)",
+                "digits": "All ten digits", "breast_cancer": "Breast cancer (30 features)", "wine": "Wine (13 features)"}
+
+
+@st.cache_data(max_entries=32, show_spinner="Fitting both models on many random splits...")
+def curves(name, n_splits, smoothing):
+    return bayes.learning_curves(name, n_splits=n_splits, var_smoothing=smoothing)
+
+
+def draw_curves():
+    st.subheader("Learning curves: who needs less data? (Ng & Jordan, 2002)")
+    c1, c2, c3 = st.columns(3)
+    name = url.selectbox("Data (all features)", list(CURVE_LABELS), key="curve", format_func=CURVE_LABELS.get, container=c1)
+    n_splits = url.slider("Random splits averaged", 3, 50, 10, key="splits", container=c2)
+    smoothing = url.selectbox("NB variance smoothing", [1e-9, 1e-3, 1e-2, 0.1, 0.5], key="smooth", index=3, container=c3,
+                              help="GaussianNB's var_smoothing: a share of the largest variance added to every "
+                                   "variance. Tiny values let a pixel that happens to be constant veto a class.")
+    cv = curves(name, n_splits, smoothing)
+    st.plotly_chart(fig.learning_curve_fig(cv, CURVE_LABELS[name]), key="curves")
+    nb, lr, m = cv["NB"].mean(1), cv["LR"].mean(1), cv["sizes"]
+    smaller = "naive Bayes" if nb[0] < lr[0] else "logistic regression"
+    lower = "logistic regression" if lr[-1] < nb[-1] else "naive Bayes"
+    st.markdown(f"Measured here: with **m = {m[0]}** examples NB errs on {nb[0]:.1%} and LR on {lr[0]:.1%} "
+                f"(**{smaller}** is better with little data); with **m = {m[-1]}**, NB {nb[-1]:.1%} and LR {lr[-1]:.1%} "
+                f"(**{lower}** has the lower error with plenty).")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def duplicates(cfg: bayes.BayesConfig):
+    X, y, _, _ = fitted(cfg)
+    return bayes.duplicate_experiment(X, y, seed=cfg.seed)
+
+
+def draw_duplicates():
+    st.subheader("Duplicated features: NB counts the same evidence again")
+    rows = duplicates(cfg)
+    a, b = st.columns([3, 2])
+    a.plotly_chart(fig.duplicates_fig(rows), key="dups")
+    b.dataframe(rows, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.3f") for k in rows[0] if k != "copies"})
+    b.caption(f"Feature {axis_names[0]} appended k-1 more times to the current data set; same split, both models refitted.")
+
+
+wt.section("posterior", draw_posterior)
+wt.section("generative", draw_generative)
+wt.section("linear", draw_linear)
+wt.section("curves", draw_curves)
+wt.section("duplicates", draw_duplicates)
+
+ui.show_code(bayes.make_dataset, bayes.nb_log_odds, bayes.sample_joint, bayes.learning_curves)

@@ -1,0 +1,24 @@
+"""GenLab's entry point: the router and the shared sidebar. No page content lives here."""
+import streamlit as st
+
+from core import ui
+from core.app_pages import HOME, PAGES
+
+st.set_page_config(page_title="GenLab: see generative models work", page_icon=":material/science:", layout="wide")
+
+state = ui.begin_run()
+notices = st.container()  # above the page: messages about the link it was opened with
+
+home = st.Page(HOME.path, title=HOME.title, icon=HOME.icon, default=True)
+pages = [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path) for p in PAGES]
+nav = st.navigation({"GenLab": [home], "The lecture": pages})
+
+with st.sidebar:
+    state.toggle("Walkthrough", False, key="walkthrough",
+                 help="Step through the page in the lecture's order: one idea, its equation and its figure at a time.")
+
+nav.run()
+
+ui.show_url_notices(state, notices)
+with st.sidebar:
+    ui.sidebar_footer(state)

@@ -1,0 +1,37 @@
+"""Helpers for AppTest page tests: open a page through the router, as a browser would."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+
+
+def open_page(page: str, query: dict | None = None, timeout: float = 120) -> AppTest:
+    """Open ``page`` (e.g. ``"pages/bayes.py"``) as a fresh browser session following a link:
+    the router runs with ``query`` in the URL and renders that page on its first run.
+
+    (Pages' url_path equals their file name, so the page is found before the first run.)
+    """
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    if query:
+        at.query_params.update({k: str(v) for k, v in query.items()})
+    at.switch_page(page)
+    at.run()
+    return at
+
+
+def assert_ok(at: AppTest, min_charts: int = 0) -> None:
+    """No exception, no error box, the router's sidebar present, and at least ``min_charts`` plotly charts."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert [t.key for t in at.sidebar.toggle] == ["walkthrough"], "page did not run inside the router"
+    charts = at.get("plotly_chart")
+    assert len(charts) >= min_charts, f"expected >= {min_charts} plotly charts, found {len(charts)}"
+
+
+def notices(at: AppTest) -> str:
+    """The text of the router's notice about link parameters it could not use ("" if none)."""
+    return " ".join(i.value for i in at.info if i.value.startswith("This link had settings"))

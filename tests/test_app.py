@@ -1,0 +1,89 @@
+"""AppTest: the router, the home page and the discriminative-vs-generative page."""
+import pytest
+
+from core.app_pages import PAGES
+from tests.pagetest import APP, assert_ok, notices, open_page
+from streamlit.testing.v1 import AppTest
+
+BAYES = "pages/bayes.py"
+
+
+def test_home_lists_every_built_page_and_nothing_else():
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "GenLab"
+    assert [t.key for t in at.sidebar.toggle] == ["walkthrough"]
+    device = " ".join(c.value for c in at.sidebar.caption)
+    assert "Device:" in device and any(d in device for d in ("cpu", "cuda", "mps"))
+    assert len(PAGES) >= 1
+
+
+def test_bayes_defaults():
+    at = open_page(BAYES)
+    assert_ok(at, min_charts=6)
+    assert at.selectbox(key="data").value == "gaussians"
+    assert "Seed of this view: **0**" in " ".join(c.value for c in at.sidebar.caption)
+
+
+@pytest.mark.parametrize("query", [
+    {"data": "Two moons", "n": 5, "seed": 99, "gen": 1000, "splits": 3},
+    {"data": "Two Gaussian classes", "sep": 0, "corr": -0.95, "n": 500},
+    {"data": "Two Gaussian classes", "sep": 6, "corr": 0.95, "var": "shared across classes"},
+    {"data": "Iris (sklearn)", "f1": "petal length (cm)", "f2": "sepal width (cm)", "cls": "virginica vs setosa"},
+    {"data": "Breast cancer (sklearn)", "curve": "All ten digits", "smooth": "1e-09"},
+    {"data": "Wine (sklearn)", "curve": "Wine (13 features)", "n": 500},
+])
+def test_bayes_extremes_and_link_restores_view(query):
+    at = open_page(BAYES, query)
+    assert_ok(at, min_charts=6)
+    assert not notices(at), notices(at)  # every parameter was understood
+    for key, value in query.items():
+        widget = at.get_widget(key) if hasattr(at, "get_widget") else None
+        if widget is None:
+            widget = next(w for kind in ("selectbox", "slider", "number_input", "radio") for w in getattr(at, kind) if w.key == key)
+        shown = widget.format_func(widget.value) if hasattr(widget, "format_func") and widget.format_func else widget.value
+        assert str(shown) == str(value) or (isinstance(widget.value, float) and float(value) == widget.value), (key, shown, value)
+    # the sidebar link carries the same view
+    link = at.sidebar.code[0].value
+    assert "seed=99" in link if query.get("seed") else "seed=" not in link
+
+
+def test_same_features_are_caught():
+    at = open_page(BAYES, {"data": "Wine (sklearn)", "f1": "alcohol", "f2": "alcohol"})
+    assert_ok(at, min_charts=6)
+    assert any("two different features" in w.value for w in at.warning)
+
+
+def test_nonsense_url_parameters_fall_back_with_a_notice():
+    at = open_page(BAYES, {"data": "Nonsense", "n": "99999", "seed": "abc", "sep": "nan", "walkthrough": "maybe", "zz": "1"})
+    assert_ok(at, min_charts=6)
+    text = notices(at)
+    for key in ("data=Nonsense", "n=99999", "seed=abc", "sep=nan", "walkthrough=maybe", "`zz`"):
+        assert key in text, (key, text)
+    assert at.selectbox(key="data").value == "gaussians" and at.slider(key="n").value == 100
+
+
+def test_widget_change_redraws():
+    at = open_page(BAYES)
+    before = at.get("plotly_chart")[0].proto.spec
+    at.slider(key="sep").set_value(5.0).run()
+    assert_ok(at, min_charts=6)
+    assert at.get("plotly_chart")[0].proto.spec != before
+    assert "sep=5" in at.sidebar.code[0].value
+
+
+def test_walkthrough_steps_through_the_lecture():
+    at = open_page(BAYES, {"walkthrough": "true"})
+    assert_ok(at, min_charts=1)
+    headings = lambda: [m.value for m in at.markdown if m.value.startswith("#### Step")]
+    assert headings() == ["#### Step 1. Bayes' rule"]
+    assert at.latex and "P(Y" in at.latex[0].value
+    seen = []
+    for _ in range(10):
+        seen.append(headings()[0])
+        at.button[1].click().run()  # Next
+        assert not at.exception
+    assert len(set(seen)) == 8 and seen[-1].startswith("#### Step 8")
+    at.button[0].click().run()  # Back
+    assert headings() == ["#### Step 7. Bias and variance: learning curves"]
+    assert len(at.get("plotly_chart")) == 1
