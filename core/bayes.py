@@ -140,7 +140,7 @@ def fit_pair(X, y, test_size: float = 0.3, seed: int = 0) -> PairResult:
     return PairResult(nb, lr, Xtr, Xte, ytr, yte, scores)
 
 
-def proba_grid(model, bounds, resolution: int = 150):
+def proba_grid(model, bounds, resolution: int = 100):
     """``(xs, ys, P)`` with P of shape (resolution, resolution, n_classes): P(y | x) on a grid over ``bounds``."""
     (x0, x1), (y0, y1) = bounds
     xs, ys = np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)

@@ -10,7 +10,7 @@ from core.viz.common import MODEL_COLORS, PALETTE, base_layout, ellipse_xy
 def _scatter(fig, X, y, class_names, symbol="circle", name_suffix="", opacity=0.85, size=6, showlegend=True):
     for k in np.unique(y):
         m = y == k
-        fig.add_trace(go.Scattergl(x=X[m, 0], y=X[m, 1], mode="markers", name=f"{class_names[k]}{name_suffix}",
+        fig.add_trace(go.Scatter(x=X[m, 0], y=X[m, 1], mode="markers", name=f"{class_names[k]}{name_suffix}",
                                    marker=dict(color=PALETTE[k % len(PALETTE)], symbol=symbol, size=size,
                                                opacity=opacity, line=dict(width=0.5, color="white")),
                                    showlegend=showlegend))
