@@ -1,0 +1,69 @@
+"""The Streamlit glue on its own: progress callback, checkpoint fallback, code expander, URL state."""
+from streamlit.testing.v1 import AppTest
+
+
+def _progress_app():
+    import streamlit as st
+
+    from core import ui
+
+    cb = ui.TrainingProgress(total_steps=50, label="Training", every=10, chart_keys=["loss"])
+    for step in range(1, 51):
+        stop = cb(step, {"loss": 1.0 / step, "note": "text is ignored"})
+        assert stop is False
+    cb.done("Trained 50 steps")
+    st.session_state["rows"] = len(cb.history)
+
+
+def test_training_progress_drives_status_progress_and_chart():
+    at = AppTest.from_function(_progress_app).run()
+    assert not at.exception
+    assert at.session_state["rows"] == 50
+    assert at.status[0].label == "Trained 50 steps" and at.status[0].state == "complete"
+    assert at.get("arrow_line_chart") or at.get("vega_lite_chart")
+
+
+def _fallback_app():
+    import streamlit as st
+
+    from core import ui
+    from core.checkpoints import CheckpointError
+
+    def load():
+        raise CheckpointError("Checkpoint weights x.safetensors are corrupt: their sha256 differs.")
+
+    model = ui.load_or_offer_training(load, lambda: "trained live", "demo model")
+    st.session_state["model"] = model
+
+
+def test_corrupt_checkpoint_becomes_a_message_and_a_train_button():
+    at = AppTest.from_function(_fallback_app).run()
+    assert not at.exception
+    assert "could not be loaded" in at.warning[0].value and "corrupt" in at.warning[0].value
+    assert at.session_state["model"] is None
+    at.button[0].click().run()
+    assert at.session_state["model"] == "trained live"
+
+
+def _code_and_url_app():
+    import streamlit as st
+
+    from core import bayes, ui
+
+    url = ui.url()
+    n = url.slider("n", 1, 10, 3, key="n")
+    x = url.slider("x", 0.0, 1.0, 0.5, key="x")
+    c = url.selectbox("c", ["a", "b"], key="c")
+    st.session_state["query"] = url.query()
+    st.session_state["problems"] = list(url.problems)
+    ui.show_code(bayes.sample_joint)
+
+
+def test_url_state_query_and_problems():
+    at = AppTest.from_function(_code_and_url_app)
+    at.query_params.update({"n": "7", "x": "2.5", "c": "b"})
+    at.run()
+    assert not at.exception
+    assert at.session_state["query"] == {"n": "7", "c": "b"}  # x was out of range: default, left out of the link
+    assert any("x=2.5" in p for p in at.session_state["problems"])
+    assert "def sample_joint" in at.code[0].value
