@@ -191,9 +191,10 @@ def duplicates(cfg: bayes.BayesConfig):
 def draw_duplicates():
     st.subheader("Duplicated features: NB counts the same evidence again")
     rows = duplicates(cfg)
-    a, b = st.columns([3, 2])
+    a, b = st.columns([1, 1])
     a.plotly_chart(fig.duplicates_fig(rows), key="dups")
-    b.dataframe(rows, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.3f") for k in rows[0] if k != "copies"})
+    b.dataframe(rows, hide_index=True, column_config={k: st.column_config.NumberColumn(k.replace("test ", ""), format="%.3f")
+                                                      for k in rows[0] if k != "copies"})
     b.caption(f"Feature {axis_names[0]} appended k-1 more times to the current data set; same split, both models refitted.")
 
 

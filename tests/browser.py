@@ -119,3 +119,15 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def screenshot_full(page, path: str, max_height: int = 9000) -> None:
+    """Screenshot the whole page: Streamlit scrolls inside its main block, so grow the viewport to fit it."""
+    height = page.evaluate("""() => { const m = document.querySelector('[data-testid="stMain"]');
+                                      return m ? m.scrollHeight : document.body.scrollHeight; }""")
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": min(max_height, max(size["height"], height + 40))})
+    page.wait_for_timeout(600)  # let plotly re-layout to the new size
+    wait_rendered(page)
+    page.screenshot(path=path)
+    page.set_viewport_size(size)

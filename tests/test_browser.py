@@ -20,7 +20,7 @@ def test_every_page_renders_in_a_real_browser():
         for spec in order:
             browser.open_and_time(page, f"{base}/{spec.url_path}", timeout_s=120)
             name = spec.url_path or "home"
-            page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+            browser.screenshot_full(page, str(SHOTS / f"{name}.png"))
             assert browser.exceptions_on(page) == [], f"{name}: exception on the page"
             sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
             assert "Walkthrough" in sidebar and "Device" in sidebar, f"{name}: page ran outside the router"
