@@ -87,3 +87,13 @@ def test_walkthrough_steps_through_the_lecture():
     at.button[0].click().run()  # Back
     assert headings() == ["#### Step 7. Bias and variance: learning curves"]
     assert len(at.get("plotly_chart")) == 1
+
+
+def test_home_with_nonsense_link_parameters_says_so():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"junk": "1", "walkthrough": "perhaps"})
+    at.run()
+    assert not at.exception
+    text = notices(at)
+    assert "`junk`" in text and "walkthrough=perhaps" in text
+    assert at.sidebar.toggle[0].value is False
