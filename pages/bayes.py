@@ -16,11 +16,11 @@ st.markdown(
 )
 
 STEPS = [
-    ui.Step("Bayes' rule", r"P(Y\mid X_1,\dots,X_p)=\frac{P(Y)\,P(X_1,\dots,X_p\mid Y)}{P(X_1,\dots,X_p)}\propto P(Y)\,P(X_1,\dots,X_p\mid Y)",
+    ui.Step("Bayes' rule", r"\begin{aligned}P(Y\mid X_1,\dots,X_p)&=\frac{P(Y)\,P(X_1,\dots,X_p\mid Y)}{P(X_1,\dots,X_p)}\\&\propto P(Y)\,P(X_1,\dots,X_p\mid Y)\end{aligned}",
             "NB never fits $P(Y\\mid X)$ itself. It estimates the prior and the class-conditional density, "
             "and Bayes' rule turns them into the posterior shaded on the left. The denominator is the same "
             "for every class, so it never needs computing for a decision.", "posterior"),
-    ui.Step("The naive independence assumption", r"P(X_j\mid Y,X_1,\dots,X_{j-1},X_{j+1},\dots,X_p)=P(X_j\mid Y)\;\Rightarrow\;P(Y\mid \mathbf{X})\propto P(Y)\prod_{j=1}^p P(X_j\mid Y)",
+    ui.Step("The naive independence assumption", r"\begin{aligned}P(X_j\mid Y,X_1,\dots,X_{j-1},X_{j+1},\dots,X_p)&=P(X_j\mid Y)\\ \Rightarrow\;P(Y\mid \mathbf{X})&\propto P(Y)\prod_{j=1}^p P(X_j\mid Y)\end{aligned}",
             "Given the class, the features are taken as independent, so each class is an axis-aligned "
             "Gaussian: its ellipses never tilt. Raise the feature correlation and watch the true clouds "
             "tilt while NB's ellipses cannot.", "generative"),
@@ -35,15 +35,15 @@ STEPS = [
     ui.Step("Generating new data", r"y\sim P(Y),\qquad x_j\sim\mathcal N(\mu_{y,j},\sigma^2_{y,j})\ \ (j=1,\dots,p)",
             "Because NB models the joint distribution it can draw brand-new labelled points (the open "
             "diamonds). Logistic regression cannot: it has no model of $P(\\mathbf X)$ to draw $\\mathbf x$ from.", "generative"),
-    ui.Step("NB is a linear model in disguise", r"\log\frac{P(y{=}1\mid\mathbf x)}{P(y{=}0\mid\mathbf x)}=b+\sum_j w_j x_j+\sum_j a_j x_j^2,\quad a_j=\tfrac{1}{2\sigma_{0,j}^2}-\tfrac{1}{2\sigma_{1,j}^2}",
+    ui.Step("NB is a linear model in disguise", r"\begin{aligned}\log\frac{P(y{=}1\mid\mathbf x)}{P(y{=}0\mid\mathbf x)}&=b+\sum_j w_j x_j+\sum_j a_j x_j^2\\ a_j&=\tfrac{1}{2\sigma_{0,j}^2}-\tfrac{1}{2\sigma_{1,j}^2}\end{aligned}",
             "Writing out NB's log-odds gives LR's linear predictor plus squared terms that vanish when "
             "the classes share their variances. Then NB is a linear classifier whose weights come from "
             "means and variances instead of from minimising the log-loss.", "linear"),
-    ui.Step("Bias and variance: learning curves", r"\text{err}_{\mathrm{NB}}(m)\to\text{err}_{\mathrm{NB}}(\infty)\ \text{fast},\qquad \text{err}_{\mathrm{LR}}(\infty)\le\text{err}_{\mathrm{NB}}(\infty)",
+    ui.Step("Bias and variance: learning curves", r"\begin{aligned}\text{err}_{\mathrm{NB}}(m)&\to\text{err}_{\mathrm{NB}}(\infty)\ \text{fast}\\ \text{err}_{\mathrm{LR}}(\infty)&\le\text{err}_{\mathrm{NB}}(\infty)\end{aligned}",
             "Ng & Jordan (2002): NB has higher bias but lower variance, so it approaches its (higher) "
             "asymptotic error with far fewer examples; LR needs more data but usually ends lower. Prefer "
             "NB when labelled data are scarce and the independence assumption is not too wrong.", "curves"),
-    ui.Step("Correlated features: counting evidence twice", r"x_{p+1}=\dots=x_{p+k-1}=x_1\;\Rightarrow\;\log\frac{P(y{=}1\mid\mathbf x)}{P(y{=}0\mid\mathbf x)}\ \text{gains}\ (k-1)\times\text{the }x_1\text{ term}",
+    ui.Step("Correlated features: counting evidence twice", r"\begin{aligned}&x_{p+1}=\dots=x_{p+k-1}=x_1\\ \Rightarrow\;&\text{NB's log-odds count the } x_1 \text{ term } k \text{ times}\end{aligned}",
             "Copy a feature k times and NB multiplies the same evidence k times: its probabilities become "
             "overconfident and its log-loss climbs. LR just shares one weight among the copies and stays put.", "duplicates"),
 ]
