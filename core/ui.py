@@ -238,6 +238,7 @@ class TrainingProgress:
         self.every = max(1, int(every))
         self.keys = chart_keys
         self.history: list[dict] = []
+        self._drawn = 0
         self.status = st.status(label, expanded=True)
         with self.status:
             self.bar = st.progress(0.0)
@@ -246,7 +247,8 @@ class TrainingProgress:
     def __call__(self, step: int, metrics: dict) -> bool:
         row = {"step": step, **{k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}}
         self.history.append(row)
-        if step % self.every == 0 or step >= self.total:
+        if step - self._drawn >= self.every or step >= self.total:  # works for any callback interval
+            self._drawn = step
             self.bar.progress(min(1.0, step / self.total), text=f"step {step:,} of {self.total:,}")
             import pandas as pd
 
