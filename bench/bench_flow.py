@@ -1,0 +1,281 @@
+"""Benchmark of the flow family: live training time, test NLL against KDE / Gaussian mixture, and the peers.
+
+For moons, ring8 and checkerboard (6,000 points each, 2/3 train and 1/3 test, data seed 0):
+
+1. GenLab's flow with its default :class:`core.flow.FlowConfig` (what "Train live" on the page runs),
+   zuko's ``RealNVP(features=2, transforms=8, hidden_features=(64, 64))`` and normflows' README
+   RealNVP (32 ``AffineCouplingBlock``s with ``MLP([1, 64, 64, 2], init_zeros=True)`` and swaps, a
+   ``DiagGaussian`` base) are trained on the same points, round-robin in 0.5 s slices of their own
+   gradient-step time so that the machine's load (2 cores shared with other engineers) falls on all
+   three alike. Seconds count gradient steps only (evaluations are not timed, for all three alike).
+   Every one runs on 1 thread with the same batch size as GenLab's default; the peers use the
+   optimiser settings their documentation shows (zuko: Adam, lr 1e-3; normflows' RealNVP example:
+   Adam, lr 5e-4, weight decay 1e-5).
+2. The test NLL (mean, nats) of all three at 10, 20 and 60 s; the seconds until GenLab's test NLL
+   stops improving (the time after which it never gets better by more than 0.01 nats); the final test
+   NLL of GenLab, KDE (bandwidth by 5-fold GridSearchCV) and the Gaussian mixture (components by CV).
+3. ``--part page`` (or ``all``): page render and redraw times with Streamlit's AppTest.
+
+Run:  .venv/bin/python bench/bench_flow.py [--part training|page|all] [--seconds 60] [--sets moons,ring8]
+      [--plots /tmp/flow_bench]   (PNG scatter plots of the samples at 20 s, for looking, not shipped)
+Never part of the test gate. Needs ``pip install -r requirements-bench.txt`` for the peers.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core import flow, runtime  # noqa: E402
+
+MARKS = (10, 20, 60)
+SLICE = 0.5  # seconds of own gradient-step time per turn
+
+
+# ------------------------------------------------------------------------------------------ runners
+class GenLabRunner:
+    name = "GenLab"
+
+    def __init__(self, Xtr, Xte, config: flow.FlowConfig):
+        self.data = (Xtr, Xte)
+        self.Xte = torch.from_numpy(Xte)
+        self.config = config
+        self.model = None
+
+    @property
+    def seconds(self):
+        return 0.0 if self.model is None else self.model.train_seconds_
+
+    @property
+    def done(self):
+        return self.model is not None and self.model.step_ >= self.config.steps
+
+    def run_for(self, budget):
+        start = self.seconds
+        while self.seconds - start < budget and not self.done:
+            self.model = flow.train(self.config, self.data, model=self.model, steps=10, device="cpu")
+
+    def test_nll(self):
+        return self.model.nll(self.Xte.numpy()) if self.model is not None else float("nan")
+
+    def sample(self, n):
+        return self.model.sample(n, seed=1)
+
+
+class TorchRunner:
+    """A peer model trained by plain Adam steps on -mean log p, timed per step."""
+
+    def __init__(self, name, model, log_prob, sampler, Xtr, Xte, batch, lr, weight_decay=0.0, seed=0):
+        self.name, self.model, self._log_prob, self._sampler = name, model, log_prob, sampler
+        self.Xtr, self.Xte = torch.from_numpy(Xtr), torch.from_numpy(Xte)
+        self.opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        self.batch = batch
+        self.gen = runtime.torch_generator(seed + 1)
+        self.seconds = 0.0
+        self.steps = 0
+        self.done = False
+
+    def run_for(self, budget):
+        start = self.seconds
+        self.model.train()
+        while self.seconds - start < budget:
+            t0 = time.perf_counter()
+            idx = torch.randint(len(self.Xtr), (self.batch,), generator=self.gen)
+            loss = -self._log_prob(self.Xtr[idx]).mean()
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            self.seconds += time.perf_counter() - t0
+            self.steps += 1
+
+    @torch.no_grad()
+    def test_nll(self):
+        self.model.eval()
+        return float(-self._log_prob(self.Xte).mean())
+
+    @torch.no_grad()
+    def sample(self, n):
+        return self._sampler(n)
+
+
+def zuko_runner(Xtr, Xte, batch, seed=0):
+    import zuko
+
+    model = runtime.seeded_init(lambda: zuko.flows.RealNVP(features=2, transforms=8, hidden_features=(64, 64)), seed)
+    return TorchRunner("zuko RealNVP", model, lambda x: model().log_prob(x),
+                       lambda n: model().sample((n,)).numpy(), Xtr, Xte, batch, lr=1e-3, seed=seed)
+
+
+def normflows_runner(Xtr, Xte, batch, seed=0):
+    import normflows as nf
+
+    def make():  # normflows README recipe
+        base = nf.distributions.base.DiagGaussian(2)
+        flows = []
+        for _ in range(32):
+            param_map = nf.nets.MLP([1, 64, 64, 2], init_zeros=True)
+            flows.append(nf.flows.AffineCouplingBlock(param_map))
+            flows.append(nf.flows.Permute(2, mode="swap"))
+        return nf.NormalizingFlow(base, flows)
+
+    model = runtime.seeded_init(make, seed)
+
+    def sampler(n):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(1)
+            return model.sample(n)[0].numpy()
+
+    return TorchRunner("normflows RealNVP", model, model.log_prob, sampler, Xtr, Xte, batch,
+                       lr=5e-4, weight_decay=1e-5, seed=seed)
+
+
+# ---------------------------------------------------------------------------------------- training
+def stop_time(curve, tol=0.01):
+    """Seconds after which the test NLL never improves on its best-so-far by more than ``tol`` nats."""
+    best_final = min(v for _, v in curve if math.isfinite(v))
+    for t, v in curve:
+        if v <= best_final + tol:
+            return t, v
+    return curve[-1]
+
+
+def at(curve, T):
+    """Test NLL of the last evaluation at or before T seconds."""
+    vals = [v for t, v in curve if t <= T + 1e-9]
+    return vals[-1] if vals else float("nan")
+
+
+def bench_training(sets, seconds, plots=None, n_points=6000):
+    torch.set_num_threads(1)
+    cfg = flow.FlowConfig()
+    rows, summary = [], []
+    for name in sets:
+        Xtr, Xte = flow.make_data(name, n_points, 0)
+        t0 = time.perf_counter()
+        refs = flow.reference_densities(Xtr, Xte, seed=0)
+        ref_s = time.perf_counter() - t0
+        runners = [GenLabRunner(Xtr, Xte, cfg), zuko_runner(Xtr, Xte, cfg.batch_size),
+                   normflows_runner(Xtr, Xte, cfg.batch_size)]
+        curves = {r.name: [] for r in runners}
+        snap = {}
+        while any(r.seconds < seconds and not r.done for r in runners):
+            for r in runners:
+                if r.seconds >= seconds or r.done:
+                    continue
+                r.run_for(min(SLICE, seconds - r.seconds))
+                v = r.test_nll()
+                curves[r.name].append((r.seconds, v if math.isfinite(v) else float("inf")))
+                if plots and r.seconds <= 20 + SLICE and r.seconds >= 20 - SLICE / 2 and r.name not in snap:
+                    snap[r.name] = r.sample(2000)
+        g = curves["GenLab"]
+        t_stop, v_stop = stop_time(g)
+        summary.append((name, t_stop, v_stop, min(v for _, v in g), refs["kde"], refs["gmm"], ref_s,
+                        runners[0].model.step_))
+        for r in runners:
+            c = curves[r.name]
+            extra = r.model.step_ if r.name == "GenLab" else r.steps
+            rows.append((name, r.name, *[at(c, T) for T in MARKS], extra, c[-1][0]))
+        if plots:
+            _plot(plots, name, Xte, snap)
+        print(f"  [{name} done: GenLab {at(g, 20):.3f} at 20 s]", flush=True)
+    print()
+    print(f"Test NLL (nats, lower is better) at equal seconds of gradient steps, 1 thread, batch {cfg.batch_size}")
+    print(f"{'data':13s} {'model':18s} " + " ".join(f"{str(T) + ' s':>8s}" for T in MARKS) + f" {'steps':>7s} {'ran s':>6s}")
+    for name, who, *vals, steps, ran in rows:
+        print(f"{name:13s} {who:18s} " + " ".join(f"{v:8.3f}" for v in vals) + f" {steps:7d} {ran:6.1f}")
+    print()
+    print("GenLab flow (default config) vs reference densities on the same held-out points")
+    print(f"{'data':13s} {'stops improving':>16s} {'NLL then':>9s} {'best':>7s} {'KDE':>7s} {'GMM':>7s}  KDE bandwidth (CV), GMM size (BIC)  (fit s)")
+    for name, t_stop, v_stop, best, kde, gmm, ref_s, steps in summary:
+        print(f"{name:13s} {t_stop:14.1f} s {v_stop:9.3f} {best:7.3f} {kde.test_nll:7.3f} {gmm.test_nll:7.3f}  "
+              f"bw={kde.params['bandwidth']:.3f}, k={gmm.params['n_components']:<3d}          ({ref_s:.1f})")
+    return rows, summary
+
+
+def _plot(folder, name, Xte, snap):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, 1 + len(snap), figsize=(4 * (1 + len(snap)), 4))
+    axes[0].scatter(*Xte.T, s=2)
+    axes[0].set_title(f"{name}: test data")
+    for ax, (who, S) in zip(axes[1:], snap.items()):
+        ax.scatter(*S.T, s=2, c="C1")
+        ax.set_title(f"{who} at 20 s")
+    for ax in axes:
+        ax.set_xlim(-3.5, 3.5)
+        ax.set_ylim(-3.5, 3.5)
+        ax.set_aspect("equal")
+    fig.savefig(Path(folder) / f"{name}.png", dpi=70)
+    plt.close(fig)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--part", choices=["training", "page", "all"], default="all")
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--sets", default="moons,ring8,checkerboard")
+    p.add_argument("--plots", default=None)
+    p.add_argument("--n", type=int, default=6000, help="points per data set (2/3 train, 1/3 test)")
+    a = p.parse_args(argv)
+    if a.part in ("training", "all"):
+        bench_training(a.sets.split(","), a.seconds, a.plots, a.n)
+    if a.part in ("page", "all"):
+        bench_page()
+
+
+PAGE_SLIDERS = ("Layers applied", "Flag the least likely share", "Samples to draw")
+
+
+def bench_page(redraws: int = 10):
+    """Real-browser timing of the flow page (Chromium + a local Streamlit server, tests/browser.py helpers).
+
+    Cold = first visit after the server started (imports, checkpoint load, density grid); warm = a new
+    session on the same server; redraw = one of the page's sliders nudged by one step with the keyboard,
+    until the rerun is over (median and max of ``redraws`` nudges per slider).
+    """
+    import statistics
+
+    from tests import browser
+
+    rows = []
+    with browser.streamlit_server() as (base, proc), browser.chromium() as chromium:
+        cold_page = chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        cold = browser.open_and_time(cold_page, f"{base}/flow", 180)
+        warm_page = chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        warm = browser.open_and_time(warm_page, f"{base}/flow", 180)
+        rows.append(("first render, cold server", cold, cold))
+        rows.append(("first render, warm server", warm, warm))
+        for label in PAGE_SLIDERS:
+            slider = warm_page.locator('[data-testid="stMain"] [data-testid="stSlider"]').filter(has_text=label)
+            handle = slider.locator("input[type=range], [role=slider]").first
+            times = []
+            for i in range(redraws):
+                def act(i=i):
+                    handle.focus()
+                    warm_page.keyboard.press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
+                times.append(browser.change_and_time(warm_page, act, 60))
+            rows.append((f"redraw: {label!r} slider", statistics.median(times), max(times)))
+        errors = browser.exceptions_on(warm_page)
+        rss = browser.peak_rss_mb(proc.pid)
+    print()
+    print("Flow page in Chromium (local server, this machine)")
+    print(f"{'what':52s} {'median s':>9s} {'max s':>7s}")
+    for what, med, mx in rows:
+        print(f"{what:52s} {med:9.2f} {mx:7.2f}")
+    print(f"exceptions on the page: {len(errors)}; server peak RSS {rss:.0f} MB")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

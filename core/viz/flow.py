@@ -1,0 +1,150 @@
+"""Figures of the flow page: learned densities, samples, layer-by-layer warps, NLL curves, anomaly maps.
+
+Data in, plotly figure out; no Streamlit, no training.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from core.viz.common import MODEL_COLORS, PALETTE, base_layout
+
+FLOW = MODEL_COLORS["Flow"]
+DATA = MODEL_COLORS["data"]
+HEAT = "Viridis"
+
+
+def _square(fig: go.Figure, box) -> go.Figure:
+    x0, x1, y0, y1 = box
+    fig.update_xaxes(range=[x0, x1], constrain="domain", zeroline=False, title=None)
+    fig.update_yaxes(range=[y0, y1], scaleanchor="x", scaleratio=1, constrain="domain", zeroline=False, title=None)
+    return fig
+
+
+def _points(X, name, color, size=3, opacity=0.6, symbol="circle", **kw):
+    X = np.round(np.asarray(X, float).reshape(-1, 2), 4)
+    return go.Scattergl(x=X[:, 0], y=X[:, 1], mode="markers", name=name,
+                        marker=dict(size=size, color=color, opacity=opacity, symbol=symbol), **kw)
+
+
+def density_map(xs, ys, logp, box, title: str, points=None, points_name="data", log_scale: bool = False,
+                height: int = 420, threshold: float | None = None) -> go.Figure:
+    """Heatmap of p(x) = exp(ln p(x)) (or of ln p when ``log_scale``) with optional points on top.
+
+    ``threshold`` draws the contour ln p = threshold (the anomaly boundary) in white.
+    """
+    logp = np.asarray(logp, float)
+    # rounded: the browser needs a colour per pixel, not 17 digits (a third of the JSON, and of the redraw)
+    z = np.round(np.maximum(logp, logp.max() - 12), 3) if log_scale else np.round(np.exp(logp), 5)
+    fig = go.Figure(go.Heatmap(x=np.round(xs, 4), y=np.round(ys, 4), z=z, colorscale=HEAT, showscale=True,
+                               colorbar=dict(title="ln p" if log_scale else "p(x)", thickness=10, len=0.8),
+                               hovertemplate="x=%{x:.2f}, y=%{y:.2f}<br>" + ("ln p" if log_scale else "p")
+                               + "=%{z:.3g}<extra></extra>"))
+    if threshold is not None and np.isfinite(threshold):
+        # the contour on every other pixel: the browser traces it, and half the grid looks the same
+        fig.add_trace(go.Contour(x=np.round(xs[::2], 4), y=np.round(ys[::2], 4), z=np.round(logp[::2, ::2], 3),
+                                 showscale=False, contours=dict(
+            start=threshold, end=threshold, size=1, coloring="none"), line=dict(color="white", width=2, dash="dash"),
+            name="threshold", hoverinfo="skip", showlegend=True))
+    if points is not None and len(points):
+        fig.add_trace(_points(points, points_name, "white", size=3, opacity=0.5))
+    base_layout(fig, title, height=height)
+    return _square(fig, box)
+
+
+def scatter_map(sets: list[tuple[str, np.ndarray, str]], box, title: str, height: int = 420) -> go.Figure:
+    """Several point clouds (name, points, colour) on square axes."""
+    fig = go.Figure([_points(X, name, color, size=3, opacity=0.55) for name, X, color in sets])
+    base_layout(fig, title, height=height)
+    return _square(fig, box)
+
+
+def click_canvas(points, box, title: str, grid: int = 61, height: int = 430) -> go.Figure:
+    """A plane on which a click adds a point: an almost invisible grid of clickable markers under the points.
+
+    The grid trace is the first trace (``curveNumber`` 0); its points carry their coordinates.
+    """
+    x0, x1, y0, y1 = box
+    gx, gy = np.meshgrid(np.linspace(x0, x1, grid), np.linspace(y0, y1, grid))
+    fig = go.Figure(go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", name="click to add",
+                               marker=dict(size=9, color="rgba(0,0,0,0.02)"), hovertemplate="add (%{x:.2f}, %{y:.2f})<extra></extra>",
+                               showlegend=False))
+    P = np.asarray(points, float).reshape(-1, 2)
+    fig.add_trace(go.Scatter(x=P[:, 0], y=P[:, 1], mode="markers", name=f"your points ({len(P)})",
+                             marker=dict(size=6, color=PALETTE[0]), hoverinfo="skip"))
+    base_layout(fig, title, height=height)
+    fig.update_layout(clickmode="event+select", dragmode=False)
+    return _square(fig, box)
+
+
+def warp_view(points, colors, lines, box, title: str, height: int = 430) -> go.Figure:
+    """Points (coloured by where they started) and warped grid lines after some layers."""
+    fig = go.Figure()
+    if len(lines):  # all grid lines as one trace, separated by gaps (NaN rows)
+        gap = np.full((1, 2), np.nan)
+        L = np.concatenate([np.concatenate([np.asarray(line, float), gap]) for line in lines])
+        fig.add_trace(go.Scattergl(x=np.round(L[:, 0], 4), y=np.round(L[:, 1], 4), mode="lines", name="grid",
+                                   line=dict(color="rgba(90,90,90,0.45)", width=1), hoverinfo="skip",
+                                   showlegend=False, connectgaps=False))
+    P = np.round(np.asarray(points, float), 4)
+    fig.add_trace(go.Scattergl(x=P[:, 0], y=P[:, 1], mode="markers", name="points",
+                               marker=dict(size=3, color=colors, colorscale="Twilight", opacity=0.75),
+                               hoverinfo="skip", showlegend=False))
+    base_layout(fig, title, height=height)
+    return _square(fig, box)
+
+
+def logdet_bars(per_layer: np.ndarray, names: list[str], current: int, title: str, height: int = 300) -> go.Figure:
+    """Mean ln|det J| of each layer; the layers applied so far are coloured, the rest grey."""
+    per_layer = np.asarray(per_layer, float)
+    colors = [FLOW if i < current else "#CCCCCC" for i in range(len(per_layer))]
+    fig = go.Figure(go.Bar(x=names, y=per_layer, marker_color=colors,
+                           hovertemplate="%{x}: mean ln|det J| = %{y:.3f}<extra></extra>"))
+    fig.add_hline(y=0, line_color="#888888", line_width=1)
+    base_layout(fig, title, height=height)
+    fig.update_yaxes(title="mean ln|det J| (nats)")
+    return fig
+
+
+def nll_curves(history: list[dict], references: dict[str, float], title: str, height: int = 360) -> go.Figure:
+    """Train and test NLL (nats) against the step, with the reference densities' test NLL as lines."""
+    steps = [h["step"] for h in history]
+    fig = go.Figure()
+    if history:
+        fig.add_trace(go.Scatter(x=steps, y=[h["train_nll"] for h in history], name="flow, train", mode="lines",
+                                 line=dict(color=FLOW, dash="dot")))
+        fig.add_trace(go.Scatter(x=steps, y=[h["test_nll"] for h in history], name="flow, test", mode="lines",
+                                 line=dict(color=FLOW, width=3)))
+    for (name, value), color in zip(references.items(), (PALETTE[1], PALETTE[2], PALETTE[4])):
+        fig.add_hline(y=value, line_color=color, line_dash="dash", annotation_text=f"{name}: {value:.3f}",
+                      annotation_position="top right")
+    base_layout(fig, title, height=height)
+    fig.update_xaxes(title="gradient step")
+    fig.update_yaxes(title="negative log-likelihood (nats / point)")
+    if history:
+        vals = [h["test_nll"] for h in history] + list(references.values())
+        lo, hi = min(vals), np.percentile([h["train_nll"] for h in history] + [h["test_nll"] for h in history], 90)
+        fig.update_yaxes(range=[lo - 0.15 * (hi - lo + 0.1), hi + 0.1 * (hi - lo + 0.1)])
+    return fig
+
+
+def anomaly_map(xs, ys, logp, box, points, scores, threshold: float, title: str, probe=None,
+                probe_flagged: bool = False, outliers=None, height: int = 450) -> go.Figure:
+    """ln p(x) as shading, the threshold contour, the scored points (flagged ones in red), and a probe point."""
+    fig = density_map(xs, ys, logp, box, title, log_scale=True, height=height, threshold=threshold)
+    P = np.asarray(points, float)
+    flagged = np.asarray(scores) < threshold
+    fig.add_trace(_points(P[~flagged], "normal", "white", size=4, opacity=0.6,
+                          customdata=np.asarray(scores)[~flagged], hovertemplate="ln p=%{customdata:.2f}<extra></extra>"))
+    fig.add_trace(_points(P[flagged], f"flagged ({int(flagged.sum())})", "#FF3B30", size=8, opacity=0.95,
+                          symbol="x", customdata=np.asarray(scores)[flagged],
+                          hovertemplate="ln p=%{customdata:.2f}<extra></extra>"))
+    if outliers is not None and len(outliers):
+        fig.add_trace(go.Scattergl(x=outliers[:, 0], y=outliers[:, 1], mode="markers", name="injected outliers",
+                                   marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(color="#FFB000", width=1.5)),
+                                   hoverinfo="skip"))
+    if probe is not None:
+        fig.add_trace(go.Scatter(x=[probe[0]], y=[probe[1]], mode="markers", name="your point",
+                                 marker=dict(size=16, symbol="star", color="#FF3B30" if probe_flagged else "#00C853",
+                                             line=dict(color="black", width=1))))
+    return fig

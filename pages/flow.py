@@ -1,0 +1,439 @@
+"""Normalizing flows: affine coupling layers, exact likelihood, layer-by-layer warps and anomaly scores."""
+import hashlib
+
+import numpy as np
+import streamlit as st
+
+from core import checkpoints, flow, ui
+from core import data as gdata
+from core.viz import flow as fig
+
+ui.require_router()
+
+st.title("Normalizing flows")
+st.markdown(
+    "A **normalizing flow** carries a standard normal $p_0(\\mathbf z)$ into the data distribution through a chain "
+    "of invertible maps $\\mathbf x = f_K(\\dots f_1(\\mathbf z_0))$. Because every map can be undone and its "
+    "Jacobian determinant is cheap, the flow gives the **exact** likelihood $\\ln p(\\mathbf x)$ of any point: it "
+    "trains by plain maximum likelihood, samples by running the chain forwards, and scores anomalies by density."
+)
+
+STEPS = [
+    ui.Step("The change of variables",
+            r"p_x(\mathbf x)=p_0(\mathbf z)\left|\det\frac{\partial f^{-1}}{\partial \mathbf x}\right|"
+            r"=p_0(\mathbf z)\left|\det\frac{\partial f}{\partial \mathbf z}\right|^{-1},\qquad \mathbf x=f(\mathbf z)",
+            "Push a density through an invertible map and it must still integrate to one: where the map stretches "
+            "space by a factor $|\\det J|$ the density thins by the same factor. The heatmap is exactly this, computed "
+            "at every pixel: the base density of the point's pre-image times the local volume change.", "density"),
+    ui.Step("A chain of maps: the log-likelihood is a sum over layers",
+            r"\ln p_K(\mathbf z_K)=\ln p_0(\mathbf z_0)-\sum_{k=1}^{K}\ln\left|\det\frac{\partial f_k}{\partial \mathbf z_{k-1}}\right|",
+            "Apply the rule once per layer and the logarithms add up. Slide through the layers: each bar is one "
+            "layer's $\\ln|\\det J|$, averaged over the points. Positive bars stretch space (the density thins), "
+            "negative bars squeeze it (the density concentrates).", "layers"),
+    ui.Step("Invertible networks: the affine coupling layer",
+            r"\mathbf z_{k,a}=\mathbf z_{k-1,a},\quad \mathbf z_{k,b}=\big(\mathbf z_{k-1,b}-t(\mathbf z_{k-1,a})\big)\odot e^{-s(\mathbf z_{k-1,a})},"
+            r"\quad \ln\left|\det\frac{\partial f_k}{\partial\mathbf z_{k-1}}\right|=-\textstyle\sum_b s_b",
+            "An ordinary network is not invertible. A coupling layer keeps half of the coordinates and moves the "
+            "other half by a shift and a scale that a small network computes from the kept half. Undoing it needs "
+            "the same network, never its inverse, and the Jacobian is triangular, so its determinant is the product "
+            "of the scales. The next layer swaps the halves.", "layers"),
+    ui.Step("Sampling by the inverse",
+            r"\mathbf z_0\sim\mathcal N(\mathbf 0,I),\qquad \mathbf x=f_K\circ\dots\circ f_1(\mathbf z_0)",
+            "To generate, draw from the base and run the layers forwards: the normal cloud and its grid are bent, "
+            "layer by layer, into the data. To evaluate a likelihood, run the other way: the data are carried back "
+            "to a round Gaussian (switch the direction).", "layers"),
+    ui.Step("Training by maximum likelihood",
+            r"\theta^*=\arg\max_\theta\sum_{i=1}^{n}\ln p_K(\mathbf x_i;\theta)"
+            r"=\arg\min_\theta\ -\frac1n\sum_{i=1}^{n}\Big[\ln p_0(f_\theta^{-1}(\mathbf x_i))+\ln\left|\det\frac{\partial f_\theta^{-1}}{\partial\mathbf x_i}\right|\Big]",
+            "The loss is the negative log-likelihood itself, in nats per point, computed exactly on every minibatch: "
+            "no discriminator, no bound, no noise schedule. The test curve is the same number on held-out points.",
+            "training"),
+    ui.Step("Exact likelihood vs the bounds of VAE and diffusion",
+            r"\text{flow: } \ln p_\theta(\mathbf x)\ \text{exact};\qquad \text{VAE, diffusion: } \ln p_\theta(\mathbf x)\ \ge\ \mathrm{ELBO}",
+            "Because the flow's number is exact it can be compared with other density estimators on the same "
+            "points: here kernel density estimation and a Gaussian mixture. A VAE or a diffusion model reports only "
+            "a lower bound on $\\ln p$, a GAN nothing at all.", "training"),
+    ui.Step("Anomaly detection by density",
+            r"\text{flag }\mathbf x\ \text{ if }\ \ln p_\theta(\mathbf x)<\tau,\qquad \tau=\text{the }q\text{-quantile of }\{\ln p_\theta(\mathbf x_i)\}_{\text{train}}",
+            "An exact density is a ready-made anomaly score: points in regions the data never visit get a low "
+            "$\\ln p$. The threshold flags the given share of the training points; type a point to see its score.",
+            "anomaly"),
+]
+
+url = ui.url()
+wt = ui.Walkthrough(STEPS)
+
+SETS = {"moons": "Two moons", "ring8": "Ring of 8 Gaussians", "checkerboard": "Checkerboard",
+        "spirals": "Two spirals", "circles": "Concentric circles", "mine": "My points (click or CSV)"}
+DEFAULT = flow.FlowConfig()
+WIDTHS = [16, 32, 64, 128]
+LRS = [3e-4, 1e-3, 2e-3, 5e-3, 1e-2, 1e-1]
+N_POINTS = 6000  # the toy sets: 4,000 training and 2,000 test points, data seed 0 (as the shipped checkpoints)
+TOY_BOX = (-3.5, 3.5, -3.5, 3.5)
+POINTS_KEY = "_flow_points"
+
+
+# ---------------------------------------------------------------------------------------- cached pieces
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def toy_data(name: str):
+    return flow.make_data(name, N_POINTS, 0)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the trained flow...")
+def shipped(name: str):
+    return flow.load(checkpoints.shipped(name))
+
+
+@st.cache_resource(show_spinner=False)
+def live_store() -> dict:
+    """Live-trained flows by data and config (shared by all sessions: training is deterministic)."""
+    return {}
+
+
+@st.cache_resource(show_spinner=False)
+def user_data_store() -> dict:
+    """User point sets by content hash, so the cached figures below can find them by key."""
+    return {}
+
+
+def model_for(key: str):
+    if key.startswith("live:"):
+        return live_store()[key]
+    return shipped(key.split(":", 1)[1])[0]
+
+
+@st.cache_data(max_entries=32, show_spinner="Fitting KDE and a Gaussian mixture on the same points...")
+def references(data_key: str, seed: int) -> dict:
+    Xtr, Xte = get_data(data_key)
+    refs = flow.reference_densities(Xtr, Xte, seed=seed)
+    return {r.name: r.test_nll for r in refs.values()}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def density(model_key: str, box: tuple, res: int = 110):
+    return flow.density_grid(model_for(model_key), box, res)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def mass(model_key: str, box: tuple) -> float:
+    return flow.mass_in_box(model_for(model_key), box, resolution=400)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def samples(model_key: str, n: int, seed: int):
+    return model_for(model_key).sample(n, seed=seed)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def warps(model_key: str, data_key: str, direction: str, seed: int, box: tuple):
+    """Points and grid lines after every layer, per-layer ln|det J| (mean over the points)."""
+    m = model_for(model_key)
+    rng = np.random.default_rng(seed)
+    if direction == "to_data":
+        start = rng.standard_normal((1500, 2)).astype(np.float32)
+        colors = np.arctan2(start[:, 1], start[:, 0])
+        ticks = np.linspace(-2.5, 2.5, 11)
+        lo, hi = -3.0, 3.0
+    else:
+        Xtr, Xte = get_data(data_key)
+        start = Xte[rng.permutation(len(Xte))[:1500]]
+        c = start - start.mean(0)
+        colors = np.arctan2(c[:, 1], c[:, 0])
+        x0, x1, y0, y1 = box
+        ticks = None
+        lo, hi = min(x0, y0), max(x1, y1)
+    ticks = np.linspace(lo + (hi - lo) / 12, hi - (hi - lo) / 12, 11) if ticks is None else ticks
+    t = np.linspace(lo, hi, 120)
+    lines = [np.stack([np.full_like(t, c), t], 1) for c in ticks] + [np.stack([t, np.full_like(t, c)], 1) for c in ticks]
+    pts_states, logdets = m.trajectory(start, direction)
+    all_lines = m.trajectory(np.concatenate(lines).astype(np.float32), direction)[0]  # one pass for all lines
+    line_states = np.split(all_lines, len(lines), axis=1)
+    return pts_states, colors, line_states, logdets.mean(1)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def scores(model_key: str, data_key: str, seed: int, n_out: int, box: tuple):
+    Xtr, Xte = get_data(data_key)
+    m = model_for(model_key)
+    rng = np.random.default_rng(seed + 7)
+    x0, x1, y0, y1 = box
+    out = np.stack([rng.uniform(x0, x1, n_out), rng.uniform(y0, y1, n_out)], 1).astype(np.float32)
+    return m.log_prob(Xtr), np.concatenate([Xte, out]), m.log_prob(np.concatenate([Xte, out])), out
+
+
+def get_data(data_key: str):
+    if data_key.startswith("toy:"):
+        return toy_data(data_key[4:])
+    return user_data_store()[data_key]
+
+
+def data_box(X) -> tuple:
+    """A square box holding the points with a margin (the toy sets all fit [-3.5, 3.5]^2)."""
+    lo, hi = X.min(0), X.max(0)
+    if lo.min() >= -3.2 and hi.max() <= 3.2:
+        return TOY_BOX
+    c, r = (lo + hi) / 2, 0.6 * max(hi - lo) + 1e-3
+    return (float(c[0] - r), float(c[0] + r), float(c[1] - r), float(c[1] + r))
+
+
+# ---------------------------------------------------------------------------------------------- controls
+
+def train_live(cfg: flow.FlowConfig, data, key: str):
+    """Train ``cfg`` with a progress box and keep it for every session. Returns the model or None."""
+    every = max(cfg.eval_every, (cfg.steps // 25) // cfg.eval_every * cfg.eval_every)
+    progress = ui.TrainingProgress(cfg.steps, label=f"Training a {cfg.n_layers}-layer flow for {cfg.steps:,} steps",
+                                   every=every, chart_keys=["train_nll", "test_nll"])
+    try:
+        m = flow.train(cfg, data, callback=progress)
+    except flow.TrainingDiverged as e:
+        progress.done("Training diverged", ok=False)
+        st.error(f"{e.reason} Nothing was kept; try a smaller learning rate.", icon=":material/error:")
+        return None
+    h = m.history_[-1]
+    progress.done(f"Trained {m.step_:,} steps in {m.train_seconds_:.1f} s: test NLL {h['test_nll']:.3f} nats")
+    store = live_store()
+    if len(store) >= 16:  # bounded memory on a shared server
+        store.pop(next(iter(store)))
+    store[key] = m
+    return m
+
+
+def user_points_panel(url_box):
+    """Click or upload points; returns the (n, 2) array of the session's points."""
+    pts = st.session_state.setdefault(POINTS_KEY, [])
+    st.markdown("**Your points**: click the plane to add points (each click one point), or upload a CSV of `x,y` rows.")
+    a, b = st.columns([3, 2])
+    with a:
+        event = st.plotly_chart(fig.click_canvas(pts, url_box, "Click to add points"), key="canvas",
+                                on_select="rerun", selection_mode="points")
+        try:
+            clicked = [(p["x"], p["y"]) for p in event.selection["points"] if p.get("curve_number", 0) == 0]
+        except (AttributeError, KeyError, TypeError):
+            clicked = []
+        sig = tuple(clicked)
+        if clicked and st.session_state.get("_flow_last_click") != sig:
+            st.session_state["_flow_last_click"] = sig
+            pts.extend([float(x), float(y)] for x, y in clicked)
+            st.rerun()
+    with b:
+        up = st.file_uploader("CSV with two columns x,y (a header row is allowed)", type=["csv", "txt"], key="csv")
+        if up is not None and st.session_state.get("_flow_csv") != up.file_id:
+            try:
+                X = gdata.parse_points_csv(up.getvalue())
+            except gdata.DataError as e:
+                st.error(f"Could not use **{up.name}**: {e}", icon=":material/error:")
+            else:
+                st.session_state["_flow_csv"] = up.file_id
+                pts.extend(X.tolist())
+                st.rerun()
+        c1, c2 = st.columns(2)
+        if c1.button("Undo last", key="undo", disabled=not pts, width="stretch"):
+            pts.pop()
+            st.rerun()
+        if c2.button("Clear", key="clear", disabled=not pts, width="stretch"):
+            pts.clear()
+            st.rerun()
+        st.caption(f"{len(pts)} points. A flow needs at least {gdata.PointLimits.min_rows}; a third are held out "
+                   "for the test NLL. Scales are learned (ActNorm), so any units work.")
+    return np.asarray(pts, np.float32).reshape(-1, 2)
+
+
+with st.container(border=True):
+    c = st.columns([2, 1, 1.2, 2.2])
+    name = url.selectbox("Data", list(SETS), key="data", format_func=SETS.get, container=c[0])
+    seed = ui.seed_input(container=c[1])
+    shipped_model, record, ship_error = None, None, None
+    if name != "mine":
+        try:
+            shipped_model, record = shipped(flow.shipped_name(name))
+        except checkpoints.CheckpointError as e:
+            ship_error = e
+    # the settings start at the shipped flow's (spirals and circles ship deeper flows), else the defaults
+    base = shipped_model.config if shipped_model is not None else DEFAULT
+    if name == "mine":
+        base = DEFAULT.replace(actnorm=True)  # user units are arbitrary: ActNorm's data-dependent init standardises
+    if st.session_state.get("_flow_prev_data", name) != name:  # another data set: start from its settings
+        for key in ("K", "width", "steps", "lr"):
+            st.session_state.pop(key, None)
+    st.session_state["_flow_prev_data"] = name
+    with st.expander("Flow and training settings (for *Train live*)", icon=":material/tune:"):
+        s = st.columns(4)
+        K = url.slider("Coupling layers K", 2, 16, int(np.clip(base.n_layers, 2, 16)), key="K", container=s[0])
+        width = url.selectbox("Hidden width", WIDTHS, key="width", container=s[1],
+                              index=WIDTHS.index(base.hidden) if base.hidden in WIDTHS else 2,
+                              help="Width of the two hidden layers of each coupling layer's scale-and-shift network.")
+        steps = url.slider("Training steps", 250, 8000, int(np.clip(base.steps // 250 * 250, 250, 8000)), key="steps",
+                           step=250, container=s[2])
+        lr = url.selectbox("Learning rate", LRS, key="lr", index=LRS.index(base.lr) if base.lr in LRS else 2,
+                           format_func=lambda v: f"{v:g}", container=s[3])
+    cfg = base.replace(n_layers=K, hidden=width, steps=steps, lr=lr, seed=seed)
+    c[2].write("")
+    # a callback, not the button's return value: the request survives a rerun that happens before the page runs
+    c[2].button("Train live", icon=":material/model_training:", key="train", type="primary", width="stretch",
+                help="Train a flow with these settings and seed on these points.",
+                on_click=lambda: st.session_state.update(_flow_train=True))
+
+if name == "mine":
+    X_user = user_points_panel(data_box(np.asarray(st.session_state.get(POINTS_KEY) or [[0, 0]], np.float32)))
+    if len(X_user) < gdata.PointLimits.min_rows:
+        st.info(f"Add at least {gdata.PointLimits.min_rows} points (you have {len(X_user)}) to train a flow on them.",
+                icon=":material/touch_app:")
+        st.stop()
+    digest = hashlib.sha1(X_user.tobytes()).hexdigest()[:16]
+    data_key = f"mine:{digest}:{seed}"
+    store = user_data_store()
+    if data_key not in store:
+        if len(store) >= 64:  # bounded memory on a shared server
+            store.pop(next(iter(store)))
+        store[data_key] = flow.split_points(X_user, seed=seed)
+else:
+    data_key = f"toy:{name}"
+Xtr, Xte = get_data(data_key)
+box = data_box(np.concatenate([Xtr, Xte]))
+
+live_key = f"live:{data_key}:{checkpoints.config_hash(cfg)}"
+if st.session_state.pop("_flow_train", False):
+    live_store().pop(live_key, None)
+    train_live(cfg, (Xtr, Xte), live_key)
+
+model_key, ref_nll, note = None, None, ""
+if ship_error is not None:
+    st.warning(f"The shipped flow for this data set could not be loaded: {ship_error}  Click **Train live** to train "
+               "one.", icon=":material/error:")
+if record is not None:  # the same data as every toy-set model here: its KDE and mixture scores apply to them all
+    ref_nll = {r["name"]: r["test_nll"] for r in record["meta"]["reference"].values()}
+if live_key in live_store():
+    model_key, note = live_key, f"Trained live here: {cfg.n_layers} layers, seed {seed}."
+elif record is not None:
+    model_key = f"shipped:{flow.shipped_name(name)}"
+    note = ("Shipped checkpoint, trained by `" + record["meta"]["command"] + "`." if cfg == shipped_model.config else
+            "Showing the shipped flow (its own settings, seed 0) until you click **Train live** for yours.")
+c[3].caption(note or "Not trained yet: click **Train live**.")
+if model_key is None:
+    st.info("No flow for these points yet: click **Train live** (about 20 s with the default settings).",
+            icon=":material/model_training:")
+    st.stop()
+
+model = model_for(model_key)
+if ref_nll is None:
+    ref_nll = references(data_key, seed)
+K_model = model.config.n_layers
+
+
+# --------------------------------------------------------------------------------------------- sections
+
+def draw_density():
+    st.subheader("The data, the learned density and samples from the flow")
+    a, b = st.columns([1, 3])
+    n_samples = url.slider("Samples to draw", 100, 5000, 1000, key="ns", step=100, container=a)
+    log_scale = url.toggle("Shade ln p instead of p", False, key="logp", container=a,
+                           help="The logarithm shows the tails; p itself shows where the mass is.")
+    xs, ys, logp = density(model_key, box)
+    a.metric("Probability mass in the picture", f"{mass(model_key, box):.3f}",
+             help="The integral of p over the picture (midpoint rule on a 400 x 400 grid): close to 1, as a "
+                  "density must be.")
+    a.metric("Test NLL", f"{model.nll(Xte):.3f} nats")
+    with b:
+        c1, c2, c3 = st.columns(3)
+        c1.plotly_chart(fig.scatter_map([("training data", Xtr, fig.DATA)], box, f"Data ({len(Xtr):,} training points)",
+                                        height=360), key="data_map")
+        c2.plotly_chart(fig.density_map(xs, ys, logp, box, "Learned density " + ("ln p(x)" if log_scale else "p(x)"),
+                                        log_scale=log_scale, height=360), key="density_map")
+        S = samples(model_key, n_samples, seed)
+        c3.plotly_chart(fig.scatter_map([("samples", S, fig.FLOW)], box, f"{n_samples:,} samples x = f(z0)",
+                                        height=360), key="samples_map")
+
+
+def draw_layers():
+    st.subheader("Layer by layer")
+    a, b = st.columns([1, 3])
+    direction = url.radio("Direction", ["base to data (sampling)", "data to base (likelihood)"], key="dir", container=a,
+                          help="Sampling runs f_1 ... f_K on normal draws; the likelihood runs the inverses on data.")
+    forward = direction.startswith("base")
+    k = url.slider("Layers applied", 0, K_model, K_model, key="k", container=a)
+    states, colors, lines, mean_ld = warps(model_key, data_key, "to_data" if forward else "to_base", seed, box)
+    if forward:
+        names = [f"f{i + 1}" for i in range(K_model)]
+        title = "z0 ~ N(0, I)" if k == 0 else f"z{k} = f{k}(z{k - 1})" + (" = x" if k == K_model else "")
+    else:
+        names = [f"f{K_model - i}^-1" for i in range(K_model)]
+        title = "x (test points)" if k == 0 else f"after {k} inverse layer{'s' * (k > 1)}" + (": z0" if k == K_model else "")
+    if box == TOY_BOX:  # one fixed frame for every layer, so the warp can be followed
+        view_box = (-4.0, 4.0, -4.0, 4.0)
+    else:  # user units: frame the points of this layer
+        lo, hi = np.percentile(states[k], 0.5, axis=0), np.percentile(states[k], 99.5, axis=0)
+        ctr, r = (lo + hi) / 2, 0.65 * float(max(hi - lo)) + 1e-3
+        view_box = (ctr[0] - r, ctr[0] + r, ctr[1] - r, ctr[1] + r)
+    with b:
+        c1, c2 = st.columns([1.1, 1])
+        c1.plotly_chart(fig.warp_view(states[k], colors, [L[k] for L in lines], view_box, title, height=420),
+                        key="warp")
+        c2.plotly_chart(fig.logdet_bars(mean_ld, names, k, "Each layer's mean ln|det J|", height=300), key="logdet")
+        sign = 1 if forward else -1
+        total = float(mean_ld[:k].sum())
+        c2.markdown(
+            f"Sum over the first **{k}** layer{'s' * (k != 1)}: **{total:+.3f}** nats on average. "
+            + ("Over all K layers this is $\\sum_k \\ln|\\det \\partial f_k/\\partial z_{k-1}|$, which the "
+               "log-likelihood of a sample *subtracts* from $\\ln p_0(z_0)$."
+               if sign > 0 else
+               "Over all K layers this is $\\ln|\\det \\partial f^{-1}/\\partial x|$, which the log-likelihood "
+               "*adds* to $\\ln p_0(z_0)$."))
+
+
+def draw_training():
+    st.subheader("Training by maximum likelihood, and how the exact NLL compares")
+    refs = {"KDE": next(v for k_, v in ref_nll.items() if k_.startswith("KDE")),
+            "Gaussian mixture": next(v for k_, v in ref_nll.items() if k_.startswith("Gaussian"))}
+    a, b = st.columns([3, 1.3])
+    a.plotly_chart(fig.nll_curves(model.history_, refs, "Negative log-likelihood in nats per point"), key="nll")
+    test_nll = model.nll(Xte)
+    with b:
+        st.metric("Flow, test NLL (exact)", f"{test_nll:.3f}")
+        st.metric("KDE, test NLL", f"{refs['KDE']:.3f}", delta=f"{refs['KDE'] - test_nll:+.3f} vs flow",
+                  delta_color="off")
+        st.metric("Gaussian mixture, test NLL", f"{refs['Gaussian mixture']:.3f}",
+                  delta=f"{refs['Gaussian mixture'] - test_nll:+.3f} vs flow", delta_color="off")
+        st.caption(f"Same {len(Xte):,} held-out points; KDE's bandwidth by cross-validation, the mixture's size by BIC "
+                   f"(scikit-learn). {model.step_:,} steps, {model.train_seconds_:.1f} s of training.")
+    st.info("A flow's NLL is **exact**, so it can stand beside KDE and a Gaussian mixture on the same points. "
+            "A VAE or a diffusion model reports only a **bound** (the ELBO: $\\ln p(\\mathbf x)\\ge$ ELBO), and a GAN "
+            "has no likelihood at all.", icon=":material/balance:")
+
+
+def draw_anomaly():
+    st.subheader("Anomaly detection: flag points of low density")
+    a, b = st.columns([1, 2.4])
+    q = url.slider("Flag the least likely share of training points (%)", 0.0, 20.0, 1.0, key="q", step=0.5, container=a)
+    n_out = url.slider("Injected uniform outliers", 0, 200, 30, key="out", step=5, container=a,
+                       help="Random points over the whole picture mixed into the test points, circled in yellow.")
+    x0, x1, y0, y1 = box
+    px = url.number("Your point: x", round(x0, 1), round(x1, 1), 0.0 if x0 <= 0 <= x1 else round(x0, 1), key="px",
+                    step=0.1, container=a)
+    py = url.number("Your point: y", round(y0, 1), round(y1, 1), 0.0 if y0 <= 0 <= y1 else round(y0, 1), key="py",
+                    step=0.1, container=a)
+    lp_train, P, lp, out = scores(model_key, data_key, seed, n_out, box)
+    tau = flow.anomaly_threshold(lp_train, q / 100)
+    lp_probe = float(model.log_prob(np.array([[px, py]], np.float32))[0])
+    flagged = lp < tau
+    rank = float((lp_train < lp_probe).mean())
+    a.metric("ln p(your point)", f"{lp_probe:.2f}", delta="flagged" if lp_probe < tau else "normal",
+             delta_color="inverse" if lp_probe < tau else "normal")
+    a.caption(f"Threshold tau = {tau:.2f}; {rank:.1%} of the training points have a lower density than your point.")
+    xs, ys, logp = density(model_key, box)
+    b.plotly_chart(fig.anomaly_map(xs, ys, logp, box, P, lp, tau, "ln p(x) with the threshold (dashed) and flagged points",
+                                   probe=(px, py), probe_flagged=lp_probe < tau, outliers=out), key="anomaly")
+    n_test = len(P) - n_out
+    caught = int(flagged[n_test:].sum())
+    b.markdown(f"Flagged: **{int(flagged[:n_test].sum())}** of {n_test:,} test points "
+               f"({flagged[:n_test].mean():.1%}, close to the {q:g}% asked for on the training points)"
+               + (f" and **{caught}** of the {n_out} injected outliers ({caught / n_out:.0%}; outliers that land on the "
+                  "data itself cannot be told apart)." if n_out else "."))
+
+
+wt.section("density", draw_density)
+wt.section("layers", draw_layers)
+wt.section("training", draw_training)
+wt.section("anomaly", draw_anomaly)
+
+ui.show_code(flow.AffineCoupling, flow.RealNVP.log_prob_tensor, flow.RealNVP.sample, flow.train)

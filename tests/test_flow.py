@@ -1,0 +1,213 @@
+"""Unit tests of core/flow.py: invertibility, the change of variables, normalisation, training, determinism, checkpoints."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from core import checkpoints, runtime
+from core import flow
+
+TINY = flow.FlowConfig(n_layers=4, hidden=16, depth=2, batch_size=128, steps=120, eval_every=40, lr=5e-3, seed=3)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return flow.make_data("moons", n=600, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(moons):
+    return flow.train(TINY, moons, device="cpu")
+
+
+def _random_flow(seed=0, dtype=torch.float32):
+    """A tiny flow whose every weight is random (zero-initialised last layers would make it the identity)."""
+    model = flow.build(flow.FlowConfig(n_layers=4, hidden=16, scale_bound=2.0, seed=seed)).to(dtype)
+    g = runtime.torch_generator(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(0.5 * torch.randn(p.shape, generator=g, dtype=dtype))
+    return model
+
+
+def test_inverse_of_forward_is_identity():
+    model = _random_flow(1)
+    x = torch.randn(500, 2, generator=runtime.torch_generator(2)) * 2
+    with torch.no_grad():
+        z, ld_fwd = model.forward(x)
+        x_back, ld_inv = model.inverse(z)
+    assert not torch.allclose(z, x, atol=1e-2)  # the map is not trivially the identity
+    assert torch.max(torch.abs(x_back - x)) < 1e-5
+    # forward and inverse log-determinants cancel point by point
+    assert torch.max(torch.abs(ld_fwd + ld_inv)) < 1e-4
+
+
+@pytest.mark.parametrize("direction", ["forward", "inverse"])
+def test_logdet_matches_autograd_jacobian(direction):
+    model = _random_flow(4, torch.float64)
+    pts = torch.randn(6, 2, generator=runtime.torch_generator(5), dtype=torch.float64)
+    fn = model.forward if direction == "forward" else model.inverse
+    _, logdet = fn(pts)
+    for i in range(len(pts)):
+        J = torch.autograd.functional.jacobian(lambda p: fn(p[None])[0][0], pts[i])
+        sign, logabs = torch.linalg.slogdet(J)
+        assert J.shape == (2, 2) and sign != 0
+        assert abs(float(logabs) - float(logdet[i].detach())) < 1e-10
+
+
+def test_log_prob_is_change_of_variables():
+    model = _random_flow(6)
+    x = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    z0, ld = model.forward(torch.from_numpy(x))
+    expected = -0.5 * (z0 ** 2).sum(1) - np.log(2 * np.pi) + ld  # ln p_0(z_0) - sum ln|det df_k/dz_{k-1}|
+    assert np.allclose(model.log_prob(x), expected.detach().numpy(), atol=1e-5)
+
+
+def test_density_integrates_to_one(trained, moons):
+    Xtr, _ = moons
+    lo, hi = Xtr.min(0) - 2.0, Xtr.max(0) + 2.0
+    mass = flow.mass_in_box(trained, (lo[0], hi[0], lo[1], hi[1]), resolution=400)
+    assert abs(mass - 1) < 0.02, mass
+    # and a box that misses half the data misses about half the mass
+    half = flow.mass_in_box(trained, (lo[0], hi[0], lo[1], float(np.median(Xtr[:, 1]))), resolution=200)
+    assert 0.3 < half < 0.7
+
+
+def test_training_lowers_test_nll(trained, moons):
+    h = trained.history_
+    assert [m["step"] for m in h] == [40, 80, 120]
+    untrained = flow.build(TINY)
+    untrained.initialize(torch.from_numpy(moons[0]))
+    start = untrained.nll(moons[1])
+    assert h[-1]["test_nll"] < start - 0.3
+    assert h[-1]["test_nll"] < h[0]["test_nll"]
+    assert abs(trained.nll(moons[1]) - h[-1]["test_nll"]) < 1e-5
+    assert h[-1]["seconds"] > 0 and all(np.isfinite(m["train_nll"]) for m in h)
+
+
+def test_same_seed_same_result_and_chunks(trained, moons):
+    again = flow.train(TINY, moons, device="cpu")
+    for (k, a), (_, b) in zip(trained.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert np.array_equal(trained.sample(64, seed=9), again.sample(64, seed=9))
+    other = flow.train(TINY.replace(seed=4), moons, device="cpu")
+    assert not torch.equal(other.layers[0].coupling.net[0].weight, trained.layers[0].coupling.net[0].weight)
+    # training in chunks, stopped and resumed, is bit-identical to one run
+    seen = []
+    m = flow.train(TINY, moons, device="cpu", steps=50, callback=lambda s, met: seen.append(s))
+    assert m.step_ == 50 and seen == [40]
+    m = flow.train(TINY, moons, model=m, device="cpu", callback=lambda s, met: seen.append(s))
+    assert m.step_ == 120 and seen == [40, 80, 120]
+    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
+    assert strip(m.history_) == strip(trained.history_)
+    for (k, a), (_, b) in zip(trained.state_dict().items(), m.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_callback_can_stop(moons):
+    m = flow.train(TINY, moons, device="cpu", callback=lambda s, met: "stop")
+    assert m.step_ == TINY.eval_every
+    with pytest.raises(ValueError, match="another config"):
+        flow.train(TINY.replace(lr=1e-2), moons, model=m)
+
+
+def test_sampling_and_trajectories(trained):
+    x, z0 = trained.sample(300, seed=1, return_base=True)
+    assert x.shape == (300, 2) and x.dtype == np.float32
+    assert np.array_equal(x, trained.sample(300, seed=1)) and not np.array_equal(x, trained.sample(300, seed=2))
+    states, lds = trained.trajectory(z0, "to_data")
+    assert states.shape == (TINY.n_layers + 1, 300, 2) and lds.shape == (TINY.n_layers, 300)
+    assert np.array_equal(states[0], z0) and np.allclose(states[-1], x, atol=1e-6)
+    _, ld_inv = trained.inverse(torch.from_numpy(z0))
+    assert np.allclose(lds.sum(0), ld_inv.detach().numpy(), atol=1e-4)
+    back, lds_b = trained.trajectory(x, "to_base")
+    assert np.allclose(back[-1], z0, atol=1e-4)
+    assert np.allclose(lds_b.sum(0), -lds.sum(0), atol=1e-4)
+    # layer j from the data side is layer K-j of the sampling direction, undone
+    assert np.allclose(lds_b[0], -lds[-1], atol=1e-4)
+    with pytest.raises(ValueError, match="to_base"):
+        trained.trajectory(x, "sideways")
+
+
+def test_checkpoint_round_trip_is_bit_identical(trained, moons, tmp_path):
+    path = tmp_path / "flow_test"
+    flow.save(trained, path, meta={"command": "pytest"})
+    model, record = flow.load(path, device="cpu")
+    assert record["family"] == "flow" and record["meta"]["command"] == "pytest"
+    assert record["config_hash"] == checkpoints.config_hash(TINY)
+    for (k, a), (_, b) in zip(trained.state_dict().items(), model.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert np.array_equal(model.log_prob(moons[1]), trained.log_prob(moons[1]))
+    assert model.history_ == trained.history_ and model.step_ == trained.step_
+
+
+def test_resume_from_checkpoint_equals_uninterrupted(moons, tmp_path):
+    full = flow.train(TINY, moons, device="cpu")
+    half = flow.train(TINY, moons, device="cpu", steps=60)
+    flow.save(half, tmp_path / "half")
+    resumed, _ = flow.load(tmp_path / "half", device="cpu")
+    resumed = flow.train(TINY, moons, model=resumed, device="cpu")
+    for (k, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_corrupt_checkpoint_is_reported(trained, tmp_path):
+    path = tmp_path / "bad"
+    weights = flow.save(trained, path)
+    raw = bytearray(weights.read_bytes())
+    raw[-5] ^= 0xFF
+    weights.write_bytes(bytes(raw))
+    with pytest.raises(checkpoints.CheckpointError, match="corrupt"):
+        flow.load(path)
+    flow.save(trained, tmp_path / "other")
+    (tmp_path / "other.json").write_text(json.dumps({**json.loads((tmp_path / "other.json").read_text()), "family": "gan"}))
+    with pytest.raises(checkpoints.CheckpointError, match="not a 'flow'"):
+        flow.load(tmp_path / "other")
+
+
+def test_divergence_is_reported(moons):
+    cfg = TINY.replace(lr=1e6, lr_min=1e6, grad_clip=0.0, scale_bound=50.0, steps=300)
+    with pytest.raises(flow.TrainingDiverged) as info:
+        flow.train(cfg, moons, device="cpu")
+    err = info.value
+    assert "step" in err.reason and err.model is not None and err.model.diverged_
+    assert all(torch.isfinite(p).all() for p in err.model.parameters())
+
+
+def test_bad_options_and_data():
+    with pytest.raises(ValueError, match="valid choices"):
+        flow.FlowConfig(activation="sigmoidish")
+    with pytest.raises(ValueError, match="n_layers"):
+        flow.FlowConfig(n_layers=0)
+    with pytest.raises(ValueError, match="lr"):
+        flow.FlowConfig(lr=float("nan"))
+    with pytest.raises(ValueError, match="valid choices"):
+        flow.make_data("donut")
+    bad = np.zeros((20, 2), np.float32)
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        flow.train(TINY, (bad, bad))
+    with pytest.raises(ValueError, match="shape"):
+        flow.train(TINY, (np.zeros((20, 3)), np.zeros((5, 3))))
+
+
+def test_reference_densities_on_a_gaussian():
+    X = np.random.default_rng(0).normal(size=(700, 2))
+    refs = flow.reference_densities(X[:400], X[400:], seed=0)
+    entropy = np.log(2 * np.pi * np.e)  # the NLL of N(0, I) in nats, 2.838
+    assert refs["gmm"].params["n_components"] <= 2
+    assert abs(refs["gmm"].test_nll - entropy) < 0.1
+    assert abs(refs["kde"].test_nll - entropy) < 0.15
+    assert 0.1 < refs["kde"].params["bandwidth"] < 1.0
+    assert np.allclose(refs["kde"].log_prob(X[:5]), refs["kde"].estimator.score_samples(X[:5]))
