@@ -1,0 +1,158 @@
+"""GAN benchmark: training speed against GAN Lab, time to cover the modes, page render/redraw.
+
+Run by hand (never part of the test gate)::
+
+    .venv/bin/python bench/bench_gan.py            # everything
+    .venv/bin/python bench/bench_gan.py --quick    # speed only, shorter runs
+
+Prints one markdown table. Rows:
+
+- iterations/s at batch 150 with 3 D steps + 1 G step per iteration (GAN Lab's setting; GAN Lab, a TF.js
+  page, manages about 30 it/s of that in headless Chromium on this machine), with metrics every 50
+  iterations as the page computes them, and without metrics;
+- seconds (and iterations) until the ring-of-8 "converges" preset covers 8/8 modes with >= 90 %
+  high-quality samples (target: 20 s on 2 cores), and the same for the 5x5 grid preset (25/25);
+- page: first render and median timeline redraw in AppTest and in headless Chromium (bench/pagetime.py),
+  and the training rate while the page plays (training and redrawing every figure).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from core import gan, runtime  # noqa: E402
+
+GANLAB_ITERS_PER_S = 30.0
+
+
+def iters_per_second(iters: int, log_every: int, threads: int | None) -> float:
+    cfg = gan.preset("converges", batch_size=150, k_d=3, log_every=log_every, snapshot_every=max(log_every, 100))
+    data = gan.load_data(cfg)
+    model = gan.train(cfg, data, steps=100, threads=threads)   # warm-up (first Adam step, allocator)
+    t0 = time.perf_counter()
+    gan.train(cfg, data, model=model, steps=iters, threads=threads)
+    return iters / (time.perf_counter() - t0)
+
+
+def time_to_modes(name: str, max_seconds: float) -> tuple[float | None, int | None, dict]:
+    """Wall-clock seconds (from the call to train, data included) until all modes are covered with
+    >= 90 % high-quality samples, checked at every log step; None if not within max_seconds."""
+    cfg = gan.preset(name, steps=10**6)
+    t0 = time.perf_counter()
+    hit: list = []
+
+    def cb(step, m):
+        el = time.perf_counter() - t0
+        if m.get("modes") == m.get("n_modes") and m.get("hq", 0) >= 0.9:
+            hit.append((el, step))
+            return "stop"
+        return "stop" if el > max_seconds else None
+
+    model = gan.train(cfg, callback=cb)
+    m = model.metrics
+    return (hit[0][0], hit[0][1], m) if hit else (None, None, m)
+
+
+def page_times_browser(redraws: int = 10) -> dict | None:
+    """Cold / warm first render and median slider redraw of /gan in headless Chromium (bench/pagetime.py)."""
+    try:
+        from bench.pagetime import measure_pages
+    except Exception:  # pragma: no cover - the lead's helper is missing
+        return None
+    return measure_pages(["gan"], redraws=redraws)[0]
+
+
+def page_times_apptest(repeats: int = 5) -> dict:
+    """In Streamlit's AppTest (no browser): first render, median timeline-slider redraw, and the training rate
+    while playing (each play tick trains ~0.6 s and redraws every figure)."""
+    from tests.pagetest import open_page
+
+    os.chdir(ROOT)
+    t0 = time.perf_counter()
+    at = open_page("pages/gan.py")
+    first = time.perf_counter() - t0
+    if at.exception:
+        raise RuntimeError(f"page raised: {at.exception[0].value}")
+    redraws = []
+    for i in range(repeats):
+        sl = next(s for s in at.slider if s.key and s.key.startswith("timeline_"))
+        sl.set_value(sl.min if i % 2 == 0 else sl.max)
+        t0 = time.perf_counter()
+        at.run()
+        redraws.append(time.perf_counter() - t0)
+
+    def iteration(app):
+        text = next(c.value for c in app.caption if c.value.startswith("Iteration **"))
+        return int(text.split("**")[1].replace(",", ""))
+
+    play = open_page("pages/gan.py", {"play": "true"})
+    start, t0 = iteration(play), time.perf_counter()
+    for _ in range(repeats):
+        play.run()
+    rate = (iteration(play) - start) / (time.perf_counter() - t0)
+    return {"first": first, "redraw": statistics.median(redraws), "play_rate": rate}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="speed rows only, shorter")
+    ap.add_argument("--no-browser", action="store_true", help="skip the headless-Chromium page timing")
+    args = ap.parse_args()
+    iters = 600 if args.quick else 2000
+    rows = []
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+    for label, log_every, threads in (("metrics every 50 it (as the page)", 50, -1),
+                                      ("no metrics", 10**9, -1),
+                                      ("metrics every 50 it, 2 torch threads", 50, 2)):
+        r = iters_per_second(iters, log_every, threads)
+        rows.append((f"iterations/s, batch 150, k=3 ({label})", f"{r:.0f}",
+                     f"{r / GANLAB_ITERS_PER_S:.1f}x GAN Lab's ~30/s (target >= 5x = 150/s)"))
+
+    if not args.quick:
+        for name, n, limit in (("converges", 8, 60.0), ("grid25", 25, 180.0)):
+            sec, step, m = time_to_modes(name, limit)
+            what = f"seconds to {n}/{n} modes with >= 90 % HQ ({name} preset)"
+            if sec is None:
+                rows.append((what, f"> {limit:.0f}", f"not reached: {m.get('modes')}/{n} modes, "
+                                                     f"{100 * m.get('hq', 0):.0f} % HQ at step {m.get('step')}"))
+            else:
+                tgt = " (target <= 20 s)" if name == "converges" else ""
+                rows.append((what, f"{sec:.1f}", f"at iteration {step}, {100 * m['hq']:.0f} % HQ{tgt}"))
+        pa = page_times_apptest()
+        rows.append(("page first render, s (AppTest, opens the shipped ring model)", f"{pa['first']:.2f}",
+                     "target < 2 s"))
+        rows.append(("page redraw, median s (AppTest, timeline slider)", f"{pa['redraw']:.2f}", "target < 0.5 s"))
+        rows.append(("iterations/s while playing (AppTest; each tick trains then redraws all figures)",
+                     f"{pa['play_rate']:.0f}", f"{pa['play_rate'] / GANLAB_ITERS_PER_S:.1f}x GAN Lab, figures live"))
+        if not args.no_browser:
+            pb = page_times_browser()
+            if pb is None:
+                rows.append(("page in Chromium", "-", "bench/pagetime.py not available"))
+            else:
+                rows.append(("page first render in Chromium, cold / warm s", f"{pb['cold_s']:.2f} / {pb['warm_s']:.2f}",
+                             "cold = fresh server (imports torch); target < 2 s warm"))
+                rows.append(("page redraw in Chromium, median / max s (timeline slider nudged)",
+                             f"{pb['redraw_median_s']:.2f} / {pb['redraw_max_s']:.2f}", "target < 0.5 s median"))
+
+    print(f"\nGAN benchmark: torch {torch.__version__}, device {runtime.pick_device()}, {cores} cores, "
+          f"load average {load:.1f} at start\n")
+    print("| measure | value | note |")
+    print("|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

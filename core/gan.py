@@ -1,0 +1,992 @@
+"""Generative adversarial networks (GAN): two MLPs playing the lecture's zero-sum game.
+
+Notation follows the lecture ("Generative Adversarial Networks"):
+
+- generator       x = G(z),  z ~ p_z  (Gaussian N(0, I) or uniform U[-1, 1]^d): the fake samples, x ~ p_g
+- discriminator   D(x) in (0, 1): the probability that x is real (x ~ p_r) rather than fake.
+                  D outputs a logit a(x) and D(x) = sigmoid(a(x)), so every log below is a softplus:
+                  ln D(x) = -softplus(-a),  ln(1 - D(x)) = -softplus(a)   (numerically stable).
+- common loss     L = E_{x~p_r}[ln D(x)] + E_{x~p_g}[ln(1 - D(x))]      D maximizes it, G minimizes it.
+- optimal D       D*(x) = p_r(x) / (p_r(x) + p_g(x)), and then  L(D*, G) = -ln 4 + 2 JSD(p_r || p_g),
+                  so  JSD_hat = (L + ln 4) / 2  estimates the Jensen-Shannon divergence (a lower bound
+                  for a D that is not optimal). At the optimum of both players p_g = p_r and D = 0.5.
+- losses (``GANConfig.loss``):
+  ``"minimax"``        the lecture's game as written: D minimizes -L, G minimizes E_z[ln(1 - D(G(z)))].
+                       This *saturates*: when D confidently rejects the fakes (D(G(z)) ~ 0) G's gradient vanishes.
+  ``"nonsaturating"``  same D; G minimizes -E_z[ln D(G(z))] (Goodfellow et al. 2014's fix): the same fixed
+                       point, but strong gradients exactly when G is losing.
+  ``"wgan-gp"``        Wasserstein GAN with gradient penalty (Gulrajani et al. 2017), the common stable
+                       alternative: a critic f (no sigmoid) minimizes
+                       E_g[f] - E_r[f] + lambda E[(||grad f(x_hat)|| - 1)^2],
+                       G minimizes -E_g[f]. Its outputs are scores, not probabilities (no JS estimate).
+- conditional GAN the label y is an extra input of both networks: G(z | y), D(x | y) (one-hot or a learned
+                  embedding concatenated to the input), and L = E_r[ln D(x|y)] + E_g[ln(1 - D(G(z|y)|y))].
+
+Training alternates k discriminator steps with one generator step (Adam with lr and betas). Because G
+does not change during the k D steps, their k batches of fakes are drawn in one forward pass (the same
+numbers as k separate passes, less Python overhead). Losses are accumulated as tensors and read (one
+sync) only at log steps, where the metrics of :func:`evaluate` are computed on a fixed evaluation set.
+
+What is written by hand is what the lecture teaches (the losses above, the JS estimate, the alternating
+game); it mirrors ``torch.nn.BCEWithLogitsLoss`` (the softplus forms) and the training loops of PyTorch's
+DCGAN example and GAN Lab. Networks are plain ``nn.Linear`` stacks, the optimizer is ``torch.optim.Adam``.
+
+Shape of the module (see DESIGN.md): a frozen :class:`GANConfig`; :func:`train` (deterministic per config
+and seed, a callback that may stop it, resumable in chunks, ``phase="d"`` / ``"g"`` for one player only);
+``model.sample(n, seed, y)``; no ``log_prob`` (a GAN is an implicit model: it has no likelihood);
+:func:`save` / :func:`load` as safetensors + JSON (the full training state, so a loaded model resumes
+bit-identically). A run that diverges raises :class:`TrainingDiverged` (a ``RuntimeError``) naming the
+step and what went wrong (a loss became NaN/inf, or the samples became NaN/inf or exploded far beyond the
+data); the model is attached as ``.model``. Divergence is checked at every log step and at the end of
+every chunk, so it is never hidden.
+
+Metrics (``model.history_``, one dict per log step; see :meth:`GAN.evaluate`): ``d_loss``, ``g_loss``,
+``d_real``, ``d_fake``, ``value`` (L), ``js_value`` = (L + ln 4) / 2, ``js_hist`` (grid-histogram JSD), and
+on ring8 / grid25 ``modes``, ``hq``, ``mode_counts``. Snapshots (``model.snapshots_``) keep the fakes of a
+fixed noise batch, D(x) on a 40x40 grid and G's manifold, for a timeline.
+
+CLI (the shipped checkpoints are made with it; see each checkpoint's ``meta["command"]``)::
+
+    python -m core.gan train --preset converges --out checkpoints/gan_ring8 --threads 1
+    python -m core.gan train --preset grid25 --out checkpoints/gan_grid25 --threads 1
+    python -m core.gan train --preset ring8_cgan --out checkpoints/gan_ring8_cgan --threads 1
+    python -m core.gan train --preset mnist_cgan --out checkpoints/gan_mnist_cgan --threads 1 \\
+        --no-optimizer --no-snapshots
+    python -m core.gan info checkpoints/gan_ring8
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import shlex
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from core import checkpoints, data as gdata, runtime
+
+FAMILY = "gan"
+LOSSES = ("minimax", "nonsaturating", "wgan-gp")
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "silu", "gelu")
+NOISES = ("gaussian", "uniform")
+CONDITIONINGS = ("onehot", "embedding")
+OUTPUTS = ("linear", "tanh", "sigmoid")
+IMAGE_SETS = ("mnist",)
+DATA_SETS = tuple(sorted(gdata.TOY_SETS)) + IMAGE_SETS + ("custom",)
+PHASES = ("both", "d", "g")
+LN4 = math.log(4.0)
+
+
+class TrainingDiverged(RuntimeError):
+    """Training produced NaN/inf. ``.step`` is the iteration where it was found, ``.reason`` says which
+    loss, ``.model`` is the model (its weights are no longer usable; its history and snapshots are)."""
+
+    def __init__(self, reason: str, step: int, model=None):
+        super().__init__(f"Training diverged at step {step}: {reason}")
+        self.reason = reason
+        self.step = step
+        self.model = model
+
+
+def _choice(name: str, value, valid) -> None:
+    if value not in valid:
+        raise ValueError(f"Unknown {name} {value!r}; valid choices are {list(valid)}.")
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    # --- data
+    data: str = "ring8"            # a core.data toy set, "mnist" (digits, x in [-1, 1]) or "custom" (passed in)
+    n_data: int = 10_000           # points drawn from a toy set (ignored for mnist / custom)
+    data_seed: int = 0             # seed of the toy-set draw
+    image_size: int = 28           # mnist side length (x_dim = image_size**2)
+    # --- networks
+    noise_dim: int = 2             # dimension of z (2 lets the page draw the generator's manifold directly)
+    noise: str = "gaussian"        # p_z: "gaussian" N(0, I) or "uniform" U[-1, 1]^d
+    g_width: int = 64              # hidden units per layer of G
+    g_depth: int = 3               # hidden layers of G
+    d_width: int = 64              # hidden units per layer of D
+    d_depth: int = 2               # hidden layers of D
+    activation: str = "tanh"       # hidden activation of both networks (one of ACTIVATIONS)
+    output: str = "linear"         # G's output activation: "linear" (2-D points), "tanh" (images in [-1, 1]), "sigmoid"
+    # --- conditional GAN
+    n_classes: int = 0             # 0: unconditional; K > 0: the label y in {0..K-1} is an input of both G and D
+    conditioning: str = "onehot"   # how y enters: "onehot" concatenated, or a learned "embedding" concatenated
+    embed_dim: int = 8             # size of the label embedding (conditioning="embedding")
+    # --- the game
+    loss: str = "nonsaturating"    # "minimax" (lecture, saturating), "nonsaturating" or "wgan-gp"
+    gp_weight: float = 10.0        # lambda of the WGAN-GP gradient penalty
+    k_d: int = 1                   # discriminator steps per generator step (k in Goodfellow et al.'s Algorithm 1)
+    batch_size: int = 150          # real and fake samples per step
+    lr_d: float = 1e-3             # Adam learning rate of D
+    lr_g: float = 1e-3             # Adam learning rate of G
+    beta1: float = 0.5             # Adam beta1 (0.5 is the usual GAN choice, DCGAN)
+    beta2: float = 0.999           # Adam beta2
+    steps: int = 3000              # training iterations (each: k_d D steps + 1 G step) run by train()
+    seed: int = 0                  # seed of both networks' init, the noise and the minibatches
+    # --- logging
+    log_every: int = 50            # iterations between metric evaluations / callback calls
+    snapshot_every: int = 100      # iterations between snapshots (doubles whenever max_snapshots is exceeded)
+    max_snapshots: int = 80        # snapshots kept for the timeline
+    n_eval: int = 2000             # fake and real samples used by the metrics
+
+    def __post_init__(self):
+        _choice("data set", self.data, DATA_SETS)
+        _choice("noise", self.noise, NOISES)
+        _choice("activation", self.activation, ACTIVATIONS)
+        _choice("output", self.output, OUTPUTS)
+        _choice("conditioning", self.conditioning, CONDITIONINGS)
+        _choice("loss", self.loss, LOSSES)
+        for name in ("n_data", "image_size", "noise_dim", "g_width", "d_width", "embed_dim", "k_d",
+                     "batch_size", "log_every", "snapshot_every", "max_snapshots", "n_eval"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        for name in ("g_depth", "d_depth", "n_classes", "steps"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}.")
+        for name in ("lr_d", "lr_g", "gp_weight"):
+            v = float(getattr(self, name))
+            if not math.isfinite(v) or v < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {v}.")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= float(getattr(self, name)) < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}.")
+
+    @property
+    def x_dim(self) -> int:
+        """Dimension of a sample x: image_size**2 for mnist, else 2."""
+        return self.image_size ** 2 if self.data in IMAGE_SETS else 2
+
+    def replace(self, **changes) -> "GANConfig":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GANConfig":
+        """Rebuild a config from a dict (unknown keys are ignored, so old checkpoints still load)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# ----------------------------------------------------------------------------- presets
+
+#: One-click configurations for the ring of 8, each with the sentence the page shows.
+PRESETS: dict[str, tuple[GANConfig, str]] = {
+    "converges": (
+        GANConfig(),
+        "Non-saturating loss, one D step per G step at equal learning rates, tanh networks with a 3-layer G: "
+        "neither player runs away from the other, so D's gradient keeps pointing fakes towards every real "
+        "mode and G spreads over all 8 (on 2 cores in a few seconds).",
+    ),
+    "mode_collapse": (
+        GANConfig(k_d=3, lr_d=3e-3),
+        "The same networks, but D takes 3 steps per G step at 3x the learning rate: D stays far ahead and "
+        "sharply rejects whatever G has not already put on a mode, so G piles its samples onto the few modes "
+        "it found first; D's gradient at those fakes points only to nearby modes, never to the empty ones. "
+        "Sharp samples, half the modes: mode collapse.",
+    ),
+    "saturating": (
+        GANConfig(loss="minimax", k_d=10, lr_d=1e-2, lr_g=2e-4, d_width=128),
+        "The lecture's minimax loss, G minimizes ln(1 - D(G(z))), against a strong D (10 steps per G step, "
+        "50x G's learning rate): D soon rejects every fake with D(G(z)) ~ 0, where ln(1 - D) is flat, so G's "
+        "gradient vanishes (the arrows shrink to nothing) and the fakes never move.",
+    ),
+    "nonsaturating": (
+        GANConfig(loss="nonsaturating", k_d=10, lr_d=1e-2, lr_g=2e-4, d_width=128),
+        "The same strong D, but G minimizes -ln D(G(z)): the same fixed point, yet the gradient is largest "
+        "exactly when D rejects the fakes, so G escapes and reaches the data (though a D this strong still "
+        "lets it find only a few modes at first).",
+    ),
+    "ring8_cgan": (
+        GANConfig(n_classes=8),
+        "Conditional GAN on the ring: the mode label y is an extra input of G and D, so G(z | y) "
+        "learns to put its samples on the mode you ask for.",
+    ),
+    "grid25": (
+        GANConfig(data="grid25", g_width=128, d_width=128, noise="uniform", steps=12000),
+        "The 5x5 grid: 25 modes need twice the width in G and D, and uniform noise on a square, which G only "
+        "has to cut into a 5x5 grid of cells; even so a GAN rarely finds every mode.",
+    ),
+    "mnist_cgan": (
+        GANConfig(data="mnist", n_classes=10, noise_dim=64, g_width=256, d_width=256, g_depth=2, d_depth=2,
+                  activation="leaky_relu", output="tanh", k_d=1, batch_size=64, lr_d=2e-4, lr_g=2e-4, beta1=0.5,
+                  steps=20000, log_every=200, snapshot_every=500, max_snapshots=24, n_eval=500),
+        "Conditional GAN on the 5,000 MNIST digits: G(z | digit) and D(x | digit) are MLPs on 28x28 pixels.",
+    ),
+}
+
+
+def preset(name: str, **changes) -> GANConfig:
+    """The config of preset ``name`` (with ``changes`` applied). Raises ValueError listing the presets."""
+    _choice("preset", name, PRESETS)
+    return PRESETS[name][0].replace(**changes) if changes else PRESETS[name][0]
+
+
+# ----------------------------------------------------------------------------- data
+
+@dataclass
+class GANData:
+    """Training data: ``X`` float32 (n, x_dim), ``y`` int64 labels (n,) or None, and the name it came from."""
+    X: np.ndarray
+    y: np.ndarray | None = None
+    name: str = "custom"
+
+
+def load_data(config: GANConfig) -> GANData:
+    """The data ``config.data`` names: a toy set drawn with ``n_data`` / ``data_seed``, or mnist in [-1, 1]."""
+    if config.data == "custom":
+        raise ValueError("config.data is 'custom': pass the points to train(config, data=...).")
+    if config.data == "mnist":
+        X, y = gdata.mnist(config.image_size)
+        return GANData((X.reshape(len(X), -1) * 2 - 1).astype(np.float32), y, "mnist")
+    X, y = gdata.toy(config.data, config.n_data, config.data_seed)
+    return GANData(X, y, config.data)
+
+
+def make_data(X, y=None, name: str = "custom") -> GANData:
+    """Wrap arrays (points (n, 2), or flattened images) into :class:`GANData`, checking shapes and values."""
+    X = np.asarray(X, np.float32)
+    if X.ndim != 2 or len(X) < 2:
+        raise ValueError(f"X must have shape (n >= 2, dim), got {X.shape}.")
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or infinite values.")
+    if y is not None:
+        y = np.asarray(y, np.int64)
+        if y.shape != (len(X),):
+            raise ValueError(f"y must have shape ({len(X)},), got {y.shape}.")
+    return GANData(X, y, name)
+
+
+def to_images(x: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Flattened samples in [-1, 1] -> images (n, size, size) in [0, 1] (the mnist data convention)."""
+    x = np.asarray(x, np.float32)
+    size = size or int(round(math.sqrt(x.shape[-1])))
+    return np.clip((x.reshape(-1, size, size) + 1) / 2, 0, 1)
+
+
+# ----------------------------------------------------------------------------- networks
+
+def _act(name: str) -> nn.Module:
+    return {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh, "elu": nn.ELU,
+            "silu": nn.SiLU, "gelu": nn.GELU}[name]()
+
+
+def _mlp(d_in: int, width: int, depth: int, d_out: int, act: str, out: str = "linear") -> nn.Sequential:
+    layers, d = [], d_in
+    for _ in range(depth):
+        layers += [nn.Linear(d, width), _act(act)]
+        d = width
+    layers.append(nn.Linear(d, d_out))
+    if out == "tanh":
+        layers.append(nn.Tanh())
+    elif out == "sigmoid":
+        layers.append(nn.Sigmoid())
+    return nn.Sequential(*layers)
+
+
+class Net(nn.Module):
+    """An MLP with an optional label input: ``net(v, c)`` = mlp(concat(v, c)), where c is the one-hot label
+    (given) or the label's learned embedding (computed here from integer labels)."""
+
+    def __init__(self, d_in: int, width: int, depth: int, d_out: int, act: str, out: str,
+                 n_classes: int, conditioning: str, embed_dim: int):
+        super().__init__()
+        self.n_classes, self.conditioning = n_classes, conditioning
+        d_c = 0
+        if n_classes:
+            d_c = n_classes if conditioning == "onehot" else embed_dim
+            if conditioning == "embedding":
+                self.embed = nn.Embedding(n_classes, embed_dim)
+        self.mlp = _mlp(d_in + d_c, width, depth, d_out, act, out)
+
+    def cond(self, y: torch.Tensor) -> torch.Tensor:
+        """The label input for integer labels ``y``: one-hot (float) or the embedding."""
+        if self.conditioning == "onehot":
+            return F.one_hot(y, self.n_classes).to(torch.float32)
+        return self.embed(y)
+
+    def forward(self, v: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        if self.n_classes:
+            if c is None:
+                raise ValueError("This is a conditional GAN: pass the labels.")
+            if c.dtype == torch.int64:
+                c = self.cond(c)
+            v = torch.cat([v, c], 1)
+        return self.mlp(v)
+
+
+# ----------------------------------------------------------------------------- metrics (plain numpy)
+
+def histogram_js(real: np.ndarray, fake: np.ndarray, box: float, bins: int = 40) -> float:
+    """Jensen-Shannon divergence (nats, in [0, ln 2]) between the 2-D histograms of two point sets.
+
+    The histograms use ``bins x bins`` cells over [-box, box]^2 plus one overflow cell for points outside
+    (so fakes that fly away count as mismatch). Normalized counts p, q, m = (p + q) / 2, and
+    JSD = 1/2 KL(p || m) + 1/2 KL(q || m) (the lecture's formula, 0 ln 0 = 0).
+    """
+    def hist(x):
+        x = np.asarray(x, np.float64)
+        ok = np.isfinite(x).all(1) & (np.abs(x) <= box).all(1)
+        h, _, _ = np.histogram2d(x[ok, 0], x[ok, 1], bins=bins, range=[[-box, box], [-box, box]])
+        return np.append(h.ravel(), (~ok).sum()) / max(len(x), 1)
+
+    p, q = hist(real), hist(fake)
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_p = np.where(p > 0, p * np.log(p / m), 0.0).sum()
+        kl_q = np.where(q > 0, q * np.log(q / m), 0.0).sum()
+    return float(max(0.5 * kl_p + 0.5 * kl_q, 0.0))
+
+
+def mode_stats(fake: np.ndarray, centers: np.ndarray, std: float, min_share: float = 0.2) -> dict:
+    """Mode coverage of samples from a Gaussian mixture with ``centers`` and ``std``.
+
+    A sample is *high quality* if it lies within 3 std of its nearest centre; ``mode_counts[i]`` counts the
+    high-quality samples at mode i; a mode is *captured* when it holds at least ``min_share`` of its fair
+    share n / K (PacGAN's rule: fewer than 20 of 2,500 samples on a 25-mode grid is a lost mode).
+    """
+    fake = np.asarray(fake, np.float64)
+    fake = np.where(np.isfinite(fake), fake, 1e6)
+    d = np.linalg.norm(fake[:, None, :] - centers[None, :, :], axis=2)
+    nearest, dist = d.argmin(1), d.min(1)
+    hq = dist <= 3 * std
+    counts = np.bincount(nearest[hq], minlength=len(centers))
+    need = max(1, math.ceil(min_share * len(fake) / len(centers)))
+    return {"modes": int((counts >= need).sum()), "n_modes": int(len(centers)),
+            "hq": float(hq.mean()) if len(fake) else 0.0, "mode_counts": counts.astype(int).tolist()}
+
+
+# ----------------------------------------------------------------------------- the model
+
+@dataclass
+class Snapshot:
+    """What the timeline needs to redraw an earlier moment: fakes of the fixed evaluation noise,
+    D(x) on the heatmap grid, the generator's manifold and the metrics at that step."""
+    step: int
+    samples: np.ndarray
+    heat: np.ndarray | None
+    manifold: np.ndarray | None
+    metrics: dict
+
+
+@contextmanager
+def _threads(n: int | None):
+    """Run a block with ``n`` torch threads (restored afterwards); None leaves them as they are."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    if old != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+
+
+class GAN:
+    """Generator, discriminator, their Adam optimizers and the training state.
+
+    Learned / running state ends in ``_``: ``step_`` (iterations done), ``d_steps_``, ``g_steps_``,
+    ``history_`` (metrics at each log step), ``snapshots_`` (:class:`Snapshot` list), ``box_`` (the plot box
+    [-box, box]^2 for 2-D data), ``label_freq_`` (label frequencies of the training data), ``seconds_``.
+    """
+
+    def __init__(self, config: GANConfig, device: str | None = None):
+        self.config = c = config
+        self.device = torch.device(device or runtime.pick_device())
+        nz, xd = c.noise_dim, c.x_dim
+        self.G = runtime.seeded_init(lambda: Net(nz, c.g_width, c.g_depth, xd, c.activation, c.output,
+                                                 c.n_classes, c.conditioning, c.embed_dim), c.seed).to(self.device)
+        self.D = runtime.seeded_init(lambda: Net(xd, c.d_width, c.d_depth, 1, c.activation, "linear", c.n_classes,
+                                                 c.conditioning, c.embed_dim), c.seed + 10_007).to(self.device)
+        # Adam for each player, built on first use (building the first optimizer of a process imports
+        # torch._dynamo, ~2 s: a page that only draws a shipped model never pays it)
+        self._opts: tuple | None = None
+        self._opt_pending: dict | None = None  # optimizer tensors loaded from a checkpoint, applied when built
+        self.rng = runtime.torch_generator(c.seed + 20_011, self.device.type)  # noise, minibatches, GP mixing
+        self.step_ = self.d_steps_ = self.g_steps_ = 0
+        self.history_: list[dict] = []
+        self.snapshots_: list[Snapshot] = []
+        self.snapshot_every_ = c.snapshot_every
+        self.seconds_ = 0.0
+        self.box_ = 3.0
+        self.label_freq_ = np.full(max(c.n_classes, 1), 1.0 / max(c.n_classes, 1))
+        self.diverged_: str | None = None
+        self._data: GANData | None = None
+        self._acc = None  # (sum of D losses, sum of G losses, iterations) since the last log step
+
+    # ---------------------------------------------------------------- optimizers
+    def _optimizers(self) -> tuple:
+        if self._opts is None:
+            c = self.config
+            kw = {"fused": True} if self.device.type in ("cpu", "cuda") else {"foreach": True}
+            opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2), **kw)
+            opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2), **kw)
+            for name, opt in (("opt_d", opt_d), ("opt_g", opt_g)):
+                state = (self._opt_pending or {}).get(name)
+                if state:
+                    sd = opt.state_dict()
+                    sd["state"] = state
+                    opt.load_state_dict(sd)
+            self._opts, self._opt_pending = (opt_d, opt_g), None
+        return self._opts
+
+    @property
+    def opt_d(self) -> torch.optim.Adam:
+        return self._optimizers()[0]
+
+    @property
+    def opt_g(self) -> torch.optim.Adam:
+        return self._optimizers()[1]
+
+    # ---------------------------------------------------------------- sampling
+    @property
+    def conditional(self) -> bool:
+        return self.config.n_classes > 0
+
+    def noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """z ~ p_z: (n, noise_dim) standard normal, or uniform on [-1, 1]."""
+        shape = (int(n), self.config.noise_dim)
+        if self.config.noise == "gaussian":
+            return torch.randn(shape, generator=generator, device=self.device)
+        return torch.rand(shape, generator=generator, device=self.device).mul_(2).sub_(1)
+
+    def _labels(self, y, n: int, generator=None) -> torch.Tensor | None:
+        if not self.conditional:
+            return None
+        K = self.config.n_classes
+        if y is None:
+            p = torch.as_tensor(self.label_freq_, dtype=torch.float32)
+            g = generator if generator is not None and generator.device.type == "cpu" else runtime.torch_generator(0)
+            return torch.multinomial(p, n, replacement=True, generator=g).to(self.device)
+        y = torch.as_tensor(np.broadcast_to(np.asarray(y, np.int64), (n,)).copy(), device=self.device)
+        if (y < 0).any() or (y >= K).any():
+            raise ValueError(f"Labels must lie in 0..{K - 1}.")
+        return y
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, y=None) -> np.ndarray:
+        """G(z | y) for given noise ``z`` (n, noise_dim) -> samples (n, x_dim) as numpy."""
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        c = self._labels(y, len(z))
+        return self.G(z, c).float().cpu().numpy()
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, y=None) -> np.ndarray:
+        """``n`` samples x = G(z | y), z ~ p_z drawn with ``seed``: float32 (n, x_dim).
+
+        ``y`` (conditional GANs only): one label for all samples, an array of n labels, or None (labels
+        drawn from the training label frequencies with the same seed).
+        """
+        g = runtime.torch_generator(seed, self.device.type)
+        z = self.noise(n, g)
+        c = self._labels(y, int(n), runtime.torch_generator(seed + 1))
+        return self.G(z, c).float().cpu().numpy()
+
+    def log_prob(self, x):  # noqa: D401 - documented refusal
+        """A GAN is an implicit model: it defines p_g only through sampling and has no likelihood."""
+        raise NotImplementedError("A GAN has no log-likelihood: it is an implicit generative model.")
+
+    @torch.no_grad()
+    def discriminate(self, x, y=None) -> np.ndarray:
+        """D(x | y) for points ``x`` (n, x_dim): probabilities in (0, 1), or critic scores for wgan-gp."""
+        x = torch.as_tensor(np.asarray(x, np.float32), device=self.device)
+        out = self.D(x, self._labels(y, len(x))).squeeze(1)
+        return (out if self.config.loss == "wgan-gp" else torch.sigmoid(out)).float().cpu().numpy()
+
+    def grid(self, res: int = 60, box: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The heatmap grid: (xs, ys) cell centres, each (res,), over [-box, box] (default ``box_``)."""
+        b = self.box_ if box is None else float(box)
+        xs = np.linspace(-b, b, res, dtype=np.float32)
+        return xs, xs.copy()
+
+    @torch.no_grad()
+    def d_grid(self, res: int = 60, box: float | None = None, y=None) -> np.ndarray:
+        """D(x | y) on a res x res grid over [-box, box]^2 (2-D data): array [iy, ix] for the heatmap.
+
+        For a conditional GAN with ``y=None`` this is the label-frequency-weighted mean of D(x | y)."""
+        self._need_2d()
+        xs, ys = self.grid(res, box)
+        P = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
+        if self.conditional and y is None:
+            out = sum(w * self.discriminate(P, k) for k, w in enumerate(self.label_freq_) if w > 0)
+        else:
+            out = self.discriminate(P, y)
+        return np.asarray(out, np.float32).reshape(res, res)
+
+    @torch.no_grad()
+    def manifold(self, res: int = 21, dims: tuple[int, int] = (0, 1), y=None, span: float = 0.98) -> np.ndarray:
+        """The generator's manifold: a res x res grid in z-space drawn through G -> (res, res, x_dim).
+
+        The grid is regular in probability: coordinate u in [1 - span, span] maps to z = Phi^-1(u) for
+        Gaussian noise (z = 2u - 1 for uniform), so equal cells hold equal noise mass, as GAN Lab draws it.
+        Other noise dimensions are held at 0 (a 2-D slice); with 1-D noise the second axis has size 1.
+        """
+        nz = self.config.noise_dim
+        d0, d1 = dims
+        if not (0 <= d0 < nz and (nz == 1 or (0 <= d1 < nz and d1 != d0))):
+            raise ValueError(f"dims must be two different noise dimensions in 0..{nz - 1}, got {dims}.")
+        u = torch.linspace(1 - span, span, res, dtype=torch.float64)
+        t = (torch.special.ndtri(u) if self.config.noise == "gaussian" else 2 * u - 1).float()
+        rows = res if nz > 1 else 1
+        z = torch.zeros(rows, res, nz)
+        z[:, :, d0] = t[None, :]
+        if nz > 1:
+            z[:, :, d1] = t[:, None]
+        out = self.generate(z.reshape(-1, nz).to(self.device), None if y is None else y)
+        return out.reshape(rows, res, -1)
+
+    def g_gradients(self, n: int = 200, seed: int = 0, y=None) -> tuple[np.ndarray, np.ndarray]:
+        """Where G's loss pushes the fakes: points x = G(z) and the vectors -dL_G/dx, each (n, x_dim).
+
+        L_G is the generator loss of ``config.loss`` summed over the points (so each arrow is that point's
+        own gradient); the arrow is the direction a gradient step on x would move the point.
+        """
+        g = runtime.torch_generator(seed, self.device.type)
+        z = self.noise(n, g)
+        c = self._labels(y, n, runtime.torch_generator(seed + 1))
+        with torch.no_grad():
+            x = self.G(z, c)
+        x = x.detach().requires_grad_(True)
+        loss = self._g_loss(self.D(x, c)).sum()
+        (grad,) = torch.autograd.grad(loss, x)
+        return x.detach().cpu().numpy(), (-grad).cpu().numpy()
+
+    def _need_2d(self):
+        if self.config.x_dim != 2:
+            raise ValueError("This view needs 2-D data.")
+
+    # ---------------------------------------------------------------- the losses (the lecture's game)
+    def _g_loss(self, a: torch.Tensor) -> torch.Tensor:
+        """Per-sample generator loss from D's logits (or critic scores) on fakes."""
+        if self.config.loss == "minimax":
+            return -F.softplus(a)           # ln(1 - D(G(z)))  (G minimizes it; flat when D(G(z)) -> 0)
+        if self.config.loss == "nonsaturating":
+            return F.softplus(-a)           # -ln D(G(z))
+        return -a                           # wgan-gp: -f(G(z))
+
+    def _d_step(self, real, fake, c_real, c_fake, B: int) -> torch.Tensor:
+        """One discriminator update on a batch of B reals and B fakes; returns its loss (a tensor)."""
+        cfg = self.config
+        x = torch.cat([real, fake])
+        c = torch.cat([c_real, c_fake]) if c_real is not None else None
+        out = self.D(x, c).squeeze(1)
+        a_r, a_f = out[:B], out[B:]
+        if cfg.loss == "wgan-gp":
+            # critic: E_g[f] - E_r[f] + lambda E[(||grad f(x_hat)|| - 1)^2], x_hat = eps x_r + (1 - eps) x_g
+            eps = torch.rand((B, 1), generator=self.rng, device=self.device)
+            x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+            f_hat = self.D(x_hat, c_real)
+            (gx,) = torch.autograd.grad(f_hat.sum(), x_hat, create_graph=True)
+            loss = a_f.mean() - a_r.mean() + cfg.gp_weight * ((gx.norm(dim=1) - 1) ** 2).mean()
+        else:
+            # D maximizes L = E_r[ln D(x)] + E_g[ln(1 - D(x))], i.e. minimizes -L = softplus(-a_r) + softplus(a_f)
+            loss = F.softplus(-a_r).mean() + F.softplus(a_f).mean()
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        return loss.detach()
+
+    def _g_step(self, B: int) -> torch.Tensor:
+        """One generator update on B fresh fakes (D fixed); returns its loss (a tensor)."""
+        z = self.noise(B, self.rng)
+        c = self._train_labels(B)
+        loss = self._g_loss(self.D(self.G(z, c), c).squeeze(1)).mean()
+        # only G's parameters get gradients: D's are left untouched (no wasted work, no stale .grad)
+        grads = torch.autograd.grad(loss, self._g_params)
+        for p, gr in zip(self._g_params, grads):
+            p.grad = gr
+        self.opt_g.step()
+        return loss.detach()
+
+    def _train_labels(self, n: int):
+        """Labels for n fakes, drawn like the real ones (the label of a random training point)."""
+        if not self.conditional:
+            return None
+        return self._Y[torch.randint(len(self._Y), (n,), generator=self.rng, device=self.device)]
+
+    # ---------------------------------------------------------------- training
+    def _attach(self, data: GANData) -> None:
+        """Move the data to the device and build the fixed evaluation set (once per data)."""
+        if self._data is data:
+            return
+        cfg = self.config
+        if data.X.shape[1] != cfg.x_dim:
+            raise ValueError(f"The data has dimension {data.X.shape[1]} but the config expects {cfg.x_dim}.")
+        if self.conditional:
+            if data.y is None:
+                raise ValueError("A conditional GAN (n_classes > 0) needs labels y with the data.")
+            if data.y.min() < 0 or data.y.max() >= cfg.n_classes:
+                raise ValueError(f"Labels must lie in 0..{cfg.n_classes - 1} for n_classes={cfg.n_classes}.")
+        self._data = data
+        self._X = torch.as_tensor(data.X, device=self.device)
+        self._Y = torch.as_tensor(data.y, device=self.device) if self.conditional else None
+        self._g_params = list(self.G.parameters())
+        if self.step_ == 0:
+            if cfg.x_dim == 2:
+                m = float(np.abs(data.X).max())
+                self.box_ = max(3.0, math.ceil(2 * 1.15 * m) / 2)
+            if self.conditional:
+                self.label_freq_ = np.bincount(data.y, minlength=cfg.n_classes) / len(data.y)
+        # fixed evaluation set (its own generator: metrics never disturb the training randomness)
+        ge = runtime.torch_generator(cfg.seed + 30_011, self.device.type)
+        n_eval = cfg.n_eval
+        self._z_eval = self.noise(n_eval, ge)
+        idx = torch.randint(len(self._X), (n_eval,), generator=ge, device=self.device)
+        self._x_eval = self._X[idx]
+        self._y_eval = self._Y[idx] if self.conditional else None
+        self._x_eval_np = self._x_eval.cpu().numpy()
+        self._modes = gdata.mixture_modes(data.name) if cfg.x_dim == 2 else None
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """Metrics on the fixed evaluation set (needs data attached by a fit): mean D(real), mean D(fake),
+        the value V = E_r ln D + E_g ln(1 - D), JS estimates (value and grid histogram) and mode coverage."""
+        cfg = self.config
+        fake = self.G(self._z_eval, self._y_eval)
+        a_r = self.D(self._x_eval, self._y_eval).squeeze(1)
+        a_f = self.D(fake, self._y_eval).squeeze(1)
+        m: dict = {}
+        if cfg.loss == "wgan-gp":
+            m.update(d_real=float(a_r.mean()), d_fake=float(a_f.mean()), value=None, js_value=None,
+                     w_estimate=float(a_r.mean() - a_f.mean()))
+        else:
+            V = float((-F.softplus(-a_r)).mean() + (-F.softplus(a_f)).mean())
+            m.update(d_real=float(torch.sigmoid(a_r).mean()), d_fake=float(torch.sigmoid(a_f).mean()),
+                     value=V, js_value=(V + LN4) / 2)
+        fake_np = fake.float().cpu().numpy()
+        m["fake_finite"] = bool(np.isfinite(fake_np).all())
+        m["fake_max"] = float(np.abs(fake_np).max()) if m["fake_finite"] and fake_np.size else float("inf")
+        if cfg.x_dim == 2:
+            m["js_hist"] = histogram_js(self._x_eval_np, fake_np, self.box_)
+            if self._modes is not None:
+                m.update(mode_stats(fake_np, *self._modes))
+        self._last_fake = fake_np
+        return m
+
+    def fit(self, data: GANData, steps: int, callback=None, phase: str = "both", threads: int | None = -1) -> "GAN":
+        """Train ``steps`` more iterations on ``data`` (resumable: call again to continue).
+
+        ``phase``: ``"both"`` (k_d D steps then 1 G step per iteration), ``"d"`` (1 D step, G frozen) or
+        ``"g"`` (1 G step, D frozen): the page's "step D only" / "step G only".
+        ``callback(step, metrics)`` runs at every log step; returning True or ``"stop"`` ends training.
+        ``threads``: torch threads while training; -1 (default) uses 1 thread for 2-D models on CPU (tiny
+        matrices run fastest on one core), None leaves the setting alone.
+        Raises :class:`TrainingDiverged` when a loss or the samples become NaN/inf.
+        """
+        _choice("phase", phase, PHASES)
+        if self.diverged_:
+            raise TrainingDiverged(self.diverged_, self.step_, self)
+        if threads == -1:
+            threads = 1 if (self.device.type == "cpu" and self.config.x_dim <= 16) else None
+        with _threads(threads):
+            self._attach(data)
+            return self._fit(int(steps), callback, phase)
+
+    def _fit(self, steps: int, callback, phase: str) -> "GAN":
+        cfg = self.config
+        B, k, N = cfg.batch_size, cfg.k_d, len(self._X)
+        kd = k if phase == "both" else (1 if phase == "d" else 0)
+        do_g = phase in ("both", "g")
+        cond = self.conditional
+        zero = torch.zeros((), device=self.device)
+        if self.step_ == 0 and not self.history_:
+            self._log(zero, zero, 0, callback)          # the starting point: step 0
+            self._maybe_snapshot(force=True)
+        # running sums since the last log step (kept on the model so chunks log exactly like one long run)
+        acc_d, acc_g, n_acc = self._acc if self._acc is not None else (zero.clone(), zero.clone(), 0)
+        t0 = time.perf_counter()
+        stop = False
+        for _ in range(steps):
+            # 1. k D steps (maximize L): G is fixed meanwhile, so all k batches of fakes come from one pass
+            if kd:
+                idx = torch.randint(N, (kd * B,), generator=self.rng, device=self.device)
+                real = self._X[idx]
+                c_real = self._Y[idx] if cond else None
+                c_fake = self._train_labels(kd * B)
+                with torch.no_grad():
+                    fake = self.G(self.noise(kd * B, self.rng), c_fake)
+                for j in range(kd):
+                    s = slice(j * B, (j + 1) * B)
+                    acc_d += self._d_step(real[s], fake[s], c_real[s] if cond else None,
+                                          c_fake[s] if cond else None, B)
+                self.d_steps_ += kd
+            # 2. one G step (minimize its loss) with D fixed
+            if do_g:
+                acc_g += self._g_step(B)
+                self.g_steps_ += 1
+            self.step_ += 1
+            n_acc += 1
+            if self.step_ % cfg.log_every == 0:
+                self.seconds_ += time.perf_counter() - t0
+                stop = self._log(acc_d / max(kd, 1), acc_g, n_acc, callback, phase)
+                t0 = time.perf_counter()
+                acc_d, acc_g, n_acc = zero.clone(), zero.clone(), 0
+            if self.step_ % self.snapshot_every_ == 0:
+                self._maybe_snapshot()
+            if stop:
+                break
+        self.seconds_ += time.perf_counter() - t0
+        self._acc = (acc_d, acc_g, n_acc)
+        if n_acc:  # a chunk that ends between log steps still checks for divergence
+            bad = self._check(acc_d, acc_g)
+            if bad:
+                self._diverge(bad)
+        return self
+
+    #: samples this many times farther out than the data count as exploded (diverged)
+    EXPLODED = 1e3
+
+    def _check(self, acc_d, acc_g, fake_finite: bool = True, fake_max: float = 0.0) -> str | None:
+        """The reason training diverged, or None (one device sync): a loss that is NaN/inf, or samples that
+        are NaN/inf or exploded (|x| above EXPLODED times the data's largest |x|)."""
+        ld, lg = float(acc_d), float(acc_g)
+        which = [n for n, v in (("discriminator", ld), ("generator", lg)) if not math.isfinite(v)]
+        if which:
+            bad = "nan" if any(math.isnan(v) for v in (ld, lg)) else "inf"
+            return f"the {' and '.join(which)} loss became {bad}"
+        if not fake_finite:
+            return "the generated samples became nan/inf"
+        scale = max(1.0, float(np.abs(self._x_eval_np).max()))
+        if fake_max > self.EXPLODED * scale:
+            return f"the generated samples exploded to |x| = {fake_max:.3g} (the data lie within |x| <= {scale:.3g})"
+        return None
+
+    def _diverge(self, reason: str):
+        cfg = self.config
+        self.diverged_ = (f"{reason} (lr_d={cfg.lr_d:g}, lr_g={cfg.lr_g:g}). The learning rates are probably "
+                          f"too high: lower them or try the wgan-gp loss.")
+        raise TrainingDiverged(self.diverged_, self.step_, self)
+
+    def _log(self, acc_d, acc_g, n_acc: int, callback, phase: str = "both") -> bool:
+        m = self.evaluate()
+        bad = self._check(acc_d, acc_g, m.pop("fake_finite"), m.pop("fake_max"))
+        n = max(n_acc, 1)
+        metrics = {"step": self.step_, "d_loss": float(acc_d) / n if phase != "g" and n_acc else None,
+                   "g_loss": float(acc_g) / n if phase != "d" and n_acc else None, **m,
+                   "seconds": self.seconds_, "phase": phase}
+        if bad:
+            metrics["diverged"] = bad
+            self.history_.append(metrics)
+            if callback is not None:
+                callback(self.step_, metrics)
+            self._diverge(bad)
+        self.history_.append(metrics)
+        if callback is not None:
+            r = callback(self.step_, metrics)
+            return r is True or r == "stop"
+        return False
+
+    @torch.no_grad()
+    def _maybe_snapshot(self, force: bool = False) -> None:
+        cfg = self.config
+        if not force and self.step_ % self.snapshot_every_:
+            return
+        if self.snapshots_ and self.snapshots_[-1].step == self.step_:
+            return
+        n_show = 500 if cfg.x_dim == 2 else 20
+        fake = self.G(self._z_eval[:n_show], None if self._y_eval is None else self._y_eval[:n_show]).cpu().numpy()
+        heat = manifold = None
+        if cfg.x_dim == 2:
+            heat = self.d_grid(40)
+            manifold = self.manifold(15) if not self.conditional else None
+        metrics = self.history_[-1] if self.history_ and self.history_[-1]["step"] == self.step_ else {}
+        self.snapshots_.append(Snapshot(self.step_, fake.astype(np.float32), heat, manifold, dict(metrics)))
+        if len(self.snapshots_) > cfg.max_snapshots:  # thin out: keep every other one, snapshot half as often
+            self.snapshots_ = self.snapshots_[::2]
+            self.snapshot_every_ *= 2
+
+    # ---------------------------------------------------------------- state
+    def state_tensors(self, optimizer: bool = True, snapshots: bool = True) -> dict:
+        """Everything a checkpoint holds as tensors: weights, and optionally Adam's moments + the RNG
+        (so training resumes bit-identically) and the snapshots (so the timeline works after loading)."""
+        t = {f"G.{k}": v for k, v in self.G.state_dict().items()}
+        t.update({f"D.{k}": v for k, v in self.D.state_dict().items()})
+        t["label_freq_"] = torch.as_tensor(self.label_freq_, dtype=torch.float64)
+        if optimizer:
+            if self._opts is not None:
+                states = {n: o.state_dict()["state"] for n, o in zip(("opt_d", "opt_g"), self._opts)}
+            else:
+                states = self._opt_pending or {}
+            for name, state in states.items():
+                for i, st in state.items():
+                    for key, v in st.items():
+                        t[f"{name}.{i}.{key}"] = torch.as_tensor(v)
+            t["rng_state"] = self.rng.get_state()
+            if self._acc is not None:
+                t["acc"] = torch.stack([self._acc[0].double().cpu(), self._acc[1].double().cpu(),
+                                        torch.tensor(float(self._acc[2]), dtype=torch.float64)])
+        if snapshots and self.snapshots_:
+            t["snap.step"] = torch.tensor([s.step for s in self.snapshots_], dtype=torch.int64)
+            t["snap.samples"] = torch.as_tensor(np.stack([s.samples for s in self.snapshots_]))
+            if self.snapshots_[0].heat is not None:
+                t["snap.heat"] = torch.as_tensor(np.stack([s.heat for s in self.snapshots_]))
+            if self.snapshots_[0].manifold is not None:
+                t["snap.manifold"] = torch.as_tensor(np.stack([s.manifold for s in self.snapshots_]))
+        return t
+
+    def state_meta(self) -> dict:
+        """The JSON side of the training state."""
+        return {"step": self.step_, "d_steps": self.d_steps_, "g_steps": self.g_steps_, "box": self.box_,
+                "snapshot_every": self.snapshot_every_, "seconds": round(self.seconds_, 3),
+                "diverged": self.diverged_, "history": self.history_,
+                "snapshot_metrics": [s.metrics for s in self.snapshots_]}
+
+    def load_state(self, tensors: dict, meta: dict) -> "GAN":
+        """Restore what :meth:`state_tensors` / :meth:`state_meta` saved."""
+        self.G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
+        self.D.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")})
+        self.label_freq_ = tensors["label_freq_"].numpy().astype(np.float64)
+        pending: dict = {}
+        for key, v in tensors.items():
+            name = key.split(".", 1)[0]
+            if name in ("opt_d", "opt_g"):
+                _, i, field = key.split(".", 2)
+                # a copy: Adam updates its moments in place, and the loaded tensors may be shared (a cache)
+                pending.setdefault(name, {}).setdefault(int(i), {})[field] = v.to(self.device).clone()
+        self._opts, self._opt_pending = None, pending or None
+        if "rng_state" in tensors:
+            self.rng.set_state(tensors["rng_state"].to(torch.uint8))
+        if "acc" in tensors:
+            a = tensors["acc"]
+            self._acc = (a[0].float().to(self.device), a[1].float().to(self.device), int(a[2]))
+        self.step_ = int(meta.get("step", 0))
+        self.d_steps_ = int(meta.get("d_steps", 0))
+        self.g_steps_ = int(meta.get("g_steps", 0))
+        self.box_ = float(meta.get("box", 3.0))
+        self.snapshot_every_ = int(meta.get("snapshot_every", self.config.snapshot_every))
+        self.seconds_ = float(meta.get("seconds", 0.0))
+        self.diverged_ = meta.get("diverged")
+        self.history_ = list(meta.get("history", []))
+        self.snapshots_ = []
+        if "snap.step" in tensors:
+            sm = meta.get("snapshot_metrics", [])
+            for i, st in enumerate(tensors["snap.step"].tolist()):
+                self.snapshots_.append(Snapshot(
+                    int(st), tensors["snap.samples"][i].numpy(),
+                    tensors["snap.heat"][i].numpy() if "snap.heat" in tensors else None,
+                    tensors["snap.manifold"][i].numpy() if "snap.manifold" in tensors else None,
+                    sm[i] if i < len(sm) else {}))
+        return self
+
+    @property
+    def metrics(self) -> dict:
+        """The latest logged metrics ({} before training)."""
+        return dict(self.history_[-1]) if self.history_ else {}
+
+
+# ----------------------------------------------------------------------------- functional API
+
+def build(config: GANConfig, device: str | None = None) -> GAN:
+    """A fresh, untrained GAN for ``config`` (weights drawn from ``config.seed``)."""
+    return GAN(config, device)
+
+
+def train(config: GANConfig, data: GANData | None = None, callback=None, *, model: GAN | None = None,
+          steps: int | None = None, phase: str = "both", device: str | None = None,
+          threads: int | None = -1) -> GAN:
+    """Train a GAN and return it (deterministic for a given config and seed on CPU).
+
+    - ``data``: a :class:`GANData` (default: :func:`load_data(config) <load_data>`).
+    - ``callback(step, metrics)``: called at every log step (and at step 0); True / "stop" ends training.
+    - ``model``: continue training this model (same config) instead of starting afresh; chunks of
+      training give exactly the numbers of one long run.
+    - ``steps``: iterations to run now (default ``config.steps``); ``phase``: see :meth:`GAN.fit`.
+
+    Raises :class:`TrainingDiverged` (with ``.model``) when a loss or the samples become NaN/inf.
+    """
+    if data is None:
+        data = load_data(config)
+    elif not isinstance(data, GANData):
+        X, y = data if isinstance(data, tuple) else (data, None)
+        data = make_data(X, y, config.data)
+    if model is None:
+        model = GAN(config, device)
+    elif model.config != config:
+        raise ValueError("model was trained with another config; start a new model for a new config.")
+    return model.fit(data, config.steps if steps is None else steps, callback, phase, threads)
+
+
+def save(model: GAN, path, meta: dict | None = None, optimizer: bool = True, snapshots: bool = True):
+    """Save the model as ``path.safetensors`` + ``path.json`` (see core.checkpoints)."""
+    m = {**model.state_meta(), **(meta or {})}
+    return checkpoints.save(path, model.state_tensors(optimizer, snapshots), model.config, FAMILY, m)
+
+
+def load(path, device: str | None = None) -> GAN:
+    """Load a model saved by :func:`save` (raises core.checkpoints.CheckpointError if missing/corrupt)."""
+    dev = device or runtime.pick_device()
+    tensors, record = checkpoints.load(path, device="cpu")
+    if record.get("family") != FAMILY:
+        raise checkpoints.CheckpointError(f"{path} is a {record.get('family')!r} checkpoint, not a GAN.", path)
+    model = GAN(GANConfig.from_dict(record["config"]), dev)
+    return model.load_state(tensors, record.get("meta", {}))
+
+
+def load_shipped(name: str, device: str | None = None) -> GAN:
+    """Load the shipped checkpoint ``name`` (e.g. ``"gan_ring8"``)."""
+    return load(checkpoints.shipped(name), device)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    for f in dataclasses.fields(GANConfig):
+        typ = type(f.default)
+        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=typ, default=None,
+                       help=f"(default: the preset's, else {f.default!r})")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m core.gan", description="Train or inspect a GAN checkpoint.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    tr = sub.add_parser("train", help="train a GAN and save it")
+    tr.add_argument("--preset", default="converges", choices=sorted(PRESETS))
+    tr.add_argument("--out", required=True, help="checkpoint path without suffix")
+    tr.add_argument("--threads", type=int, default=None, help="torch threads (default: leave torch's choice)")
+    tr.add_argument("--no-optimizer", action="store_true", help="save weights only (smaller; no exact resume)")
+    tr.add_argument("--no-snapshots", action="store_true", help="do not save the timeline snapshots")
+    _config_args(tr)
+    info = sub.add_parser("info", help="print a checkpoint's config and final metrics")
+    info.add_argument("path")
+    args = ap.parse_args(argv)
+
+    if args.cmd == "info":
+        model = load(args.path)
+        print(model.config)
+        print({k: v for k, v in model.metrics.items() if k != "mode_counts"})
+        return 0
+
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(GANConfig)
+               if getattr(args, f.name) is not None}
+    config = preset(args.preset, **changes)
+    if args.threads:
+        runtime.set_threads(args.threads)
+
+    def report(step, m):
+        keys = ("d_loss", "g_loss", "d_real", "d_fake", "js_value", "js_hist", "modes", "hq")
+        print(f"step {step:6d}  " + "  ".join(f"{k}={m[k]:.3f}" if isinstance(m.get(k), float) else f"{k}={m.get(k)}"
+                                              for k in keys if k in m), flush=True)
+
+    t0 = time.perf_counter()
+    model = train(config, callback=report, threads=args.threads or -1)
+    seconds = time.perf_counter() - t0
+    command = "python -m core.gan " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    path = save(model, args.out, meta={"command": command, "train_seconds": round(seconds, 1),
+                                       "preset": args.preset, "torch": torch.__version__},
+                optimizer=not args.no_optimizer, snapshots=not args.no_snapshots)
+    print(f"saved {path} after {seconds:.1f} s; final metrics: "
+          f"{ {k: v for k, v in model.metrics.items() if k != 'mode_counts'} }")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

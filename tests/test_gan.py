@@ -1,0 +1,308 @@
+"""Unit tests of core/gan.py on tiny configs (CPU, a few seconds each)."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core import checkpoints, data as gdata
+from core import gan
+
+TINY = gan.GANConfig(data="ring8", n_data=2000, g_width=32, d_width=32, batch_size=64, k_d=1,
+                     steps=60, log_every=20, snapshot_every=20, max_snapshots=4, n_eval=400)
+
+
+def _data(cfg=TINY):
+    return gan.load_data(cfg)
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_tensors(optimizer=False, snapshots=False).items()}
+
+
+# ----------------------------------------------------------------------------- the game
+
+def test_discriminator_learns_real_from_fake_with_g_fixed():
+    cfg = TINY.replace(lr_d=2e-3)
+    data = _data(cfg)
+    model = gan.train(cfg, data, steps=0)
+    g_before = _weights(model)
+    start = model.evaluate()
+    gan.train(cfg, data, model=model, steps=300, phase="d")
+    end = model.evaluate()
+    # G untouched, D now separates: high on real, low on fake
+    for k, v in _weights(model).items():
+        if k.startswith("G."):
+            assert torch.equal(v, g_before[k]), k
+    assert abs(start["d_real"] - start["d_fake"]) < 0.2
+    assert end["d_real"] > 0.85 and end["d_fake"] < 0.15, end
+    assert end["js_value"] > start["js_value"] + 0.3   # a better D gives a larger JS estimate
+    assert model.d_steps_ == 300 and model.g_steps_ == 0
+
+
+@pytest.mark.parametrize("loss", gan.LOSSES)
+def test_generator_step_raises_d_of_fake(loss):
+    cfg = TINY.replace(loss=loss, lr_g=5e-3)
+    data = _data(cfg)
+    model = gan.train(cfg, data, steps=200, phase="d")    # D first learns to reject the fakes
+    d_before = _weights(model)
+    before = model.evaluate()
+    gan.train(cfg, data, model=model, steps=5, phase="g")  # then only G moves
+    after = model.evaluate()
+    for k, v in _weights(model).items():
+        if k.startswith("D."):
+            assert torch.equal(v, d_before[k]), k
+    assert after["d_fake"] > before["d_fake"], (before["d_fake"], after["d_fake"])
+
+
+def test_generator_gradient_arrows_point_uphill_on_d():
+    cfg = TINY
+    data = _data(cfg)
+    model = gan.train(cfg, data, steps=150, phase="d")
+    x, v = model.g_gradients(n=300, seed=3)
+    assert x.shape == v.shape == (300, 2)
+    step = 0.01 * v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-12)
+    assert (model.discriminate(x + step) >= model.discriminate(x)).mean() > 0.9
+
+
+def test_full_training_learns_the_ring():
+    """Not a tiny run: the default preset must spread over the ring (coverage grows, JS falls)."""
+    cfg = gan.preset("converges", steps=1200, log_every=100)
+    model = gan.train(cfg)
+    first, last = model.history_[0], model.history_[-1]
+    assert last["modes"] >= 4 and last["hq"] > 0.3, last
+    assert last["js_hist"] < first["js_hist"] - 0.2
+
+
+# ----------------------------------------------------------------------------- determinism and resuming
+
+def test_same_config_and_seed_give_identical_samples_and_chunks_equal_one_run():
+    data = _data()
+    a = gan.train(TINY, data)
+    b = gan.train(TINY, data)
+    assert np.array_equal(a.sample(500, seed=7), b.sample(500, seed=7))
+    c = gan.train(TINY, data, steps=25)
+    gan.train(TINY, data, model=c, steps=35)
+    assert np.array_equal(a.sample(500, seed=7), c.sample(500, seed=7))
+    strip = lambda h: [{k: v for k, v in m.items() if k != "seconds"} for m in h]
+    assert strip(a.history_) == strip(c.history_)
+    d = gan.train(TINY.replace(seed=1), data)
+    assert not np.array_equal(a.sample(500, seed=7), d.sample(500, seed=7))
+    assert not np.array_equal(a.sample(500, seed=7), a.sample(500, seed=8))
+
+
+def test_training_leaves_global_rng_alone():
+    torch.manual_seed(123)
+    ref = torch.rand(3)
+    torch.manual_seed(123)
+    gan.train(TINY.replace(steps=10), _data())
+    assert torch.equal(torch.rand(3), ref)
+
+
+def test_callback_stops_training_and_sees_metrics():
+    seen = []
+
+    def cb(step, m):
+        seen.append((step, m))
+        return "stop" if step >= 20 else None
+
+    model = gan.train(TINY.replace(steps=500), _data(), callback=cb)
+    assert model.step_ == 20
+    assert [s for s, _ in seen] == [0, 20]
+    m = seen[-1][1]
+    for key in ("d_loss", "g_loss", "d_real", "d_fake", "value", "js_value", "js_hist", "modes", "hq", "mode_counts"):
+        assert key in m, key
+    assert m["n_modes"] == 8 and len(m["mode_counts"]) == 8
+    assert math.isclose(m["js_value"], (m["value"] + math.log(4)) / 2)
+
+
+def test_snapshots_thin_out_and_keep_the_timeline():
+    model = gan.train(TINY.replace(steps=200), _data())
+    snaps = model.snapshots_
+    assert 1 < len(snaps) <= TINY.max_snapshots
+    steps = [s.step for s in snaps]
+    assert steps == sorted(steps) and steps[0] == 0
+    s = snaps[-1]
+    assert s.samples.shape == (400, 2) and s.heat.shape == (40, 40) and s.manifold.shape == (15, 15, 2)
+    assert ((s.heat > 0) & (s.heat < 1)).all()
+
+
+# ----------------------------------------------------------------------------- conditional GAN
+
+def test_tiny_cgan_puts_samples_on_the_requested_mode():
+    cfg = gan.GANConfig(data="ring8", n_data=4000, n_classes=8, g_width=32, d_width=32, batch_size=64,
+                        k_d=1, lr_d=2e-3, lr_g=2e-3, steps=1200, log_every=300, snapshot_every=600, n_eval=400)
+    model = gan.train(cfg)
+    centers, _ = gdata.mixture_modes("ring8")
+    for label in (0, 3, 6):
+        x = model.sample(200, seed=label, y=label)
+        nearest = np.linalg.norm(x[:, None] - centers[None], axis=2).argmin(1)
+        assert (nearest == label).mean() > 0.8, (label, np.bincount(nearest, minlength=8))
+
+
+def test_cgan_embedding_conditioning_and_label_checks():
+    cfg = TINY.replace(n_classes=8, conditioning="embedding", steps=5)
+    model = gan.train(cfg, _data(cfg))
+    assert model.sample(10, seed=0, y=2).shape == (10, 2)
+    assert model.sample(10, seed=0).shape == (10, 2)
+    with pytest.raises(ValueError, match="Labels"):
+        model.sample(10, seed=0, y=8)
+    with pytest.raises(ValueError, match="labels"):
+        gan.train(cfg, gan.make_data(_data(cfg).X))
+
+
+# ----------------------------------------------------------------------------- divergence
+
+def test_nan_training_is_reported_not_hidden():
+    data = _data()
+    model = gan.train(TINY.replace(steps=10), data)
+    with torch.no_grad():
+        model.G.mlp[0].weight[0, 0] = float("nan")
+    with pytest.raises(gan.TrainingDiverged) as e:
+        gan.train(TINY.replace(steps=10), data, model=model, steps=30)
+    assert "nan" in str(e.value) and e.value.model is model and e.value.step == 20
+    assert model.history_[-1]["diverged"]
+    with pytest.raises(gan.TrainingDiverged):  # a diverged model refuses to continue silently
+        model.fit(data, 1)
+
+
+@pytest.mark.parametrize("lr", [10.0, 1e12])
+def test_huge_learning_rate_diverges_with_a_clear_reason(lr):
+    # ReLU-type networks blow up (tanh ones saturate instead: bounded garbage, no NaN)
+    cfg = TINY.replace(lr_d=lr, lr_g=lr, activation="leaky_relu", steps=400)
+    with pytest.raises(gan.TrainingDiverged, match="learning rate") as e:
+        gan.train(cfg, _data(cfg))
+    assert any(w in e.value.reason for w in ("nan", "inf", "exploded")), e.value.reason
+
+
+def test_zero_learning_rate_changes_nothing():
+    cfg = TINY.replace(lr_d=0.0, lr_g=0.0, steps=20)
+    data = _data(cfg)
+    m0 = gan.train(cfg, data, steps=0)
+    w0 = _weights(m0)
+    gan.train(cfg, data, model=m0, steps=20)
+    for k, v in _weights(m0).items():
+        assert torch.equal(v, w0[k]), k
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def test_checkpoint_round_trip_is_bit_identical_and_resumes_exactly(tmp_path):
+    data = _data()
+    cfg = TINY.replace(steps=30)
+    model = gan.train(cfg, data)
+    gan.save(model, tmp_path / "g", meta={"command": "test"})
+    loaded = gan.load(tmp_path / "g")
+    a, b = model.state_tensors(), loaded.state_tensors()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert np.array_equal(model.sample(100, seed=1), loaded.sample(100, seed=1))
+    assert [s.step for s in loaded.snapshots_] == [s.step for s in model.snapshots_]
+    assert np.array_equal(loaded.snapshots_[-1].heat, model.snapshots_[-1].heat)
+    # resuming the loaded model continues exactly as the original would have
+    gan.train(cfg, data, model=model, steps=30)
+    gan.train(cfg, data, model=loaded, steps=30)
+    assert np.array_equal(model.sample(100, seed=1), loaded.sample(100, seed=1))
+    strip = lambda h: [{k: v for k, v in m.items() if k != "seconds"} for m in h]
+    assert strip(model.history_) == strip(loaded.history_)
+
+
+def test_models_built_from_shared_tensors_do_not_touch_them(tmp_path):
+    """The page caches a checkpoint's tensors once and builds one GAN per session from them."""
+    data = _data()
+    gan.save(gan.train(TINY.replace(steps=30), data), tmp_path / "g")
+    tensors, record = checkpoints.load(tmp_path / "g")
+    pristine = {k: v.clone() for k, v in tensors.items()}
+    a = gan.GAN(TINY.replace(steps=30)).load_state(tensors, record["meta"])
+    gan.train(TINY.replace(steps=30), data, model=a, steps=40)
+    for k, v in tensors.items():
+        assert torch.equal(v, pristine[k]), k
+    b = gan.GAN(TINY.replace(steps=30)).load_state(tensors, record["meta"])
+    gan.train(TINY.replace(steps=30), data, model=b, steps=40)
+    assert np.array_equal(a.sample(50, seed=0), b.sample(50, seed=0))
+
+
+def test_corrupt_checkpoint_raises_checkpoint_error(tmp_path):
+    model = gan.train(TINY.replace(steps=5), _data())
+    path = gan.save(model, tmp_path / "g")
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(checkpoints.CheckpointError):
+        gan.load(tmp_path / "g")
+
+
+def test_shipped_checkpoints_load_and_are_trained():
+    reg = {k: v for k, v in checkpoints.registry().items() if v["family"] == "gan"}
+    assert "gan_ring8" in reg and "gan_mnist_cgan" in reg
+    for name, rec in reg.items():
+        assert rec["meta"]["command"].startswith("python -m core.gan train")
+        model = gan.load_shipped(name, device="cpu")
+        m = model.metrics
+        if model.config.data == "ring8":
+            assert m["modes"] == 8 and m["hq"] >= 0.9, (name, m["modes"], m["hq"])
+        if model.config.data == "grid25":
+            assert m["modes"] >= 15 and m["hq"] >= 0.8, (name, m["modes"], m["hq"])
+        if model.config.x_dim == 2:  # the timeline ships with it, and the page's default settings match
+            assert len(model.snapshots_) > 5 and model.snapshots_[-1].step == model.step_
+        if model.config.data == "mnist":
+            x = model.sample(20, seed=0, y=3)
+            assert x.shape == (20, 784) and np.isfinite(x).all()
+
+
+# ----------------------------------------------------------------------------- metrics and views
+
+def test_histogram_js_and_mode_stats():
+    X, _ = gdata.ring8(4000, seed=0)
+    Y, _ = gdata.ring8(4000, seed=1)
+    assert gan.histogram_js(X, Y, 3.0) < 0.05
+    assert gan.histogram_js(X, X + 10.0, 3.0) == pytest.approx(math.log(2))
+    centers, std = gdata.mixture_modes("ring8")
+    s = gan.mode_stats(X, centers, std)
+    assert s["modes"] == 8 and s["hq"] > 0.98 and sum(s["mode_counts"]) == pytest.approx(s["hq"] * 4000)
+    one = centers[2] + 0.01 * np.random.default_rng(0).standard_normal((500, 2))
+    s1 = gan.mode_stats(one, centers, std)
+    assert s1["modes"] == 1 and s1["mode_counts"][2] == 500
+
+
+def test_views_have_the_documented_shapes():
+    model = gan.train(TINY.replace(steps=5), _data())
+    assert model.d_grid(30).shape == (30, 30)
+    assert model.manifold(11).shape == (11, 11, 2)
+    one_d = gan.train(TINY.replace(noise_dim=1, noise="uniform", steps=5), _data())
+    assert one_d.manifold(11).shape == (1, 11, 2)
+    with pytest.raises(ValueError):
+        model.manifold(11, dims=(0, 0))
+    with pytest.raises(NotImplementedError):
+        model.log_prob(np.zeros((1, 2)))
+
+
+@pytest.mark.parametrize("field,value", [("loss", "hinge"), ("activation", "swish"), ("noise", "cauchy"),
+                                         ("data", "faces"), ("conditioning", "film"), ("output", "relu")])
+def test_bad_options_list_the_valid_choices(field, value):
+    with pytest.raises(ValueError, match="valid choices"):
+        gan.GANConfig(**{field: value})
+
+
+@pytest.mark.parametrize("field,value", [("lr_d", -1.0), ("lr_g", float("nan")), ("beta1", 1.0), ("k_d", 0),
+                                         ("batch_size", 0)])
+def test_bad_numbers_are_refused(field, value):
+    with pytest.raises(ValueError):
+        gan.GANConfig(**{field: value})
+
+
+def test_presets_exist_with_a_reason():
+    for name in ("converges", "mode_collapse", "saturating", "nonsaturating"):
+        cfg, why = gan.PRESETS[name]
+        assert isinstance(cfg, gan.GANConfig) and len(why) > 40
+    with pytest.raises(ValueError, match="valid choices"):
+        gan.preset("nope")
+
+
+def test_config_json_round_trip():
+    cfg = gan.preset("mnist_cgan")
+    assert gan.GANConfig.from_dict(json.loads(json.dumps(checkpoints._plain(cfg)))) == cfg
