@@ -23,4 +23,10 @@ HOME = PageSpec("pages/home.py", "Home", ":material/home:", "", "home", "The map
 PAGES: list[PageSpec] = [
     PageSpec("pages/bayes.py", "Discriminative vs generative", ":material/compare_arrows:", "bayes", "bayes",
              "Gaussian naive Bayes and logistic regression: the generative-discriminative pair."),
+    PageSpec("pages/gan.py", "Generative adversarial networks", ":material/sports_kabaddi:", "gan", "gan",
+             "Train a GAN live: the two players, D(x) over the plane, the JS divergence, mode collapse, conditional GANs."),
+    PageSpec("pages/vae.py", "Variational autoencoders", ":material/blur_on:", "vae", "vae",
+             "Latent maps, the ELBO and its two terms, the reparameterization trick, and the autoencoders behind them."),
+    PageSpec("pages/flow.py", "Normalizing flows", ":material/waves:", "flow", "flow",
+             "Affine coupling layers, the exact likelihood, layer-by-layer warps and anomaly scores."),
 ]
