@@ -64,6 +64,7 @@ import torch
 from torch import nn
 
 from core import checkpoints, runtime
+from core.training import TrainingDiverged
 from core import data as gdata
 
 FAMILY = "flow"
@@ -74,19 +75,6 @@ ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh, "elu": nn.ELU,
 #: Data sets for which checkpoints ship (names of :func:`core.data.toy`).
 DEFAULT_SETS = ("moons", "ring8", "checkerboard", "spirals", "circles")
 
-
-class TrainingDiverged(RuntimeError):
-    """Training produced a NaN or infinite loss or gradient and was stopped.
-
-    ``reason`` says what went wrong and at which step; ``model`` is the model as it was just
-    before the step that diverged (its weights are still finite), ``step`` that step.
-    """
-
-    def __init__(self, reason: str, model: "RealNVP | None" = None, step: int | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.model = model
-        self.step = step
 
 
 @dataclass(frozen=True)
@@ -523,7 +511,7 @@ def _diverged(model: RealNVP, reason: str):
     model.diverged_ = reason
     if model.train_state_ is not None:
         model.train_state_.optimizer.zero_grad(set_to_none=True)
-    raise TrainingDiverged("Training diverged: " + reason, model=model, step=model.step_)
+    raise TrainingDiverged(reason, step=model.step_, model=model)
 
 
 @torch.no_grad()

@@ -71,6 +71,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from core import checkpoints, data as gdata, runtime
+from core.training import TrainingDiverged, check_choice as _choice
 
 FAMILY = "gan"
 LOSSES = ("minimax", "nonsaturating", "wgan-gp")
@@ -84,20 +85,6 @@ PHASES = ("both", "d", "g")
 LN4 = math.log(4.0)
 
 
-class TrainingDiverged(RuntimeError):
-    """Training produced NaN/inf. ``.step`` is the iteration where it was found, ``.reason`` says which
-    loss, ``.model`` is the model (its weights are no longer usable; its history and snapshots are)."""
-
-    def __init__(self, reason: str, step: int, model=None):
-        super().__init__(f"Training diverged at step {step}: {reason}")
-        self.reason = reason
-        self.step = step
-        self.model = model
-
-
-def _choice(name: str, value, valid) -> None:
-    if value not in valid:
-        raise ValueError(f"Unknown {name} {value!r}; valid choices are {list(valid)}.")
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ import math
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -56,6 +56,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from core import checkpoints, data as gdata, runtime
+from core.training import TrainingDiverged, check_choice as _choice
 
 FAMILY = "vae"
 MODELS = ("vae", "ae", "dae")
@@ -65,20 +66,6 @@ LIKELIHOODS = ("auto", "bernoulli", "gaussian")
 LOG2PI = math.log(2 * math.pi)
 
 
-class TrainingDiverged(RuntimeError):
-    """Training produced NaN/inf. ``.step`` is the step, ``.reason`` says which term, ``.model`` is the
-    model as it was before the bad step (usable, e.g. to show how far it got)."""
-
-    def __init__(self, reason: str, step: int, model=None):
-        super().__init__(f"Training diverged at step {step}: {reason}. Try a smaller learning rate.")
-        self.reason = reason
-        self.step = step
-        self.model = model
-
-
-def _choice(name: str, value, valid) -> None:
-    if value not in valid:
-        raise ValueError(f"Unknown {name} {value!r}; valid choices are {list(valid)}.")
 
 
 @dataclass(frozen=True)
