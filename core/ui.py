@@ -313,3 +313,52 @@ def sidebar_footer(state: UrlState) -> None:
     st.caption(f":material/casino: Seed of this view: **{seed if seed is not None else 'none (nothing random here)'}**")
     st.caption(":material/link: Link to this view (copy button on the right):")
     st.code(state.link(st.context.url), language=None, wrap_lines=True)
+
+
+# ---- the user's own points
+
+def points_editor(name: str, box, intro: str, caption: str, color: str | None = None):
+    """Click-to-add canvas, CSV upload (bad files get a clear message) and undo/clear for a page's own points.
+
+    The points live in ``st.session_state[f"_{name}_points"]``; returns them as a float32 (n, 2) array.
+    """
+    import numpy as np
+
+    from core import data as gdata
+    from core.viz.common import PALETTE, click_canvas
+
+    pts = st.session_state.setdefault(f"_{name}_points", [])
+    st.markdown(intro)
+    a, b = st.columns([3, 2])
+    with a:
+        event = st.plotly_chart(click_canvas(pts, box, "Click to add points", color=color or PALETTE[0]), key="canvas",
+                                on_select="rerun", selection_mode="points")
+        try:
+            clicked = [(p["x"], p["y"]) for p in event.selection["points"] if p.get("curve_number", 0) == 0]
+        except (AttributeError, KeyError, TypeError):
+            clicked = []
+        sig = tuple(clicked)
+        if clicked and st.session_state.get(f"_{name}_last_click") != sig:
+            st.session_state[f"_{name}_last_click"] = sig
+            pts.extend([float(x), float(y)] for x, y in clicked)
+            st.rerun()
+    with b:
+        up = st.file_uploader("CSV with two columns x,y (a header row is allowed)", type=["csv", "txt"], key="csv")
+        if up is not None and st.session_state.get(f"_{name}_csv") != up.file_id:
+            try:
+                X = gdata.parse_points_csv(up.getvalue())
+            except gdata.DataError as e:
+                st.error(f"Could not use **{up.name}**: {e}", icon=":material/error:")
+            else:
+                st.session_state[f"_{name}_csv"] = up.file_id
+                pts.extend(X.tolist())
+                st.rerun()
+        c1, c2 = st.columns(2)
+        if c1.button("Undo last", key="undo", disabled=not pts, width="stretch"):
+            pts.pop()
+            st.rerun()
+        if c2.button("Clear", key="clear", disabled=not pts, width="stretch"):
+            pts.clear()
+            st.rerun()
+        st.caption(caption.format(n=len(pts), min_rows=gdata.PointLimits.min_rows))
+    return np.asarray(pts, np.float32).reshape(-1, 2)

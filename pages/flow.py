@@ -70,7 +70,7 @@ WIDTHS = [16, 32, 64, 128]
 LRS = [3e-4, 1e-3, 2e-3, 5e-3, 1e-2, 1e-1]
 N_POINTS = 6000  # the toy sets: 4,000 training and 2,000 test points, data seed 0 (as the shipped checkpoints)
 TOY_BOX = (-3.5, 3.5, -3.5, 3.5)
-POINTS_KEY = "_flow_points"
+POINTS_KEY = "_flow_points"  # where ui.points_editor("flow", ...) keeps them
 
 
 # ---------------------------------------------------------------------------------------- cached pieces
@@ -201,43 +201,10 @@ def train_live(cfg: flow.FlowConfig, data, key: str):
 
 def user_points_panel(url_box):
     """Click or upload points; returns the (n, 2) array of the session's points."""
-    pts = st.session_state.setdefault(POINTS_KEY, [])
-    st.markdown("**Your points**: click the plane to add points (each click one point), or upload a CSV of `x,y` rows.")
-    a, b = st.columns([3, 2])
-    with a:
-        event = st.plotly_chart(fig.click_canvas(pts, url_box, "Click to add points"), key="canvas",
-                                on_select="rerun", selection_mode="points")
-        try:
-            clicked = [(p["x"], p["y"]) for p in event.selection["points"] if p.get("curve_number", 0) == 0]
-        except (AttributeError, KeyError, TypeError):
-            clicked = []
-        sig = tuple(clicked)
-        if clicked and st.session_state.get("_flow_last_click") != sig:
-            st.session_state["_flow_last_click"] = sig
-            pts.extend([float(x), float(y)] for x, y in clicked)
-            st.rerun()
-    with b:
-        up = st.file_uploader("CSV with two columns x,y (a header row is allowed)", type=["csv", "txt"], key="csv")
-        if up is not None and st.session_state.get("_flow_csv") != up.file_id:
-            try:
-                X = gdata.parse_points_csv(up.getvalue())
-            except gdata.DataError as e:
-                st.error(f"Could not use **{up.name}**: {e}", icon=":material/error:")
-            else:
-                st.session_state["_flow_csv"] = up.file_id
-                pts.extend(X.tolist())
-                st.rerun()
-        c1, c2 = st.columns(2)
-        if c1.button("Undo last", key="undo", disabled=not pts, width="stretch"):
-            pts.pop()
-            st.rerun()
-        if c2.button("Clear", key="clear", disabled=not pts, width="stretch"):
-            pts.clear()
-            st.rerun()
-        st.caption(f"{len(pts)} points. A flow needs at least {gdata.PointLimits.min_rows}; a third are held out "
-                   "for the test NLL. Scales are learned (ActNorm), so any units work.")
-    return np.asarray(pts, np.float32).reshape(-1, 2)
-
+    return ui.points_editor("flow", url_box,
+                            "**Your points**: click the plane to add points (each click one point), or upload a CSV of `x,y` rows.",
+                            "{n} points. A flow needs at least {min_rows}; a third are held out for the test NLL. "
+                            "Scales are learned (ActNorm), so any units work.")
 
 with st.container(border=True):
     c = st.columns([2, 1, 1.2, 2.2])

@@ -82,7 +82,7 @@ PRESET_LABELS = {"converges": "Converges", "mode_collapse": "Mode collapse", "sa
 DEFAULT = gan.preset("converges")
 SHIPPED_2D = {"ring8": "gan_ring8", "grid25": "gan_grid25", "moons": "gan_moons", "swiss_roll": "gan_swiss_roll"}
 N_POINTS = DEFAULT.n_data
-POINTS_KEY = "_gan_points"
+POINTS_KEY = "_gan_points"  # where ui.points_editor("gan", ...) keeps them
 MODEL_KEY = "_gan_model"
 TICK_S = 0.6  # seconds of training per play tick
 VIEW = {}  # what one section tells the next within a run (the timeline position)
@@ -183,44 +183,11 @@ cfg = DEFAULT.replace(data=name if name != "mine" else "custom", loss=loss, lr_d
 
 def user_points_panel():
     """Click or upload points; returns the session's points (n, 2)."""
-    pts = st.session_state.setdefault(POINTS_KEY, [])
-    st.markdown("**Your points**: click the plane to add points, or upload a CSV of `x,y` rows. They are "
-                "shifted and scaled into the same box as the other data sets.")
-    a, b = st.columns([3, 2])
-    with a:
-        event = st.plotly_chart(fig.click_canvas(pts, 3.0, "Click to add points"), key="canvas",
-                                on_select="rerun", selection_mode="points")
-        try:
-            clicked = [(p["x"], p["y"]) for p in event.selection["points"] if p.get("curve_number", 0) == 0]
-        except (AttributeError, KeyError, TypeError):
-            clicked = []
-        sig = tuple(clicked)
-        if clicked and st.session_state.get("_gan_last_click") != sig:
-            st.session_state["_gan_last_click"] = sig
-            pts.extend([float(x), float(y)] for x, y in clicked)
-            st.rerun()
-    with b:
-        up = st.file_uploader("CSV with two columns x,y (a header row is allowed)", type=["csv", "txt"], key="csv")
-        if up is not None and st.session_state.get("_gan_csv") != up.file_id:
-            try:
-                X = gdata.parse_points_csv(up.getvalue())
-            except gdata.DataError as e:
-                st.error(f"Could not use **{up.name}**: {e}", icon=":material/error:")
-            else:
-                st.session_state["_gan_csv"] = up.file_id
-                pts.extend(X.tolist())
-                st.rerun()
-        c1, c2 = st.columns(2)
-        if c1.button("Undo last", key="undo", disabled=not pts, width="stretch"):
-            pts.pop()
-            st.rerun()
-        if c2.button("Clear", key="clear", disabled=not pts, width="stretch"):
-            pts.clear()
-            st.rerun()
-        st.caption(f"{len(pts)} points (at least {gdata.PointLimits.min_rows} are needed). A GAN on a few dozen "
-                   "points mostly learns to copy them: click many.")
-    return np.asarray(pts, np.float32).reshape(-1, 2)
-
+    return ui.points_editor("gan", 3.0,
+                            "**Your points**: click the plane to add points, or upload a CSV of `x,y` rows. They are "
+                            "shifted and scaled into the same box as the other data sets.",
+                            "{n} points (at least {min_rows} are needed). A GAN on a few dozen points mostly learns "
+                            "to copy them: click many.", color=fig.REAL)
 
 def normalise(X: np.ndarray) -> np.ndarray:
     """Shift and scale user points into [-2.5, 2.5]^2 (the toy sets' box), keeping the aspect ratio."""

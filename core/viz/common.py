@@ -41,3 +41,25 @@ def ellipse_xy(mean, cov, n_std: float = 2.0, n: int = 60) -> tuple[np.ndarray, 
     t = np.linspace(0, 2 * np.pi, n)
     pts = (vecs @ (n_std * np.sqrt(np.maximum(vals, 0))[:, None] * np.stack([np.cos(t), np.sin(t)])))
     return mean[0] + pts[0], mean[1] + pts[1]
+
+
+def click_canvas(points, box, title: str, grid: int = 61, height: int = 430, color: str = PALETTE[0]) -> go.Figure:
+    """A plane on which a click adds a point: an almost invisible grid of clickable markers under the points.
+
+    ``box`` is ``(x0, x1, y0, y1)`` or a half-width ``b`` for ``[-b, b]^2``. The grid is the first
+    trace (``curve_number`` 0) and its points carry their coordinates; axes are drawn square.
+    """
+    x0, x1, y0, y1 = (-box, box, -box, box) if np.isscalar(box) else box
+    gx, gy = np.meshgrid(np.linspace(x0, x1, grid), np.linspace(y0, y1, grid))
+    fig = go.Figure(go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", name="click to add",
+                               marker=dict(size=9, color="rgba(0,0,0,0.02)"),
+                               hovertemplate="add (%{x:.2f}, %{y:.2f})<extra></extra>", showlegend=False))
+    P = np.asarray(points, float).reshape(-1, 2)
+    fig.add_trace(go.Scatter(x=P[:, 0], y=P[:, 1], mode="markers", name=f"your points ({len(P)})",
+                             marker=dict(size=6, color=color), hoverinfo="skip"))
+    base_layout(fig, title, height=height)
+    fig.update_layout(clickmode="event+select", dragmode=False)
+    fig.update_xaxes(range=[x0, x1], constrain="domain", zeroline=False, showgrid=False, title=None)
+    fig.update_yaxes(range=[y0, y1], scaleanchor="x", scaleratio=1, constrain="domain", zeroline=False,
+                     showgrid=False, title=None)
+    return fig

@@ -59,24 +59,6 @@ def scatter_map(sets: list[tuple[str, np.ndarray, str]], box, title: str, height
     return _square(fig, box)
 
 
-def click_canvas(points, box, title: str, grid: int = 61, height: int = 430) -> go.Figure:
-    """A plane on which a click adds a point: an almost invisible grid of clickable markers under the points.
-
-    The grid trace is the first trace (``curveNumber`` 0); its points carry their coordinates.
-    """
-    x0, x1, y0, y1 = box
-    gx, gy = np.meshgrid(np.linspace(x0, x1, grid), np.linspace(y0, y1, grid))
-    fig = go.Figure(go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", name="click to add",
-                               marker=dict(size=9, color="rgba(0,0,0,0.02)"), hovertemplate="add (%{x:.2f}, %{y:.2f})<extra></extra>",
-                               showlegend=False))
-    P = np.asarray(points, float).reshape(-1, 2)
-    fig.add_trace(go.Scatter(x=P[:, 0], y=P[:, 1], mode="markers", name=f"your points ({len(P)})",
-                             marker=dict(size=6, color=PALETTE[0]), hoverinfo="skip"))
-    base_layout(fig, title, height=height)
-    fig.update_layout(clickmode="event+select", dragmode=False)
-    return _square(fig, box)
-
-
 def warp_view(points, colors, lines, box, title: str, height: int = 430) -> go.Figure:
     """Points (coloured by where they started) and warped grid lines after some layers."""
     fig = go.Figure()

@@ -339,18 +339,3 @@ def digit_grid(images: np.ndarray, ncols: int = 8, title: str | None = None, hei
 
 
 # ----------------------------------------------------------------------------- user points
-
-def click_canvas(points, box: float, title: str, grid: int = 61, height: int = 430) -> go.Figure:
-    """A plane on which a click adds a point: a nearly invisible grid of clickable markers (trace 0)
-    under the points drawn so far."""
-    g = np.linspace(-box, box, grid)
-    gx, gy = np.meshgrid(g, g)
-    fig = go.Figure(go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", name="click to add",
-                               marker=dict(size=9, color="rgba(0,0,0,0.02)"),
-                               hovertemplate="add (%{x:.2f}, %{y:.2f})<extra></extra>", showlegend=False))
-    P = np.asarray(points, float).reshape(-1, 2)
-    fig.add_trace(go.Scatter(x=P[:, 0], y=P[:, 1], mode="markers", name=f"your points ({len(P)})",
-                             marker=dict(size=6, color=REAL), hoverinfo="skip"))
-    base_layout(fig, title, height=height)
-    fig.update_layout(clickmode="event+select", dragmode=False)
-    return _square(fig, box)
