@@ -29,4 +29,6 @@ PAGES: list[PageSpec] = [
              "Latent maps, the ELBO and its two terms, the reparameterization trick, and the autoencoders behind them."),
     PageSpec("pages/flow.py", "Normalizing flows", ":material/waves:", "flow", "flow",
              "Affine coupling layers, the exact likelihood, layer-by-layer warps and anomaly scores."),
+    PageSpec("pages/diffusion.py", "Diffusion models", ":material/grain:", "diffusion", "diffusion",
+             "Noise in, digits out: the forward and reverse processes, noise prediction, DDPM vs DDIM, latent diffusion."),
 ]

@@ -1,0 +1,875 @@
+"""Denoising diffusion: the forward and reverse processes, noise prediction, DDPM and DDIM, latent diffusion.
+
+Notation of the lecture ("Diffusion Models"; Ho et al. 2020, "Denoising Diffusion Probabilistic Models")
+------------------------------------------------------------------------------------------------------
+variance schedule   beta_1 .. beta_T (increasing),  alpha_t = 1 - beta_t,  alpha_bar_t = prod_{s=1}^t alpha_s
+forward step  (F1)  q(x_t | x_{t-1}) = N(x_t; sqrt(1 - beta_t) x_{t-1}, beta_t I)
+                    x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps                      (reparametrization)
+closed form   (F2)  q(x_t | x_0) = N(x_t; sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)
+                    x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps
+reverse       (R1)  p(x_T) = N(0, I),  p_theta(x_{t-1} | x_t) = N(x_{t-1}; mu_theta(x_t, t), sigma_t^2 I)
+predicted x_0 (X0)  x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps_theta(x_t, t)) / sqrt(alpha_bar_t)   (F2 solved for x_0)
+signal-to-noise     SNR(t) = alpha_bar_t / (1 - alpha_bar_t)
+Algorithm 1         training: regress eps_theta(sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t) on eps (MSE)
+Algorithm 2         sampling: x_{t-1} = (x_t - (1 - alpha_t) / sqrt(1 - alpha_bar_t) eps_theta(x_t, t)) / sqrt(alpha_t) + sigma_t z
+
+Indexing. The schedule arrays here are indexed by the lecture's t = 0..T (entry 0 is "no noise":
+beta_0 = 0, alpha_bar_0 = 1). diffusers numbers its timesteps 0..T-1, so the network is always
+called with ``t - 1`` (diffusers' timestep k is the lecture's t = k + 1).
+
+Written by hand (what the lecture teaches): the schedules (checked against diffusers' ``DDPMScheduler``
+in the tests), the forward process (F1, F2), Algorithm 1 (:meth:`DiffusionModel.loss`) and Algorithm 2
+(:func:`algorithm2`, checked against diffusers' ``DDPMScheduler.step``). From diffusers: the samplers
+actually used for generation (``DDPMScheduler``, ``DDIMScheduler``), the image network
+(``UNet2DModel``), the sinusoidal time embedding (``Timesteps``) and the latent autoencoder
+(``AutoencoderKL``). The 2-D denoiser is a small MLP.
+
+Shape of the module (DESIGN.md): frozen :class:`DiffusionConfig` / :class:`AEConfig`; :func:`train`
+(callback, resumable chunks, deterministic per seed, raises :class:`TrainingDiverged` on NaN/inf);
+``model.sample(n, seed, sampler, steps)``; :func:`reverse` returns every intermediate x_t with the
+predicted noise and x_0; :func:`save` / :func:`load` as safetensors + JSON (EMA weights only).
+There is no exact ``log_prob``: diffusion models only give a bound (the ELBO), not computed here.
+
+CLI (the shipped checkpoints are made with it; see each checkpoint's ``meta["command"]``)::
+
+    python -m core.diffusion train --data mnist --out checkpoints/diffusion_mnist16_pixel ...
+    python -m core.diffusion train-ae --out checkpoints/diffusion_mnist16_ae ...
+    python -m core.diffusion train --data mnist --space latent --autoencoder diffusion_mnist16_ae --out ...
+    python -m core.diffusion info checkpoints/diffusion_mnist16_pixel
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import dataclasses
+import math
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from core import checkpoints, data as gdata, runtime
+from core.training import TrainingDiverged, check_choice as _choice
+
+FAMILY = "diffusion"
+SCHEDULES = ("linear", "cosine")
+SAMPLERS = ("ddpm", "ddim")
+SPACES = ("pixel", "latent")
+NETS = ("auto", "mlp", "unet")
+PRECISIONS = ("fp32", "bf16")
+IMAGE_SETS = ("mnist",)
+DATA_SETS = IMAGE_SETS + tuple(sorted(gdata.TOY_SETS))
+
+
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    data: str = "swiss_roll"              # a 2-D toy set (core.data.toy) or "mnist" (5,000 digits)
+    space: str = "pixel"                  # "pixel": diffuse the data itself; "latent": diffuse an autoencoder's codes (mnist)
+    autoencoder: str = ""                 # latent space only: name or path of the AEConfig checkpoint that encodes the digits
+    image_size: int = 16                  # mnist resolution (16 keeps the U-Net CPU-sized)
+    schedule: str = "linear"              # variance schedule: "linear" (beta_start..beta_end) or "cosine" (Nichol & Dhariwal)
+    T: int = 1000                         # number of diffusion steps
+    beta_start: float = 1e-4              # linear schedule: beta_1
+    beta_end: float = 0.02                # linear schedule: beta_T
+    net: str = "auto"                     # eps_theta: "mlp" (+ sinusoidal time embedding), "unet" (diffusers UNet2DModel); auto: mlp for points, unet for images
+    hidden: int = 128                     # MLP width
+    depth: int = 3                        # MLP residual blocks
+    emb_dim: int = 32                     # MLP sinusoidal time-embedding size
+    channels: tuple = (32, 64, 64)        # U-Net block_out_channels (one resolution per entry, halving each time)
+    layers_per_block: int = 1             # U-Net resnet layers per block
+    lr: float = 3e-3                      # AdamW learning rate
+    batch_size: int = 256                 # minibatch size
+    steps: int = 2000                     # total optimisation steps
+    grad_clip: float = 1.0                # clip the gradient norm to this (0 = off)
+    ema: float = 0.99                     # decay of the exponential moving average of the weights used for sampling (0 = off)
+    precision: str = "fp32"               # "bf16": torch.autocast bfloat16 for the network (CPU with AMX, CUDA); "fp32": off
+    clip_sample: str = "auto"             # clip the predicted x_0 to the data's range when sampling ("auto" = "on"; "off" for Algorithm 2 as written)
+    log_every: int = 50                   # the callback gets the mean train loss every this many steps
+    eval_every: int = 500                 # ... and held-out metrics every this many steps (and at the end)
+    eval_samples: int = 500               # points: DDIM-50 samples drawn for the held-out sliced Wasserstein distance (0 = skip)
+    test_size: float = 0.2                # fraction of the data held out
+    n_points: int = 4000                  # points drawn for a 2-D toy set (ignored for images)
+    data_seed: int = 0                    # seed of the toy data and of the train/test split
+    seed: int = 0                         # seed of the weights, minibatches, t and eps draws
+
+    def __post_init__(self):
+        _choice("data", self.data, DATA_SETS)
+        _choice("space", self.space, SPACES)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("net", self.net, NETS)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("clip_sample", self.clip_sample, ("auto", "on", "off"))
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if self.space == "latent" and (self.data not in IMAGE_SETS or not self.autoencoder):
+            raise ValueError("space 'latent' needs image data ('mnist') and an autoencoder checkpoint name.")
+        if self.net == "unet" and self.data not in IMAGE_SETS:
+            raise ValueError("net 'unet' needs image data ('mnist'); 2-D points use 'mlp' (or 'auto').")
+        if self.T < 2 or not 0 < self.beta_start < self.beta_end < 1:
+            raise ValueError(f"Need T >= 2 and 0 < beta_start < beta_end < 1, got T={self.T}, "
+                             f"betas {self.beta_start}..{self.beta_end}.")
+        if min(self.hidden, self.depth, self.emb_dim, self.batch_size, self.log_every, self.eval_every,
+               self.layers_per_block, self.image_size) < 1 or self.steps < 0 or self.emb_dim % 2:
+            raise ValueError("hidden, depth, batch_size, log_every, eval_every, layers_per_block and image_size "
+                             "must be >= 1, emb_dim even and >= 2, steps >= 0.")
+        if not self.channels or min(self.channels) < 8:
+            raise ValueError(f"channels must be U-Net widths >= 8, got {self.channels}.")
+        if not (self.lr > 0 and math.isfinite(self.lr)) or not 0 <= self.ema < 1 or self.grad_clip < 0:
+            raise ValueError("lr must be positive, ema in [0, 1), grad_clip >= 0.")
+        if not 0 < self.test_size < 1 or self.n_points < 10 or self.eval_samples < 0:
+            raise ValueError("test_size must lie in (0, 1), n_points >= 10, eval_samples >= 0.")
+
+    @property
+    def kind(self) -> str:
+        return "image" if self.data in IMAGE_SETS else "points"
+
+    @property
+    def network(self) -> str:
+        """The denoiser actually built: ``net`` unless "auto" (mlp for points, unet for images)."""
+        return self.net if self.net != "auto" else ("mlp" if self.kind == "points" else "unet")
+
+    @property
+    def clip_range(self) -> float:
+        """Where x0_hat is clipped (0 = nowhere): pixels lie in [-1, 1], toy points in [-3, 3]^2 (so 4), latents have
+        unit std (so 5). Near t = T, x0_hat divides by sqrt(alpha_bar_T) ~ 0 (the cosine schedule's 2e-4): clipping keeps
+        DDIM's first steps from throwing points far away."""
+        if self.clip_sample == "off":
+            return 0.0
+        return 1.0 if self.kind == "image" and self.space == "pixel" else 4.0 if self.kind == "points" else 5.0
+
+    def replace(self, **changes) -> "DiffusionConfig":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DiffusionConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        if set(d) - names:
+            raise ValueError(f"Unknown DiffusionConfig fields {sorted(set(d) - names)}; valid fields are {sorted(names)}.")
+        return cls(**d)
+
+
+# ------------------------------------------------------------------------------------------- schedules
+
+def schedule(kind: str = "linear", T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> dict:
+    """The variance schedule as float64 tensors of length T + 1, indexed by the lecture's t = 0..T.
+
+    Keys: ``beta``, ``alpha`` (= 1 - beta), ``alpha_bar`` (= cumulative product), ``snr``
+    (= alpha_bar / (1 - alpha_bar)), ``sigma`` (the reverse step's std of Algorithm 2, sigma_t^2 = beta_t).
+    Entry t = 0 means "no noise": beta_0 = 0, alpha_bar_0 = 1, SNR_0 = inf.
+
+    - linear (Ho et al.): beta_t evenly spaced from beta_start to beta_end (diffusers ``beta_schedule="linear"``);
+    - cosine (Nichol & Dhariwal 2021): alpha_bar(t) = f(t) / f(0), f(t) = cos^2(pi/2 (t/T + s) / (1 + s)), s = 0.008,
+      beta_t = 1 - alpha_bar(t) / alpha_bar(t - 1) clipped at 0.999 (diffusers ``"squaredcos_cap_v2"``).
+    """
+    _choice("schedule", kind, SCHEDULES)
+    if kind == "linear":
+        beta = torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
+    else:
+        f = lambda u: torch.cos((u / T + 0.008) / 1.008 * math.pi / 2) ** 2
+        t = torch.arange(T, dtype=torch.float64)
+        beta = torch.clamp(1 - f(t + 1) / f(t), max=0.999)
+    beta = torch.cat([torch.zeros(1, dtype=torch.float64), beta])       # t = 0: no noise
+    alpha = 1 - beta                                                     # alpha_t = 1 - beta_t
+    alpha_bar = torch.cumprod(alpha, 0)                                  # alpha_bar_t = prod_{s<=t} alpha_s
+    return {"beta": beta, "alpha": alpha, "alpha_bar": alpha_bar, "snr": alpha_bar / (1 - alpha_bar),
+            "sigma": beta.sqrt()}
+
+
+def diffusers_scheduler(config: DiffusionConfig, sampler: str = "ddpm"):
+    """diffusers' scheduler for this config's schedule: ``DDPMScheduler`` (sigma_t^2 = beta_t, "fixed_large",
+    as Algorithm 2) or ``DDIMScheduler`` (eta = 0, deterministic). Timesteps are spaced "trailing" so the first
+    step always starts at pure noise t = T."""
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    _choice("sampler", sampler, SAMPLERS)
+    kw = dict(num_train_timesteps=config.T, beta_start=config.beta_start, beta_end=config.beta_end,
+              beta_schedule="linear" if config.schedule == "linear" else "squaredcos_cap_v2",
+              clip_sample=config.clip_range > 0, clip_sample_range=config.clip_range or 1.0,
+              timestep_spacing="trailing", prediction_type="epsilon")
+    if sampler == "ddpm":
+        return DDPMScheduler(variance_type="fixed_large", **kw)
+    return DDIMScheduler(set_alpha_to_one=True, **kw)
+
+
+# ----------------------------------------------------------------------------------- forward process
+
+def _bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-example coefficients (B,) -> (B, 1, ..., 1) to broadcast against x."""
+    return v.to(x.dtype).reshape((-1,) + (1,) * (x.dim() - 1))
+
+
+def q_step(x_prev: torch.Tensor, t, beta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """One forward step (F1): x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps,  eps ~ N(0, I)."""
+    b = _bcast(torch.as_tensor(beta[t]).reshape(-1).expand(len(x_prev)), x_prev)
+    return (1 - b).sqrt() * x_prev + b.sqrt() * eps
+
+
+def q_sample(x0: torch.Tensor, t, alpha_bar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """The closed form (F2): x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, straight from x_0.
+
+    ``t`` is an int or a (B,) tensor of lecture times 0..T (diffusers' ``DDPMScheduler.add_noise``)."""
+    ab = _bcast(torch.as_tensor(alpha_bar[t]).reshape(-1).expand(len(x0)), x0)
+    return ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+
+
+def forward_iterated(x0: torch.Tensor, t: int, beta: torch.Tensor, generator=None, every: int = 0):
+    """Run the Markov chain q(x_1|x_0) ... q(x_t|x_{t-1}) step by step (F1 applied t times).
+
+    Returns x_t, or with ``every`` > 0 the list [x_0, x_every, x_2every, ..., x_t] of snapshots."""
+    x, snaps = x0, [x0]
+    for s in range(1, int(t) + 1):
+        x = q_step(x, s, beta, torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device))
+        if every and (s % every == 0 or s == t):
+            snaps.append(x)
+    return snaps if every else x
+
+
+def predict_x0(x_t: torch.Tensor, t, alpha_bar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """(X0): x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t); exact when eps is the true noise."""
+    ab = _bcast(torch.as_tensor(alpha_bar[t]).reshape(-1).expand(len(x_t)), x_t)
+    return (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
+
+
+# -------------------------------------------------------------------------------------------- networks
+
+class MLPDenoiser(nn.Module):
+    """eps_theta(x_t, t) for points or flat codes: [x_t, sinusoidal(t)] -> Linear -> depth x pre-norm residual
+    blocks (LayerNorm, SiLU, Linear) -> LayerNorm, SiLU, Linear.
+
+    The time embedding is diffusers' ``Timesteps`` (the Transformer's sinusoidal position embedding, which
+    lets one set of weights serve every noise level). The LayerNorms keep eps_theta bounded on inputs unlike
+    the training data (without them a sampler's x_t can feed back into ever larger outputs).
+    x: (B, *shape), t: (B,) diffusers timesteps -> (B, *shape)."""
+
+    def __init__(self, dim: int, hidden: int = 128, depth: int = 3, emb_dim: int = 32):
+        from diffusers.models.embeddings import Timesteps
+
+        super().__init__()
+        self.embed = Timesteps(emb_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
+        self.inp = nn.Linear(dim + emb_dim, hidden)
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(depth + 1))
+        self.blocks = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth))
+        self.out = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        h = self.inp(torch.cat([x.reshape(len(x), -1), self.embed(t).to(x.dtype)], 1))
+        for norm, lin in zip(self.norms, self.blocks):
+            h = h + lin(F.silu(norm(h)))
+        return self.out(F.silu(self.norms[-1](h))).reshape(shape)
+
+
+class UNetDenoiser(nn.Module):
+    """eps_theta(x_t, t) for images: diffusers' ``UNet2DModel`` (convolutional U-Net, sinusoidal time embedding
+    added in every resnet block). x: (B, C, H, W), t: (B,) diffusers timesteps -> (B, C, H, W)."""
+
+    def __init__(self, channels_in: int, size: int, channels=(32, 64, 64), layers_per_block: int = 1):
+        from diffusers import UNet2DModel
+
+        super().__init__()
+        n = len(channels)
+        self.unet = UNet2DModel(sample_size=size, in_channels=channels_in, out_channels=channels_in,
+                                block_out_channels=tuple(channels), layers_per_block=layers_per_block,
+                                down_block_types=("DownBlock2D",) * n, up_block_types=("UpBlock2D",) * n,
+                                norm_num_groups=8)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.unet(x, t).sample
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+@dataclass
+class DiffData:
+    """A train/test split of x_0 in the space the model diffuses: points (n, 2), images (n, 1, H, W) in [-1, 1]
+    or latents (n, C, h, w). ``y`` are labels (digits / toy components)."""
+
+    x_train: torch.Tensor
+    x_test: torch.Tensor
+    y_train: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.x_train.shape[1:])
+
+
+def load_data(config: DiffusionConfig) -> DiffData:
+    """x_0 for ``config.data`` split with ``config.data_seed``: toy points as they are, digits scaled to [-1, 1]
+    (in latent space they are encoded later, by :func:`train`, with the config's autoencoder)."""
+    if config.kind == "image":
+        X, y = gdata.mnist(config.image_size)
+        X = 2 * X[:, None] - 1
+    else:
+        X, y = gdata.toy(config.data, config.n_points, seed=config.data_seed)
+    Xtr, Xte, ytr, yte = gdata.split(X, y, test_size=config.test_size, seed=config.data_seed)
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a, np.float32))
+    return DiffData(t(Xtr), t(Xte), np.asarray(ytr), np.asarray(yte))
+
+
+def make_points(X, test_size: float = 0.2, seed: int = 0) -> DiffData:
+    """Wrap user points (n, 2) into a :class:`DiffData` split (e.g. drawn or uploaded data)."""
+    X = np.asarray(X, np.float32)
+    if X.ndim != 2 or X.shape[1] != 2 or len(X) < 10 or not np.isfinite(X).all():
+        raise ValueError(f"Need at least 10 finite 2-D points of shape (n, 2), got {X.shape}.")
+    Xtr, Xte = gdata.split(X, np.zeros(len(X)), test_size=test_size, seed=seed, stratify=False)[:2]
+    return DiffData(torch.from_numpy(Xtr), torch.from_numpy(Xte), np.zeros(len(Xtr), np.int64), np.zeros(len(Xte), np.int64))
+
+
+# ----------------------------------------------------------------------------------------------- model
+
+class DiffusionModel(nn.Module):
+    """A noise-prediction network eps_theta, the schedule it was trained with (buffers named after their
+    symbols), an optional EMA copy of the weights and, in latent space, the autoencoder.
+
+    ``forward``/``loss`` is Algorithm 1; :func:`reverse` (diffusers schedulers) and :func:`algorithm2`
+    (by hand) are Algorithm 2. ``shape`` is one x_0's shape in the diffused space.
+    """
+
+    def __init__(self, config: DiffusionConfig, shape: tuple, autoencoder=None):
+        super().__init__()
+        self.config, self.shape = config, tuple(int(s) for s in shape)
+        s = schedule(config.schedule, config.T, config.beta_start, config.beta_end)
+        for name in ("beta", "alpha", "alpha_bar"):
+            self.register_buffer(name, s[name].float())                  # indexed by lecture t = 0..T
+        if config.network == "mlp":
+            self.net = MLPDenoiser(int(np.prod(self.shape)), config.hidden, config.depth, config.emb_dim)
+        else:
+            self.net = UNetDenoiser(self.shape[0], self.shape[-1], config.channels, config.layers_per_block)
+        self.ema_net = copy.deepcopy(self.net).requires_grad_(False) if config.ema > 0 else None
+        self.autoencoder = autoencoder                                    # an Autoencoder (latent space) or None
+        self.step_, self.history_, self.train_seconds_, self._opt_state = 0, [], 0.0, None
+
+    @property
+    def device(self) -> torch.device:
+        return self.beta.device
+
+    def _autocast(self):
+        if self.config.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def eps(self, x_t: torch.Tensor, t, ema: bool = True) -> torch.Tensor:
+        """eps_theta(x_t, t) with lecture t (int or (B,)); the EMA weights when there are some and ``ema``."""
+        net = self.ema_net if ema and self.ema_net is not None else self.net
+        k = (torch.as_tensor(t, device=x_t.device).reshape(-1) - 1).expand(len(x_t))  # diffusers' timestep t - 1
+        with self._autocast():
+            return net(x_t, k).float()
+
+    def loss(self, x0: torch.Tensor, generator) -> torch.Tensor:
+        """Algorithm 1, one minibatch (lines 2-5); returns the per-example squared error, shape (B,)."""
+        # 2: x_0 ~ q(x_0) is the minibatch given
+        # 3: t ~ Uniform({1, ..., T})
+        t = torch.randint(1, self.config.T + 1, (len(x0),), generator=generator, device=x0.device)
+        # 4: eps ~ N(0, I)
+        eps = torch.randn(x0.shape, generator=generator, device=x0.device)
+        # 5: gradient step on || eps - eps_theta(sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t) ||^2  (F2 inside)
+        x_t = q_sample(x0, t, self.alpha_bar, eps)
+        return (eps - self.eps(x_t, t, ema=False)).pow(2).reshape(len(x0), -1).mean(1)
+
+    forward = loss
+
+    # ---- data <-> diffused space
+    @torch.no_grad()
+    def to_data(self, x0: torch.Tensor) -> np.ndarray:
+        """Diffused x_0 -> what is shown: points (n, 2), or images (n, H, W) in [0, 1] (latents are decoded)."""
+        if self.autoencoder is not None:
+            x0 = self.autoencoder.decode(x0)
+        if self.config.kind == "image":
+            return ((x0[:, 0] + 1) / 2).clamp(0, 1).float().cpu().numpy()
+        return x0.float().cpu().numpy()
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, sampler: str = "ddim", steps: int = 50) -> np.ndarray:
+        """``n`` samples from x_T ~ N(0, I) (drawn with ``seed``) through ``steps`` reverse steps of ``sampler``.
+
+        Returns points (n, 2) or images (n, H, W) in [0, 1], float32 numpy."""
+        return self.to_data(reverse(self, n, sampler, steps, seed).x_0)
+
+
+def build(config: DiffusionConfig, shape: tuple, autoencoder=None, device: str | None = None) -> DiffusionModel:
+    """A fresh model whose weights depend on ``config.seed`` only."""
+    model = runtime.seeded_init(lambda: DiffusionModel(config, shape, autoencoder), config.seed)
+    return model.to(device or runtime.pick_device())
+
+
+# -------------------------------------------------------------------------------------------- sampling
+
+@dataclass
+class Trajectory:
+    """A reverse run. ``t`` (K,) are the lecture times whose x_t entered the network, descending to the last
+    step; ``x`` (K + 1, n, *shape) holds x_t before each step and the final x_0 last; ``eps`` and ``x0`` (K, n,
+    *shape) the predicted noise eps_theta(x_t, t) and predicted x_0 (X0) at each step. Without ``record``
+    only the final sample is kept (``x`` has one entry; ``eps``/``x0`` are empty). Tensors on the CPU."""
+
+    t: list
+    x: torch.Tensor
+    eps: torch.Tensor
+    x0: torch.Tensor
+    sampler: str
+    steps: int
+    seconds: float
+
+    @property
+    def x_0(self) -> torch.Tensor:
+        return self.x[-1]
+
+
+def timesteps(T: int, steps: int, t_start: int | None = None) -> list[int]:
+    """Lecture times visited by a ``steps``-step sampler: t_start, t_start - T//steps, ... (>= 1).
+
+    Starting at T this is diffusers' "trailing" spacing; starting elsewhere continues a run from any x_t."""
+    if not 1 <= steps <= T:
+        raise ValueError(f"steps must lie in 1..{T}, got {steps}.")
+    t_start = T if t_start is None else int(t_start)
+    if not 1 <= t_start <= T:
+        raise ValueError(f"t_start must lie in 1..{T}, got {t_start}.")
+    return list(range(t_start, 0, -(T // steps)))
+
+
+def noise(model: DiffusionModel, n: int, seed: int) -> torch.Tensor:
+    """x_T ~ N(0, I) for ``n`` examples, the first draw of the generator of ``seed`` (so every sampler run with
+    the same seed starts from the same noise)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}.")
+    g = runtime.torch_generator(seed, str(model.device))
+    return torch.randn((int(n),) + model.shape, generator=g, device=model.device)
+
+
+@torch.no_grad()
+def reverse(model: DiffusionModel, n: int | None = None, sampler: str = "ddim", steps: int = 50, seed: int = 0,
+            x_t: torch.Tensor | None = None, t_start: int | None = None, record: bool = False,
+            eta: float = 0.0) -> Trajectory:
+    """Algorithm 2 with diffusers' schedulers: from x_T ~ N(0, I) (or a given ``x_t`` at lecture time ``t_start``,
+    to continue a run from any step) through ``steps`` steps of ``sampler`` ("ddpm" or "ddim"; ``eta`` > 0 adds
+    DDIM's noise). Random draws come from the generator of ``seed``: x_T first, then each step's z, so DDPM and
+    DDIM with one seed start from the same x_T. With ``record`` every x_t, eps_theta and x0_hat is returned.
+    """
+    sched = diffusers_scheduler(model.config, sampler)
+    ts = timesteps(model.config.T, steps, t_start)
+    g = runtime.torch_generator(seed, str(model.device))
+    if x_t is None:
+        x = torch.randn((int(n or 1),) + model.shape, generator=g, device=model.device)   # 1: x_T ~ N(0, I)
+    else:
+        x = torch.as_tensor(x_t, dtype=torch.float32).to(model.device)
+    if sampler == "ddpm":
+        sched.set_timesteps(timesteps=[t - 1 for t in ts], device=model.device)        # diffusers' 0-based steps
+    else:
+        sched.set_timesteps(steps, device=model.device)                                  # sets T // steps spacing
+    xs, es, x0s = [x.cpu()], [], []
+    t0 = time.perf_counter()
+    for t in ts:                                                                          # 2: for t = T, ..., 1
+        e = model.eps(x, t)                                                               # eps_theta(x_t, t)
+        kw = {"eta": eta} if sampler == "ddim" else {}
+        out = sched.step(e, t - 1, x, generator=g, **kw)                                 # 3-4: x_{t-1} (+ sigma_t z)
+        x = out.prev_sample
+        if record:
+            xs.append(x.cpu()), es.append(e.cpu()), x0s.append(out.pred_original_sample.cpu())
+    seconds = time.perf_counter() - t0
+    empty = torch.empty((0,) + tuple(x.shape))
+    return Trajectory(ts, torch.stack(xs) if record else x.cpu()[None], torch.stack(es) if record else empty,
+                      torch.stack(x0s) if record else empty, sampler, len(ts), seconds)
+
+
+@torch.no_grad()
+def algorithm2(model: DiffusionModel, n: int, seed: int = 0) -> torch.Tensor:
+    """The lecture's Algorithm 2 written out (T steps, sigma_t^2 = beta_t); equals ``reverse(..., "ddpm", T)``
+    for unclipped data. Returns x_0 (n, *shape)."""
+    g = runtime.torch_generator(seed, str(model.device))
+    x = torch.randn((int(n),) + model.shape, generator=g, device=model.device)         # 1: x_T ~ N(0, I)
+    a, ab, b = model.alpha, model.alpha_bar, model.beta
+    for t in range(model.config.T, 0, -1):                                                # 2: for t = T, ..., 1
+        z = torch.randn(x.shape, generator=g, device=x.device) if t > 1 else torch.zeros_like(x)  # 3: z ~ N(0, I) if t > 1
+        e = model.eps(x, t)
+        x = (x - (1 - a[t]) / (1 - ab[t]).sqrt() * e) / a[t].sqrt() + b[t].sqrt() * z   # 4: x_{t-1}
+    return x                                                                              # 6: return x_0
+
+
+# ----------------------------------------------------------------------------------------- autoencoder
+
+@dataclass(frozen=True)
+class AEConfig:
+    image_size: int = 16                  # digit resolution (core.data.mnist(size))
+    channels: tuple = (16, 32, 32)        # AutoencoderKL block_out_channels; len(channels) - 1 halvings: 16 -> 4
+    latent_channels: int = 4              # channels of the latent image (4 x 4 x 4 = 64 numbers for a 16x16 digit)
+    kl_weight: float = 1e-4               # weight of KL(q(z|x) || N(0, I)) (Stable Diffusion's VAE uses ~1e-6)
+    lr: float = 1e-3                      # AdamW learning rate
+    batch_size: int = 64                  # minibatch size
+    steps: int = 2500                     # optimisation steps
+    log_every: int = 50                   # callback every this many steps (test loss every 10x)
+    test_size: float = 0.2                # held-out fraction (same split as DiffusionConfig with the same data_seed)
+    data_seed: int = 0                    # seed of the train/test split
+    seed: int = 0                         # seed of the weights and minibatches
+
+    def __post_init__(self):
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if len(self.channels) < 2 or min(self.channels) < 8 or self.latent_channels < 1:
+            raise ValueError("channels needs >= 2 widths >= 8 and latent_channels >= 1.")
+        if self.image_size % 2 ** (len(self.channels) - 1):
+            raise ValueError(f"image_size {self.image_size} is not divisible by 2^{len(self.channels) - 1}.")
+        if min(self.batch_size, self.log_every) < 1 or self.steps < 0 or self.kl_weight < 0 or not self.lr > 0:
+            raise ValueError("batch_size and log_every must be >= 1, steps >= 0, kl_weight >= 0, lr > 0.")
+
+
+class Autoencoder(nn.Module):
+    """diffusers' ``AutoencoderKL`` (Stable Diffusion's VAE, shrunk) plus ``scale``: 1 / std of the training
+    latents, so that the diffused codes have unit variance (Stable Diffusion's ``scaling_factor``)."""
+
+    def __init__(self, config: AEConfig):
+        from diffusers import AutoencoderKL
+
+        super().__init__()
+        self.config, n = config, len(config.channels)
+        self.vae = AutoencoderKL(in_channels=1, out_channels=1, down_block_types=("DownEncoderBlock2D",) * n,
+                                 up_block_types=("UpDecoderBlock2D",) * n, block_out_channels=config.channels,
+                                 layers_per_block=1, latent_channels=config.latent_channels, norm_num_groups=8,
+                                 sample_size=config.image_size)
+        self.register_buffer("scale", torch.ones(()))
+        self.step_, self.history_, self.train_seconds_ = 0, [], 0.0
+
+    @property
+    def latent_shape(self) -> tuple:
+        s = self.config.image_size // 2 ** (len(self.config.channels) - 1)
+        return (self.config.latent_channels, s, s)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, 1, H, W) in [-1, 1] -> scaled latent means (B, C, h, w)."""
+        return self.vae.encode(x).latent_dist.mode() * self.scale
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Scaled latents -> images (B, 1, H, W) in about [-1, 1]."""
+        return self.vae.decode(z / self.scale).sample
+
+
+def train_autoencoder(config: AEConfig, callback=None, device: str | None = None) -> Autoencoder:
+    """Train the latent autoencoder on the digits: MSE reconstruction + kl_weight * KL, then set ``scale``.
+
+    ``callback(step, metrics)`` as in :func:`train`. Deterministic per config; raises TrainingDiverged on NaN."""
+    d = load_data(DiffusionConfig(data="mnist", image_size=config.image_size, test_size=config.test_size,
+                                  data_seed=config.data_seed))
+    ae = runtime.seeded_init(lambda: Autoencoder(config), config.seed).to(device or runtime.pick_device())
+    dev = ae.scale.device
+    x_train, x_test = d.x_train.to(dev), d.x_test.to(dev)
+    opt = torch.optim.AdamW(ae.parameters(), lr=config.lr, weight_decay=0.0)
+    t0, window, stop = time.perf_counter(), [], False
+    ae.train()
+    while ae.step_ < config.steps and not stop:
+        step = ae.step_
+        g = _step_generator(config.seed, step, str(dev))
+        x = x_train[torch.from_numpy(_batch_index(len(x_train), config.batch_size, config.seed, step)).to(dev)]
+        post = ae.vae.encode(x).latent_dist
+        z = post.mean + post.std * torch.randn(post.mean.shape, generator=g, device=dev)   # reparameterization
+        rec = F.mse_loss(ae.vae.decode(z).sample, x)
+        loss = rec + config.kl_weight * post.kl().mean() / x[0].numel()
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"the autoencoder loss is {loss.item()}", step, ae)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        ae.step_ = step + 1
+        window.append(rec.item())
+        if ae.step_ % config.log_every == 0 or ae.step_ == config.steps:
+            m = {"train/mse": float(np.mean(window))}
+            window = []
+            if ae.step_ % (10 * config.log_every) == 0 or ae.step_ == config.steps:
+                with torch.no_grad():
+                    ae.eval()
+                    m["test/mse"] = F.mse_loss(ae.vae.decode(ae.vae.encode(x_test).latent_dist.mode()).sample, x_test).item()
+                    ae.train()
+                ae.history_.append({"step": ae.step_, **m})
+            if callback is not None:
+                r = callback(ae.step_, m)
+                stop = r is True or r == "stop"
+    ae.eval()
+    with torch.no_grad():
+        ae.scale.fill_(1.0)
+        ae.scale.fill_(1.0 / ae.encode(x_train).std().item())
+    ae.train_seconds_ = time.perf_counter() - t0
+    return ae
+
+
+# -------------------------------------------------------------------------------------------- training
+
+def _step_generator(seed: int, step: int, device: str):
+    """The generator of one step, derived from (seed, step): runs in chunks equal one long run."""
+    s = int(np.random.SeedSequence([int(seed), int(step)]).generate_state(1)[0])
+    return runtime.torch_generator(s, device)
+
+
+def _batch_index(n: int, batch: int, seed: int, step: int) -> np.ndarray:
+    """Minibatch of ``step``: epochs are seeded permutations of the training set (drop-last)."""
+    batch = min(batch, n)
+    epoch, j = divmod(step, n // batch)
+    return np.random.default_rng([int(seed), 1, int(epoch)]).permutation(n)[j * batch: (j + 1) * batch]
+
+
+def sliced_wasserstein(a, b, projections: int = 256, seed: int = 0) -> float:
+    """Sliced Wasserstein-1 distance between two point sets (n, D): the mean over random unit directions of the
+    1-D Wasserstein distance of the projections (quantiles compared on a common grid). 0 for equal sets."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    v = np.random.default_rng(seed).standard_normal((a.shape[1], projections))
+    v /= np.linalg.norm(v, axis=0)
+    q = np.linspace(0.5 / 200, 1 - 0.5 / 200, 200)
+    return float(np.abs(np.quantile(a @ v, q, axis=0) - np.quantile(b @ v, q, axis=0)).mean())
+
+
+class DigitJudge:
+    """Sample quality of generated digits against real held-out ones, in two numbers (a small stand-in for FID
+    and the Inception score, fitted on the real training digits with scikit-learn):
+
+    - ``fd``: Frechet distance ||m_a - m_b||^2 + tr(C_a + C_b - 2 (C_a C_b)^(1/2)) between Gaussians fitted to the
+      two sets' 32 principal components (0 for identical distributions);
+    - ``confidence``: mean top-class probability a logistic regression trained on real digits gives the samples
+      (legible digits score high; the real held-out digits' own score is the reference).
+    """
+
+    def __init__(self, size: int = 16, data_seed: int = 0, components: int = 32):
+        from sklearn.decomposition import PCA
+        from sklearn.linear_model import LogisticRegression
+
+        X, y = gdata.mnist(size)
+        Xtr, Xte, ytr, _ = gdata.split(X.reshape(len(X), -1), y, test_size=0.2, seed=data_seed)
+        self.pca = PCA(components, random_state=0).fit(Xtr)
+        self.clf = LogisticRegression(max_iter=300, C=0.5).fit(Xtr, ytr)
+        self.reference = Xte
+
+    def __call__(self, images) -> dict:
+        from scipy import linalg
+
+        A = np.asarray(images, np.float64).reshape(len(images), -1)
+        fa, fb = self.pca.transform(A), self.pca.transform(self.reference)
+        ma, mb, ca, cb = fa.mean(0), fb.mean(0), np.cov(fa, rowvar=False), np.cov(fb, rowvar=False)
+        root = linalg.sqrtm(ca @ cb).real
+        fd = float(((ma - mb) ** 2).sum() + np.trace(ca + cb - 2 * root))
+        return {"fd": fd, "confidence": float(self.clf.predict_proba(A).max(1).mean())}
+
+
+@torch.no_grad()
+def evaluate(model: DiffusionModel, x_test: torch.Tensor, seed: int = 0, samples: int = 0) -> dict:
+    """Held-out Algorithm-1 loss with fixed (t, eps) draws (``loss``), and for points the sliced Wasserstein
+    distance of ``samples`` DDIM-50 samples to the held-out set (``swd``)."""
+    was = model.training
+    model.eval()
+    x = x_test[:2000]
+    out = {"loss": model.loss(x, runtime.torch_generator(seed, str(model.device))).mean().item()}
+    if samples and model.config.kind == "points":
+        out["swd"] = sliced_wasserstein(model.sample(samples, seed=seed), x_test.cpu().numpy())
+    model.train(was)
+    return out
+
+
+def train(config: DiffusionConfig, data: DiffData | None = None, callback=None, model: DiffusionModel | None = None,
+          until: int | None = None, device: str | None = None, autoencoder: Autoencoder | None = None) -> DiffusionModel:
+    """Algorithm 1 (repeat: x_0, t, eps, gradient step), with AdamW, gradient clipping and an optional EMA.
+
+    - ``data``: a :class:`DiffData` (default :func:`load_data`); in latent space the images are encoded by the
+      ``autoencoder`` (default: loaded from ``config.autoencoder``) before training.
+    - ``callback(step, metrics)`` every ``log_every`` steps (``train/loss``) and every ``eval_every`` steps and at
+      the end (``test/loss``, for points ``test/swd``); returning True or "stop" stops training.
+    - ``model``: a model returned earlier with the same config; training resumes at ``model.step_`` (optimizer
+      and EMA included) and chunks are bit-identical to one long run. ``until``: stop at this step.
+
+    Raises :class:`TrainingDiverged` on a NaN/inf loss or weights. Deterministic per config and seed on CPU.
+    """
+    data = load_data(config) if data is None else data
+    if config.space == "latent":
+        if model is not None:
+            autoencoder = model.autoencoder
+        autoencoder = autoencoder or load_autoencoder(config.autoencoder, device)
+        with torch.no_grad():
+            enc = lambda x: torch.cat([autoencoder.encode(b.to(autoencoder.scale.device)) for b in x.split(500)]).cpu()
+            data = DiffData(enc(data.x_train), enc(data.x_test), data.y_train, data.y_test)
+    if model is None:
+        model = build(config, data.shape, autoencoder, device)
+    elif dataclasses.replace(model.config, steps=config.steps) != config or model.shape != data.shape:
+        raise ValueError("Can only resume a model trained with the same config (apart from steps) and data.")
+    model.config = config
+    dev = str(model.device)
+    opt = torch.optim.AdamW(model.net.parameters(), lr=config.lr, weight_decay=0.0)
+    if model._opt_state is not None:
+        opt.load_state_dict(model._opt_state)
+    x_train, x_test = data.x_train.to(dev), data.x_test.to(dev)
+    end = config.steps if until is None else min(int(until), config.steps)
+    window, stop, t0 = [], False, time.perf_counter()
+    model.train()
+    while model.step_ < end and not stop:
+        step = model.step_
+        g = _step_generator(config.seed, step, dev)
+        x0 = x_train[torch.from_numpy(_batch_index(len(x_train), config.batch_size, config.seed, step)).to(dev)]
+        loss = model.loss(x0, g).mean()                                   # Algorithm 1, lines 2-5
+        if not torch.isfinite(loss):
+            model.eval()
+            raise TrainingDiverged(f"the loss is {loss.item()}", step, model)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.net.parameters(), config.grad_clip)
+        opt.step()
+        if not all(torch.isfinite(p).all() for p in model.net.parameters()):
+            model.eval()
+            raise TrainingDiverged("the weights became NaN/inf after the update", step, model)
+        if model.ema_net is not None:  # theta_ema <- d theta_ema + (1 - d) theta, warm-up as diffusers' EMAModel
+            d = min(config.ema, (1 + step) / (10 + step))
+            with torch.no_grad():
+                torch._foreach_lerp_(list(model.ema_net.parameters()), list(model.net.parameters()), 1 - d)
+        model.step_ = step + 1
+        window.append(loss.item())
+        s = model.step_
+        if s % config.log_every == 0 or s % config.eval_every == 0 or s == end:
+            metrics = {"train/loss": float(np.mean(window))}
+            window = []
+            if s % config.eval_every == 0 or s == end:
+                model.train_seconds_ += time.perf_counter() - t0
+                metrics.update({f"test/{k}": v for k, v in
+                                evaluate(model, x_test, config.seed + 1, config.eval_samples).items()})
+                t0 = time.perf_counter()
+                model.history_.append({"step": s, **metrics})
+            if callback is not None:
+                model.train_seconds_ += time.perf_counter() - t0
+                r = callback(s, dict(metrics))
+                t0 = time.perf_counter()
+                stop = r is True or r == "stop"
+    model.train_seconds_ += time.perf_counter() - t0
+    model._opt_state = opt.state_dict()
+    model.eval()
+    return model
+
+
+# ----------------------------------------------------------------------------------------- checkpoints
+
+def save(model: DiffusionModel, path, meta: dict | None = None) -> Path:
+    """Save the sampling weights (the EMA copy when there is one) as ``net.*``, the autoencoder (latent space)
+    as ``ae.*``, and config + history as JSON."""
+    meta = dict(meta or {})
+    meta.setdefault("step", model.step_)
+    meta.setdefault("history", model.history_)
+    meta.setdefault("train_seconds", round(model.train_seconds_, 2))
+    meta["shape"] = list(model.shape)
+    net = model.ema_net if model.ema_net is not None else model.net
+    tensors = {f"net.{k}": v.detach().cpu() for k, v in net.state_dict().items()}
+    if model.autoencoder is not None:
+        meta["ae_config"] = dataclasses.asdict(model.autoencoder.config)
+        tensors.update({f"ae.{k}": v.detach().cpu() for k, v in model.autoencoder.state_dict().items()})
+    return checkpoints.save(path, tensors, model.config, FAMILY, meta)
+
+
+def load(path, device: str | None = None) -> DiffusionModel:
+    """Load a :func:`save` checkpoint (sampling weights only: ``ema`` is off in the loaded model's net)."""
+    tensors, record = checkpoints.load(path)
+    if record.get("family") != FAMILY or "ae_only" in record.get("meta", {}):
+        raise checkpoints.CheckpointError(f"{path} does not hold a diffusion model.", path)
+    try:
+        config = DiffusionConfig.from_dict(record["config"])
+        meta = record.get("meta", {})
+        ae = None
+        if config.space == "latent":
+            ae = Autoencoder(AEConfig(**meta["ae_config"]))
+            ae.load_state_dict({k[3:]: v for k, v in tensors.items() if k.startswith("ae.")})
+            ae.eval()
+        model = DiffusionModel(config.replace(ema=0.0), tuple(meta["shape"]), ae)
+        model.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        model.net.requires_grad_(False)  # as the EMA copy it was saved from: oneDNN picks its conv kernel by this flag
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise checkpoints.CheckpointError(f"{path} does not rebuild a diffusion model: {e}", path) from e
+    model.step_, model.history_ = int(meta.get("step", 0)), list(meta.get("history", []))
+    model.train_seconds_, model.meta = float(meta.get("train_seconds", 0.0)), meta
+    return model.eval().to(device or runtime.pick_device())
+
+
+def save_autoencoder(ae: Autoencoder, path, meta: dict | None = None) -> Path:
+    meta = {"ae_only": True, "step": ae.step_, "history": ae.history_, "train_seconds": round(ae.train_seconds_, 2),
+            **(meta or {})}
+    return checkpoints.save(path, {k: v.detach().cpu() for k, v in ae.state_dict().items()}, ae.config, FAMILY, meta)
+
+
+def load_autoencoder(name_or_path, device: str | None = None) -> Autoencoder:
+    """Load an autoencoder checkpoint by shipped name or path; raises CheckpointError if missing or corrupt."""
+    p = Path(str(name_or_path))
+    path = p if p.parent != Path(".") or p.with_suffix(".json").exists() else checkpoints.shipped(str(name_or_path))
+    tensors, record = checkpoints.load(path)
+    if not record.get("meta", {}).get("ae_only"):
+        raise checkpoints.CheckpointError(f"{path} does not hold a diffusion autoencoder.", path)
+    try:
+        ae = Autoencoder(AEConfig(**record["config"]))
+        ae.load_state_dict(tensors)
+        ae.requires_grad_(False)
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise checkpoints.CheckpointError(f"{path} does not rebuild the autoencoder: {e}", path) from e
+    ae.step_, ae.meta = int(record["meta"].get("step", 0)), record["meta"]
+    return ae.eval().to(device or runtime.pick_device())
+
+
+def load_shipped(name: str, device: str | None = None) -> DiffusionModel:
+    return load(checkpoints.shipped(name), device)
+
+
+#: The image checkpoints that ship with GenLab (name -> what it is).
+SHIPPED = {
+    "diffusion_mnist16_pixel": "pixel space: UNet2DModel (1.06 M parameters, bf16 autocast) on 16x16 digits",
+    "diffusion_mnist16_latent": "latent space: MLP (0.89 M parameters) on the 4x4x4 codes of diffusion_mnist16_ae",
+    "diffusion_mnist16_ae": "the AutoencoderKL (0.24 M parameters) whose codes the latent model diffuses",
+    "diffusion_swiss_roll": "2-D MLP on the swiss roll (the page's default)",
+    "diffusion_moons": "2-D MLP on two moons",
+}
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+
+def _add_fields(p, cls):
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(f.default, tuple):
+            p.add_argument(flag, type=int, nargs="+", default=list(f.default))
+        else:
+            p.add_argument(flag, type=type(f.default), default=f.default)
+
+
+def _cli(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core.diffusion", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train a diffusion model and save its checkpoint")
+    a = sub.add_parser("train-ae", help="train the latent autoencoder and save its checkpoint")
+    for q in (t, a):
+        q.add_argument("--out", required=True, help="checkpoint path without suffix")
+        q.add_argument("--threads", type=int, default=1, help="torch threads (1 when sharing the machine)")
+    _add_fields(t, DiffusionConfig)
+    _add_fields(a, AEConfig)
+    i = sub.add_parser("info", help="print a checkpoint's config and metrics")
+    i.add_argument("path")
+    args = p.parse_args(argv)
+    if args.cmd == "info":
+        rec = checkpoints.read_record(args.path)
+        print(rec["config"])
+        print({k: v for k, v in rec["meta"].items() if k != "history"})
+        return 0
+    torch.set_num_threads(max(1, args.threads))
+    command = "python -m core.diffusion " + " ".join(shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
+    report = lambda s, m: print(f"step {s:6d}  " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()), flush=True)
+    t0 = time.perf_counter()
+    if args.cmd == "train-ae":
+        cfg = AEConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(AEConfig)})
+        ae = train_autoencoder(cfg, report, device="cpu")
+        seconds = time.perf_counter() - t0
+        path = save_autoencoder(ae, args.out, {"command": command, "threads": args.threads, "wall_seconds": round(seconds, 1),
+                                               "torch": torch.__version__, **ae.history_[-1]})
+    else:
+        cfg = DiffusionConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DiffusionConfig)})
+        model = train(cfg, callback=report, device="cpu")
+        seconds = time.perf_counter() - t0
+        meta = {"command": command, "threads": args.threads, "wall_seconds": round(seconds, 1), "torch": torch.__version__}
+        meta.update({k: round(v, 5) for k, v in model.history_[-1].items() if k.startswith("test/")})
+        path = save(model, args.out, meta)
+    print(f"saved {path} after {seconds:.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_cli())
