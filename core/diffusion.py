@@ -68,8 +68,6 @@ IMAGE_SETS = ("mnist",)
 DATA_SETS = IMAGE_SETS + tuple(sorted(gdata.TOY_SETS))
 
 
-
-
 @dataclass(frozen=True)
 class DiffusionConfig:
     data: str = "swiss_roll"              # a 2-D toy set (core.data.toy) or "mnist" (5,000 digits)
