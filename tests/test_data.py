@@ -35,7 +35,7 @@ def test_checkerboard_fills_alternate_squares():
 
 
 def test_moons_and_circles_follow_sklearn():
-    from sklearn.datasets import make_circles, make_moons
+    from sklearn.datasets import make_moons
 
     X, y = data.moons(200, seed=5)
     Xs, ys = make_moons(200, noise=0.05, random_state=5)
