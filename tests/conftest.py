@@ -30,3 +30,18 @@ def _pin_navigation_mode():
 
 
 _pin_navigation_mode()
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one torch thread; on a shared 2-core machine oversubscribed
+    threads made small ops up to 20x slower. Restores the count afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

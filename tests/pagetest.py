@@ -35,3 +35,21 @@ def assert_ok(at: AppTest, min_charts: int = 0) -> None:
 def notices(at: AppTest) -> str:
     """The text of the router's notice about link parameters it could not use ("" if none)."""
     return " ".join(i.value for i in at.info if i.value.startswith("This link had settings"))
+
+
+def widget(at: AppTest, key: str):
+    """The input widget whose key (= URL parameter) is ``key``."""
+    for kind in ("selectbox", "slider", "number_input", "radio", "toggle"):
+        for w in getattr(at, kind):
+            if w.key == key:
+                return w
+    raise KeyError(key)
+
+
+def shown(w):
+    """A widget's value as the user sees it (and as it appears in the link)."""
+    return w.format_func(w.value) if getattr(w, "format_func", None) else w.value
+
+
+def captions(at: AppTest) -> str:
+    return " ".join(c.value for c in at.caption)

@@ -14,13 +14,7 @@ TINY_IMG = D.DiffusionConfig(data="mnist", image_size=8, channels=(8, 16), T=50,
                              log_every=3, eval_every=6, lr=2e-3, ema=0.9)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: the machine is shared, and oversubscribed threads make small ops 20x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,26 +1,12 @@
 """AppTest: the diffusion page (defaults, extreme and nonsense link parameters, live training, walkthrough)."""
 import pytest
-import torch
 
-from tests.pagetest import assert_ok, notices, open_page
+from tests.pagetest import assert_ok, notices, open_page, shown, widget
 
 PAGE = "pages/diffusion.py"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _widget(at, key):
-    return next(w for kind in ("selectbox", "slider", "number_input", "radio", "toggle") for w in getattr(at, kind) if w.key == key)
-
-
-def _shown(w):
-    return w.format_func(w.value) if getattr(w, "format_func", None) else w.value
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_defaults_open_trained():
@@ -28,7 +14,7 @@ def test_defaults_open_trained():
     assert_ok(at, min_charts=8)
     assert len(at.get("image")) >= 6  # the digit mosaics are static pictures
     assert not at.warning, [w.value for w in at.warning]  # every shipped checkpoint loaded
-    assert _widget(at, "data").value == "swiss_roll" and _widget(at, "t").value == 250
+    assert widget(at, "data").value == "swiss_roll" and widget(at, "t").value == 250
     assert any("shipped checkpoint" in c.value for c in at.caption)  # the 2-D model opened trained
     assert "Seed of this view: **0**" in " ".join(c.value for c in at.sidebar.caption)
 
@@ -45,7 +31,7 @@ def test_extreme_values_in_the_link_are_shown(query, charts):
         assert any("Train live" in i.value for i in at.info)
     assert not notices(at), notices(at)
     for key, value in query.items():
-        assert str(_shown(_widget(at, key))) == str(value), (key, _shown(_widget(at, key)), value)
+        assert str(shown(widget(at, key))) == str(value), (key, shown(widget(at, key)), value)
     assert all(f"{k}=" in at.sidebar.code[0].value for k in query)  # the link carries the view
 
 
@@ -55,7 +41,7 @@ def test_nonsense_link_parameters_fall_back_with_a_notice():
     text = notices(at)
     for piece in ("data=Klein bottle", "t=-5", "steps=7", "sampler=euler", "seed=x", "`zz`"):
         assert piece in text, (piece, text)
-    assert _widget(at, "data").value == "swiss_roll" and _widget(at, "t").value == 250
+    assert widget(at, "data").value == "swiss_roll" and widget(at, "t").value == 250
 
 
 def test_untrained_settings_offer_live_training_which_then_draws():

@@ -2,29 +2,17 @@
 import numpy as np
 import pytest
 
-from tests.pagetest import assert_ok, notices, open_page
+from tests.pagetest import assert_ok, notices, open_page, captions, widget
 
 FLOW = "pages/flow.py"
 CHARTS = 7  # data, density, samples, warp, log-det bars, NLL curves, anomaly map
-
-
-def _widget(at, key):
-    for kind in ("selectbox", "slider", "number_input", "radio", "toggle"):
-        for w in getattr(at, kind):
-            if w.key == key:
-                return w
-    raise KeyError(key)
-
-
-def _captions(at):
-    return " ".join(c.value for c in at.caption)
 
 
 def test_flow_defaults_open_trained():
     at = open_page(FLOW)
     assert_ok(at, min_charts=CHARTS)
     assert at.selectbox(key="data").value == "moons"
-    assert "Shipped checkpoint, trained by `python -m core.flow train --data moons" in _captions(at)
+    assert "Shipped checkpoint, trained by `python -m core.flow train --data moons" in captions(at)
     metrics = {m.label: m.value for m in at.metric}
     assert abs(float(metrics["Probability mass in the picture"]) - 1) < 0.02
     assert float(metrics["Test NLL"].split()[0]) < 1.4  # the shipped moons flow is trained
@@ -44,7 +32,7 @@ def test_flow_extremes_and_link_restores_view(query):
     assert_ok(at, min_charts=CHARTS)
     assert not notices(at), notices(at)
     for key, value in query.items():
-        w = _widget(at, key)
+        w = widget(at, key)
         shown = w.format_func(w.value) if getattr(w, "format_func", None) else w.value
         ok = str(shown) == str(value) or (isinstance(w.value, (int, float)) and not isinstance(w.value, bool)
                                           and float(value) == float(w.value)) or str(w.value).lower() == str(value)
@@ -52,7 +40,7 @@ def test_flow_extremes_and_link_restores_view(query):
     link = at.sidebar.code[0].value
     assert ("seed=2147483647" in link) == ("seed" in query)
     if "K" in query:  # other settings than the shipped flow's: it says so and offers to train
-        assert "until you click **Train live**" in _captions(at)
+        assert "until you click **Train live**" in captions(at)
 
 
 def test_flow_nonsense_url_parameters_fall_back_with_a_notice():
@@ -107,10 +95,10 @@ def test_flow_walkthrough_steps_through_the_lecture():
 def test_flow_train_live_small_config():
     at = open_page(FLOW, {"data": "Two moons", "K": 2, "width": 16, "steps": 250, "seed": 5})
     assert_ok(at, min_charts=CHARTS)
-    assert "until you click **Train live**" in _captions(at)
+    assert "until you click **Train live**" in captions(at)
     at.button(key="train").click().run()
     assert_ok(at, min_charts=CHARTS)
-    assert "Trained live here: 2 layers, seed 5." in _captions(at)
+    assert "Trained live here: 2 layers, seed 5." in captions(at)
     assert at.slider(key="k").max == 2
 
 
@@ -126,7 +114,7 @@ def test_flow_user_points():
     assert any("No flow for these points yet" in i.value for i in at.info)
     at.button(key="train").click().run()
     assert_ok(at, min_charts=CHARTS + 1)  # and the click canvas
-    assert "Trained live here" in _captions(at)
+    assert "Trained live here" in captions(at)
     # units far from [-3, 3] are handled: the density still holds its mass inside the picture
     mass = float(next(m.value for m in at.metric if m.label == "Probability mass in the picture"))
     assert 0.9 < mass < 1.02
@@ -151,12 +139,12 @@ def test_flow_deeper_shipped_flow_sets_the_settings():
     at = open_page(FLOW, {"data": "Two spirals"})
     assert_ok(at, min_charts=CHARTS)
     assert at.slider(key="K").value == 16 and at.slider(key="k").max == 16
-    assert "Shipped checkpoint, trained by `python -m core.flow train --data spirals --n-layers 16" in _captions(at)
+    assert "Shipped checkpoint, trained by `python -m core.flow train --data spirals --n-layers 16" in captions(at)
     # switching data sets within a session starts from that set's shipped settings
     at.slider(key="K").set_value(12).run()
     at.selectbox(key="data").set_value("moons").run()
     assert_ok(at, min_charts=CHARTS)
-    assert at.slider(key="K").value == 8 and "--data moons" in _captions(at)
+    assert at.slider(key="K").value == 8 and "--data moons" in captions(at)
 
 
 def test_flow_broken_checkpoint_is_reported_and_training_offered(monkeypatch):

@@ -2,22 +2,10 @@
 presets, the timeline, the conditional GANs and the walkthrough)."""
 import pytest
 
-from tests.pagetest import assert_ok, notices, open_page
+from tests.pagetest import assert_ok, notices, open_page, captions, widget
 
 GAN = "pages/gan.py"
 CHARTS = 6  # overview, plane, curves, mode bars, ring cGAN, digit grid
-
-
-def _widget(at, key):
-    for kind in ("selectbox", "slider", "number_input", "radio", "toggle"):
-        for w in getattr(at, kind):
-            if w.key == key:
-                return w
-    raise KeyError(key)
-
-
-def _captions(at):
-    return " ".join(c.value for c in at.caption)
 
 
 def _metrics(at):
@@ -38,7 +26,7 @@ def test_gan_defaults_open_trained():
     at = open_page(GAN)
     assert_ok(at, min_charts=CHARTS)
     assert at.selectbox(key="data").value == "ring8"
-    assert "Opened trained: shipped checkpoint `gan_ring8`, made by `python -m core.gan train" in _captions(at)
+    assert "Opened trained: shipped checkpoint `gan_ring8`, made by `python -m core.gan train" in captions(at)
     m = _metrics(at)
     assert m["modes captured"] == "8 / 8"
     assert 0.35 < float(m["mean D(fake)"]) < 0.65 and 0.35 < float(m["mean D(real)"]) < 0.65
@@ -61,12 +49,12 @@ def test_gan_extremes_and_link_restores_view(query):
     assert_ok(at, min_charts=CHARTS - 1)  # no mode bars without known modes
     assert not notices(at), notices(at)
     for key, value in query.items():
-        w = _widget(at, key)
+        w = widget(at, key)
         shown = w.format_func(w.value) if getattr(w, "format_func", None) else w.value
         ok = str(shown) == str(value) or (isinstance(w.value, (int, float)) and not isinstance(w.value, bool)
                                           and float(value) == float(w.value))
         assert ok, (key, shown, value)
-    assert "Untrained" in _captions(at)  # settings other than a shipped model's start untrained
+    assert "Untrained" in captions(at)  # settings other than a shipped model's start untrained
     if "n" not in query:  # the largest networks are only drawn here (training them takes long on 2 cores)
         return
     before = _iteration(at)
@@ -105,8 +93,8 @@ def test_gan_nonsense_url_parameters_fall_back_with_a_notice():
     for key in ("data=Nope", "lrd=fast", "k=99", "gw=7", "nz=-1", "loss=hinge", "play=maybe", "seed=abc",
                 "digit=12", "`zz`"):
         assert key in text, (key, text)
-    assert at.selectbox(key="data").value == "ring8" and _widget(at, "k").value == 1
-    assert "Opened trained" in _captions(at)
+    assert at.selectbox(key="data").value == "ring8" and widget(at, "k").value == 1
+    assert "Opened trained" in captions(at)
 
 
 def test_gan_step_buttons_move_one_player_and_reset_starts_over():
@@ -120,7 +108,7 @@ def test_gan_step_buttons_move_one_player_and_reset_starts_over():
     assert _iteration(at) == start + 20
     at.button(key="reset").click().run()
     assert_ok(at, min_charts=CHARTS)
-    assert _iteration(at) == 0 and "Untrained" in _captions(at)
+    assert _iteration(at) == 0 and "Untrained" in captions(at)
     assert "D updates" in cap
 
 
@@ -136,18 +124,18 @@ def test_gan_presets_set_the_controls_and_say_why():
     at = open_page(GAN)
     at.button(key="preset_mode_collapse").click().run()
     assert_ok(at, min_charts=CHARTS)
-    assert _widget(at, "k").value == 3 and _widget(at, "lrd").value == 0.003
+    assert widget(at, "k").value == 3 and widget(at, "lrd").value == 0.003
     assert any("Mode collapse" in i.value for i in at.info)
     assert "k=3" in at.sidebar.code[0].value
     at.button(key="preset_saturating").click().run()
     assert_ok(at, min_charts=CHARTS)
-    assert _widget(at, "loss").value == "minimax" and _widget(at, "k").value == 10
+    assert widget(at, "loss").value == "minimax" and widget(at, "k").value == 10
     at.button(key="preset_converges").click().run()
-    assert "Opened trained" in _captions(at)  # back to the shipped settings
+    assert "Opened trained" in captions(at)  # back to the shipped settings
     at.button(key="preset_grid25").click().run()  # brings its data set along, and opens trained too
     assert_ok(at, min_charts=CHARTS)
-    assert at.selectbox(key="data").value == "grid25" and _widget(at, "gw").value == 128
-    assert "shipped checkpoint `gan_grid25`" in _captions(at)
+    assert at.selectbox(key="data").value == "grid25" and widget(at, "gw").value == 128
+    assert "shipped checkpoint `gan_grid25`" in captions(at)
     assert _metrics(at)["modes captured"].endswith("/ 25")
 
 

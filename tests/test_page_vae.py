@@ -2,19 +2,10 @@
 import pytest
 
 from core import vae
-from tests.pagetest import assert_ok, notices, open_page
+from tests.pagetest import assert_ok, notices, open_page, shown, widget
 
 PAGE = "pages/vae.py"
 N_CHARTS = 8  # AE|VAE maps, posterior, ELBO curves, IWAE, reparameterization, manifold, beta maps, beta bars
-
-
-def _widget(at, key):
-    return next(w for kind in ("selectbox", "slider", "number_input", "radio", "toggle") for w in getattr(at, kind)
-                if w.key == key)
-
-
-def _shown(w):
-    return w.format_func(w.value) if getattr(w, "format_func", None) else w.value
 
 
 def test_defaults_open_trained():
@@ -41,8 +32,8 @@ def test_extreme_values_from_the_link(query):
     assert_ok(at, min_charts=N_CHARTS)
     assert not notices(at), notices(at)
     for key, value in query.items():
-        shown = _shown(_widget(at, key))
-        assert str(shown).lower() == str(value).lower() or float(shown) == float(value), (key, shown, value)
+        seen = shown(widget(at, key))
+        assert str(seen).lower() == str(value).lower() or float(seen) == float(value), (key, seen, value)
     link = at.sidebar.code[0].value
     assert f"grid={query['grid']}" in link and f"nsamp={query['nsamp']}" in link  # the link reopens this view
 
@@ -90,9 +81,9 @@ def test_train_live_on_small_digits_with_more_latent_dims():
     next(b for b in at.button if "Train" in b.label).click().run()
     assert_ok(at, min_charts=N_CHARTS - 1)  # no exact posterior grid for a 3-D latent space
     assert not any("Not trained yet" in c.value for c in at.caption)
-    assert _widget(at, "dx").value == 1 and _widget(at, "dy").value == 2  # 3 latent dims: choose the pair shown
+    assert widget(at, "dx").value == 1 and widget(at, "dy").value == 2  # 3 latent dims: choose the pair shown
     assert any("only for a 2-D latent" in i.value or "2 latent" in i.value for i in at.info)  # no posterior grid in 3-D
-    _widget(at, "dy").set_value(1).run()  # the same dimension twice is caught
+    widget(at, "dy").set_value(1).run()  # the same dimension twice is caught
     assert_ok(at, min_charts=N_CHARTS - 1)
     assert any("two different latent dimensions" in w.value for w in at.warning)
 
