@@ -63,23 +63,20 @@ class UrlState:
         self.values[key] = (now, default)
 
     # -- widgets (Streamlit's, bound to the URL)
-    def selectbox(self, label: str, options, key: str, index: int = 0, format_func=str, container=st, **kw):
+    def _pick(self, widget, label: str, options, key: str, index: int, format_func, **kw):
+        # selectbox and radio: the URL holds the formatted label of the chosen option
         options = list(options)
         labels = [format_func(o) for o in options]
         self._check(key, self.raw.get(key) in labels, "one of " + ", ".join(f"'{x}'" for x in labels))
-        value = container.selectbox(label, options, index=index, key=key, format_func=format_func,
-                                    bind="query-params", **kw)
+        value = widget(label, options, index=index, key=key, format_func=format_func, bind="query-params", **kw)
         self._record(key, format_func(value), labels[index])
         return value
 
+    def selectbox(self, label: str, options, key: str, index: int = 0, format_func=str, container=st, **kw):
+        return self._pick(container.selectbox, label, options, key, index, format_func, **kw)
+
     def radio(self, label: str, options, key: str, index: int = 0, format_func=str, container=st, **kw):
-        options = list(options)
-        labels = [format_func(o) for o in options]
-        self._check(key, self.raw.get(key) in labels, "one of " + ", ".join(f"'{x}'" for x in labels))
-        value = container.radio(label, options, index=index, key=key, format_func=format_func,
-                                bind="query-params", **kw)
-        self._record(key, format_func(value), labels[index])
-        return value
+        return self._pick(container.radio, label, options, key, index, format_func, **kw)
 
     def _number_ok(self, key, lo, hi, integer):
         try:
@@ -88,22 +85,20 @@ class UrlState:
             return False
         return math.isfinite(v) and lo <= v <= hi and (not integer or v == int(v))
 
-    def slider(self, label: str, min_value, max_value, value, key: str, step=None, container=st, **kw):
+    def _ranged(self, widget, label: str, min_value, max_value, value, key: str, step, **kw):
+        # slider and number_input: the URL holds the number, checked against the range
         integer = all(isinstance(v, int) for v in (min_value, max_value, value))
         self._check(key, self._number_ok(key, min_value, max_value, integer),
                     f"a{'n integer' if integer else ' number'} from {min_value} to {max_value}")
-        out = container.slider(label, min_value, max_value, value, step=step, key=key, bind="query-params", **kw)
+        out = widget(label, min_value, max_value, value, step=step, key=key, bind="query-params", **kw)
         self._record(key, _fmt_number(out), _fmt_number(value))
         return out
 
+    def slider(self, label: str, min_value, max_value, value, key: str, step=None, container=st, **kw):
+        return self._ranged(container.slider, label, min_value, max_value, value, key, step, **kw)
+
     def number(self, label: str, min_value, max_value, value, key: str, step=None, container=st, **kw):
-        integer = all(isinstance(v, int) for v in (min_value, max_value, value))
-        self._check(key, self._number_ok(key, min_value, max_value, integer),
-                    f"a{'n integer' if integer else ' number'} from {min_value} to {max_value}")
-        out = container.number_input(label, min_value, max_value, value, step=step, key=key,
-                                      bind="query-params", **kw)
-        self._record(key, _fmt_number(out), _fmt_number(value))
-        return out
+        return self._ranged(container.number_input, label, min_value, max_value, value, key, step, **kw)
 
     def toggle(self, label: str, value: bool, key: str, container=st, **kw):
         self._check(key, self.raw.get(key) in ("true", "false"), "true or false")
