@@ -236,6 +236,23 @@ def predict_x0(x_t: torch.Tensor, t, alpha_bar: torch.Tensor, eps: torch.Tensor)
     return (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
 
 
+def classifier_free(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance (lecture, "Guided Diffusion"; Ho & Salimans 2022):
+    eps_hat(x_t | y) = eps(x_t | null) + s * (eps(x_t | y) - eps(x_t | null)).
+
+    s = 0 is the unconditional prediction, s = 1 the conditional one (both returned exactly, not
+    recomputed through the formula, so no rounding creeps in), s > 1 extrapolates past the condition.
+    diffusers' pipelines write the same line as ``noise_uncond + guidance_scale * (noise_text - noise_uncond)``.
+    """
+    if not (scale >= 0):
+        raise ValueError(f"guidance scale must be a real number >= 0, got {scale!r}")
+    if scale == 0:
+        return eps_uncond
+    if scale == 1:
+        return eps_cond
+    return eps_uncond + scale * (eps_cond - eps_uncond)
+
+
 # -------------------------------------------------------------------------------------------- networks
 
 class MLPDenoiser(nn.Module):
