@@ -23,8 +23,8 @@ with st.sidebar:
     state.toggle("Walkthrough", False, key="walkthrough",
                  help="Step through the page in the lecture's order: one idea, its equation and its figure at a time.")
 
+ui.reserve_sidebar_footer()  # filled after the page; fragments refill it (ui.fragment)
 nav.run()
 
 ui.show_url_notices(state, notices)
-with st.sidebar:
-    ui.sidebar_footer(state)
+ui.sidebar_footer(state)

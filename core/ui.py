@@ -106,6 +106,16 @@ class UrlState:
         self._record(key, str(out).lower(), str(value).lower())
         return out
 
+    def text(self, label: str, value: str, key: str, max_chars: int = 2000, container=st, **kw):
+        """A text input bound to the URL (any text is valid; one longer than ``max_chars`` gets the default)."""
+        self._check(key, len(self.raw.get(key, "")) <= max_chars, f"at most {max_chars} characters")
+        if key in self.raw and len(self.raw[key]) > max_chars:
+            st.session_state[key] = value
+        out = container.text_input(label, value=value, key=key, max_chars=max_chars, bind="query-params", **kw)
+        out = "" if out is None else str(out)
+        self._record(key, out, value)
+        return out
+
     # -- after the page ran
     def unknown_keys(self) -> list[str]:
         return [k for k in self.raw if k not in self.values and k not in GLOBAL_KEYS]
@@ -201,9 +211,15 @@ class Walkthrough:
     def shows(self, section: str) -> bool:
         return not self.on or self.current.section == section
 
-    def section(self, section: str, draw) -> None:
-        """Draw ``draw()`` for ``section`` (and, in walkthrough mode, the current step beside it)."""
+    def section(self, section: str, draw, isolated: bool = False) -> None:
+        """Draw ``draw()`` for ``section`` (and, in walkthrough mode, the current step beside it).
+
+        ``isolated=True`` for a section whose widgets shape only its own figures: it becomes a
+        fragment, so moving one of its widgets reruns just that section (see :func:`fragment`)."""
         if not self.shows(section):
+            return
+        if isolated:
+            fragment(lambda: self.section(section, draw))()
             return
         if not self.on:
             draw()
@@ -217,6 +233,25 @@ class Walkthrough:
             st.markdown(s.text)
         with fig_col:
             draw()
+
+
+def table(rows, digits: int = 3, index: str | None = None, labels: dict | None = None, container=None) -> None:
+    """A small table of numbers as a static ``st.table``, floats shown with ``digits`` decimals.
+
+    For a handful of rows the interactive ``st.dataframe`` grid costs a second of browser work (its
+    canvas grid loads on first use); a static table draws at once. ``rows`` is a list of dicts (one per
+    row) or a dict of dicts (outer keys become the index); ``index`` names the column to use as index;
+    ``labels`` renames columns. None is shown as an empty cell.
+    """
+    import pandas as pd
+
+    df = pd.DataFrame.from_dict(rows, orient="index") if isinstance(rows, dict) else pd.DataFrame(rows)
+    if index is not None:
+        df = df.set_index(index)
+    if labels:
+        df = df.rename(columns=labels)
+    fmt = {c: f"{{:.{digits}f}}" for c in df.columns if pd.api.types.is_float_dtype(df[c])}
+    (container or st).table(df.style.format(fmt, na_rep=""))
 
 
 # ---- training progress
@@ -300,14 +335,44 @@ def _device_label() -> str:
     return device_label()
 
 
-def sidebar_footer(state: UrlState) -> None:
-    """Device in use, the seed of what is shown, and the link that reopens this exact view."""
-    st.divider()
-    st.caption(f":material/memory: Device: **{_device_label()}**")
-    seed = st.session_state.get("seed") if "seed" in state.values else None
-    st.caption(f":material/casino: Seed of this view: **{seed if seed is not None else 'none (nothing random here)'}**")
-    st.caption(":material/link: Link to this view (copy button on the right):")
-    st.code(state.link(st.context.url), language=None, wrap_lines=True)
+_FOOTER_KEY = "_genlab_footer_box"
+
+
+def reserve_sidebar_footer() -> None:
+    """Called by the router before the page runs: the sidebar place that :func:`sidebar_footer` fills."""
+    st.session_state[_FOOTER_KEY] = st.sidebar.empty()
+
+
+def sidebar_footer(state: UrlState | None = None) -> None:
+    """Device in use, the seed of what is shown, and the link that reopens this exact view.
+
+    The router fills the reserved place after the page ran; :func:`fragment` refills it when only a
+    fragment reran, so the link never lags behind a widget that lives inside a fragment.
+    """
+    box = st.session_state.get(_FOOTER_KEY)
+    state = state or url()
+    with (box.container() if box is not None else st.sidebar):
+        st.divider()
+        st.caption(f":material/memory: Device: **{_device_label()}**")
+        seed = st.session_state.get("seed") if "seed" in state.values else None
+        st.caption(f":material/casino: Seed of this view: **{seed if seed is not None else 'none (nothing random here)'}**")
+        st.caption(":material/link: Link to this view (copy button on the right):")
+        st.code(state.link(st.context.url), language=None, wrap_lines=True)
+
+
+def fragment(draw, run_every=None):
+    """``st.fragment(draw)`` that also refreshes the sidebar's seed and link after each rerun of it.
+
+    A widget inside a fragment reruns only the fragment (a slider drag redraws one figure, not the
+    page); Streamlit lets a fragment rewrite a container made outside it, which keeps the link current.
+    """
+    def run():
+        draw()
+        if st.session_state.get(_FOOTER_KEY) is not None:
+            sidebar_footer()
+
+    run.__name__ = run.__qualname__ = getattr(draw, "__name__", "fragment")
+    return st.fragment(run, run_every=run_every)
 
 
 # ---- the user's own points

@@ -105,7 +105,7 @@ def draw_posterior():
                                      axis_names=axis_names), key="lr_map")
     rows = {m: {"train accuracy": s["train_acc"], "test accuracy": s["test_acc"], "train log-loss": s["train_logloss"],
                 "test log-loss": s["test_logloss"]} for m, s in res.scores.items()}
-    st.dataframe(rows, column_config={k: st.column_config.NumberColumn(format="%.3f") for k in next(iter(rows.values()))})
+    ui.table(rows)
     st.caption(f"{len(res.y_train)} training and {len(res.y_test)} test points (stratified split, seed {seed}).")
 
 
@@ -123,7 +123,7 @@ def draw_generative():
             table.append({"class": cls, "P(y)": res.nb.class_prior_[k],
                           **{f"mu {axis_names[j]}": res.nb.theta_[k, j] for j in range(2)},
                           **{f"sigma {axis_names[j]}": np.sqrt(res.nb.var_[k, j]) for j in range(2)}})
-        st.dataframe(table, hide_index=True)
+        ui.table(table, index="class")
         st.info("Logistic regression has no *generate* button: it models only P(y | x), so it has no "
                 "distribution of x to draw from.", icon=":material/block:")
 
@@ -193,15 +193,14 @@ def draw_duplicates():
     rows = duplicates(cfg)
     a, b = st.columns([1, 1])
     a.plotly_chart(fig.duplicates_fig(rows), key="dups")
-    b.dataframe(rows, hide_index=True, column_config={k: st.column_config.NumberColumn(k.replace("test ", ""), format="%.3f")
-                                                      for k in rows[0] if k != "copies"})
+    ui.table(rows, index="copies", labels={k: k.replace("test ", "") for k in rows[0]}, container=b)
     b.caption(f"Feature {axis_names[0]} appended k-1 more times to the current data set; same split, both models refitted.")
 
 
 wt.section("posterior", draw_posterior)
-wt.section("generative", draw_generative)
-wt.section("linear", draw_linear)
-wt.section("curves", draw_curves)
+wt.section("generative", draw_generative, isolated=True)
+wt.section("linear", draw_linear, isolated=True)
+wt.section("curves", draw_curves, isolated=True)
 wt.section("duplicates", draw_duplicates)
 
 ui.show_code(bayes.make_dataset, bayes.nb_log_odds, bayes.sample_joint, bayes.learning_curves)

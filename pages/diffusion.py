@@ -393,7 +393,7 @@ def draw_forward():
                            "noise var x": (x - np.sqrt(ab) * p0).var(0)[0], "noise var y": (x - np.sqrt(ab) * p0).var(0)[1]}
     rows = [row("closed form", closed), row(f"chain ({t} steps)", chain),
             {"": "formula", "mean x": m_pred[0], "mean y": m_pred[1], "noise var x": 1 - ab, "noise var y": 1 - ab}]
-    st.dataframe(rows, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.3f") for k in rows[0] if k})
+    ui.table(rows, index="")
     st.caption(f"Mean of x_t, and variance of its noise part x_t - sqrt(alpha_bar_t) x_0, over {len(p0):,} draws "
                f"({len(p0) // 20} held-out points, 20 draws each; the plot shows one draw each). The formula: mean "
                "sqrt(alpha_bar_t) E[x_0], noise variance 1 - alpha_bar_t.")
@@ -519,15 +519,14 @@ def forward_views():
 
 
 # Each block with its own widgets is a fragment: moving one of them reruns only that block (a slider drag
-# redraws one or two charts, not the whole page). The address bar follows every widget (bind="query-params");
-# the sidebar's copy of the link catches up on the next full rerun.
-st.fragment(forward_views)()
-st.fragment(lambda: wt.section("trajectories", draw_trajectories))()
+# redraws one or two charts, not the whole page); ui.fragment keeps the sidebar's link current.
+ui.fragment(forward_views)()
+wt.section("trajectories", draw_trajectories, isolated=True)
 wt.section("train2d", draw_train2d)
-st.fragment(lambda: wt.section("reverse", draw_reverse))()
+wt.section("reverse", draw_reverse, isolated=True)
 wt.section("denoise", draw_denoise)
-st.fragment(lambda: wt.section("samplers", draw_samplers))()
-st.fragment(lambda: wt.section("latent", draw_latent))()
+wt.section("samplers", draw_samplers, isolated=True)
+wt.section("latent", draw_latent, isolated=True)
 
 ui.show_code(diffusion.schedule, diffusion.q_sample, diffusion.DiffusionModel.loss, diffusion.algorithm2,
              diffusion.reverse)

@@ -398,9 +398,9 @@ def draw_anomaly():
                   "data itself cannot be told apart)." if n_out else "."))
 
 
-wt.section("density", draw_density)
-wt.section("layers", draw_layers)
+wt.section("density", draw_density, isolated=True)
+wt.section("layers", draw_layers, isolated=True)
 wt.section("training", draw_training)
-wt.section("anomaly", draw_anomaly)
+wt.section("anomaly", draw_anomaly, isolated=True)
 
 ui.show_code(flow.AffineCoupling, flow.RealNVP.log_prob_tensor, flow.RealNVP.sample, flow.train)

@@ -460,7 +460,7 @@ def draw_presets():
                        icon=":material/check:")
 
 
-live = st.fragment(draw_live, run_every=TICK_S + 0.2 if playing and not model.diverged_ else None)
+live = ui.fragment(draw_live, run_every=TICK_S + 0.2 if playing and not model.diverged_ else None)
 live()
 
 
@@ -571,6 +571,6 @@ def digit_data():
     return gan.load_data(gan.preset("mnist_cgan"))
 
 
-wt.section("cgan", draw_cgan)
+wt.section("cgan", draw_cgan, isolated=True)
 
 ui.show_code(gan.GAN._d_step, gan.GAN._g_step, gan.GAN._g_loss, gan.GAN.evaluate, gan.histogram_js, gan.mode_stats)

@@ -408,8 +408,7 @@ def section_latent(idx):
                  caption=f"test image #{idx} (digit {y_test[idx]}) and its reconstruction")
         rows = [{"dim": f"z{j + 1}", "mu": float(mu_all[idx, j]),
                  "sigma": None if sigma_all is None else float(sigma_all[idx, j])} for j in range(min(L, 8))]
-        st.dataframe(rows, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.3f")
-                                                            for k in ("mu", "sigma")})
+        ui.table(rows, index="dim")
         st.caption("Each digit gets its own Gaussian q(z|x): mean mu and standard deviation sigma per dimension. "
                    "The ellipses are its 1- and 2-sigma contours.")
 
@@ -578,11 +577,11 @@ idx = pick_controls() if wt.shows("latent") or wt.shows("posterior") or wt.shows
 idx = min(max(idx, 0), n_test - 1)
 
 wt.section("ae", section_ae)
-wt.section("latent", lambda: section_latent(idx))
-wt.section("posterior", lambda: section_posterior(idx))
+wt.section("latent", lambda: section_latent(idx))  # its clicks pick the image of every section
+wt.section("posterior", lambda: section_posterior(idx), isolated=True)
 wt.section("elbo", section_elbo)
-wt.section("reparam", lambda: section_reparam(idx))
-wt.section("generate", section_generate)
+wt.section("reparam", lambda: section_reparam(idx), isolated=True)
+wt.section("generate", section_generate, isolated=True)
 wt.section("beta", section_beta)
 
 ui.show_code(vae.gaussian_kl, vae.reparameterize, vae.VAEModel.terms, vae.VAEModel.log_prob, vae.posterior_grid)
