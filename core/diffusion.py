@@ -28,7 +28,7 @@ Shape of the module (DESIGN.md): frozen :class:`DiffusionConfig` / :class:`AECon
 (callback, resumable chunks, deterministic per seed, raises :class:`TrainingDiverged` on NaN/inf);
 ``model.sample(n, seed, sampler, steps)``; :func:`reverse` returns every intermediate x_t with the
 predicted noise and x_0; :func:`save` / :func:`load` as safetensors + JSON (EMA weights only).
-There is no exact ``log_prob``: diffusion models only give a bound (the ELBO), not computed here.
+There is no exact ``log_prob``: diffusion models only give a bound (the ELBO), :func:`nll_bound` (nats per example).
 
 CLI (the shipped checkpoints are made with it; see each checkpoint's ``meta["command"]``)::
 
@@ -665,6 +665,123 @@ class DigitJudge:
         root = linalg.sqrtm(ca @ cb).real
         fd = float(((ma - mb) ** 2).sum() + np.trace(ca + cb - 2 * root))
         return {"fd": fd, "confidence": float(self.clf.predict_proba(A).max(1).mean())}
+
+
+VARIANCES = ("large", "small")
+
+
+@torch.no_grad()
+def nll_bound(model: DiffusionModel, x0, seed: int = 0, timesteps: int = 0, variance: str = "large",
+              rows: int = 65536) -> dict:
+    """The variational bound on the negative log-likelihood, -ln p_theta(x_0) <= L, per example, in nats.
+
+    Ho et al. (2020), eq. 5, as the lecture writes it (the ELBO of the reverse chain, with every term a KL between
+    Gaussians where one exists)::
+
+        L = L_T + sum_{t=2}^{T} L_{t-1} + L_0
+        L_T     = KL( q(x_T | x_0) || p(x_T) ),             p(x_T) = N(0, I)           (no parameters: analytic)
+        L_{t-1} = KL( q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t) ),  x_t ~ q(x_t | x_0)   (F2, one eps draw)
+        L_0     = -ln p_theta(x_0 | x_1),                   x_1 ~ q(x_1 | x_0)
+
+    - the forward posterior q(x_{t-1} | x_t, x_0) = N(mu~_t, beta~_t I) with
+      mu~_t = sqrt(alpha_bar_{t-1}) beta_t / (1 - alpha_bar_t) x_0 + sqrt(alpha_t) (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) x_t
+      and beta~_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) beta_t;
+    - the reverse step p_theta(x_{t-1} | x_t) = N(mu_theta, sigma_t^2 I) with the mean of Algorithm 2,
+      mu_theta = (x_t - beta_t / sqrt(1 - alpha_bar_t) eps_theta(x_t, t)) / sqrt(alpha_t), and
+      ``variance`` "large": sigma_t^2 = beta_t (what the DDPM sampler here uses) or "small": sigma_t^2 = beta~_t;
+    - the decoder (continuous data, so a Gaussian density, not Ho et al.'s discretized one) is the last reverse
+      step p_theta(x_0 | x_1) = N(mu_theta(x_1, 1), beta_1 I) for either choice (beta~_1 = 0).
+
+    Each KL is the closed form between Gaussians, summed over the coordinates:
+    KL(N(m1, s1 I) || N(m2, s2 I)) = 1/2 sum_i [s1 / s2 - 1 - ln(s1 / s2) + (m1_i - m2_i)^2 / s2].
+    The expectation over x_t is one Monte Carlo draw per example and t (``seed``). ``timesteps`` = 0 sums all
+    T - 1 middle terms; K > 0 estimates their sum without bias from K stratified draws of t per example (t in
+    K equal blocks of 2..T, one per block, weighted by the block's size): cheaper, noisier.
+
+    Units: nats per example (per 2-D point for toy data), the same units as a flow's exact -ln p(x) and the
+    VAE's IWAE bound. It is an *upper* bound on -ln p_theta(x_0) (in expectation over the draws) of the
+    Gaussian reverse chain of Algorithm 2 as written: DDIM and the x_0 clipping of :meth:`DiffusionModel.sample`
+    sample other, nearby distributions. The EMA weights are used (the sampling weights). Pixel-space images get
+    a density of their continuous [-1, 1] values, not bits per dimension; latent space is refused (the bound
+    would be on the autoencoder's codes, not on the images).
+
+    Returns float64 tensors (B,): ``prior`` (L_T), ``diffusion`` (sum of the L_{t-1}), ``decoder`` (L_0) and
+    ``bound`` (their sum); with ``timesteps`` = 0 also ``per_t`` (T + 1,), the mean L_{t-1} over the examples at
+    each t = 2..T (zeros elsewhere): where along the chain the nats are spent.
+    """
+    _choice("variance", variance, VARIANCES)
+    if model.config.space == "latent":
+        raise ValueError("The bound of a latent diffusion model would be on the autoencoder's codes, not on the "
+                         "images; compute it for pixel-space or 2-D models.")
+    dev = model.device
+    x0 = torch.as_tensor(np.asarray(x0, np.float32) if not isinstance(x0, torch.Tensor) else x0,
+                         dtype=torch.float32).to(dev)
+    if tuple(x0.shape[1:]) != model.shape or len(x0) < 1:
+        raise ValueError(f"x_0 must have shape (n, {', '.join(map(str, model.shape))}), got {tuple(x0.shape)}.")
+    if not torch.isfinite(x0).all():
+        raise ValueError("x_0 contains NaN or infinite values.")
+    T, B = model.config.T, len(x0)
+    if not 0 <= int(timesteps) <= T - 1:
+        raise ValueError(f"timesteps must lie in 0..{T - 1} (0 = all), got {timesteps}.")
+    s = schedule(model.config.schedule, T, model.config.beta_start, model.config.beta_end)
+    beta, alpha, ab = (s[k].to(dev) for k in ("beta", "alpha", "alpha_bar"))                      # float64
+    ab_prev = torch.cat([ab[:1], ab[:-1]])                                                        # alpha_bar_{t-1}
+    beta_tilde = (1 - ab_prev) / (1 - ab).clamp_min(1e-300) * beta                                # beta~_t (0 at t=1)
+    sigma2 = beta if variance == "large" else torch.where(torch.arange(T + 1, device=dev) <= 1, beta, beta_tilde)
+    g = runtime.torch_generator(seed, str(dev))
+    flat = lambda v: v.reshape(len(v), -1)
+    X0 = flat(x0).double()
+
+    def draw(t: torch.Tensor, x: torch.Tensor):
+        """x_t ~ q(x_t | x_0) (F2) and the Algorithm-2 mean mu_theta(x_t, t), float64, for (N,) times t."""
+        eps = torch.randn(x.shape, generator=g, device=dev)
+        x_t = q_sample(x, t, model.alpha_bar, eps)
+        e = flat(model.eps(x_t, t)).double()
+        xt = flat(x_t).double()
+        c = lambda v: v[t][:, None]
+        return xt, (xt - c(beta) / c(1 - ab).sqrt() * e) / c(alpha).sqrt()
+
+    # L_T: KL(N(sqrt(ab_T) x_0, (1 - ab_T) I) || N(0, I)), analytic
+    v = 1 - ab[T]
+    prior = 0.5 * (v - 1 - torch.log(v) + ab[T] * X0.pow(2)).sum(1)
+
+    # L_0: -ln N(x_0; mu_theta(x_1, 1), beta_1 I)
+    _, mu = draw(torch.ones(B, dtype=torch.long, device=dev), x0)
+    decoder = 0.5 * (torch.log(2 * math.pi * beta[1]) + (X0 - mu).pow(2) / beta[1]).sum(1)
+
+    # L_{t-1}, t = 2..T: KL(q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t))
+    if timesteps:
+        edges = np.linspace(2, T + 1, int(timesteps) + 1).round().astype(int)
+        lo = torch.as_tensor(edges[:-1], device=dev)
+        width = torch.as_tensor(np.diff(edges), device=dev)
+        u = torch.rand((B, len(lo)), generator=g, device=dev, dtype=torch.float64)
+        ts, weights = (lo + (u * width).long().clamp_max(width - 1)), width.double().expand(B, -1)
+    else:
+        ts = torch.arange(2, T + 1, device=dev).expand(B, -1)
+        weights = torch.ones(ts.shape, dtype=torch.float64, device=dev)
+    K = ts.shape[1]
+    middle = torch.zeros(B, dtype=torch.float64, device=dev)
+    per_t = torch.zeros(T + 1, dtype=torch.float64, device=dev)
+    d = X0.shape[1]
+    chunk = max(1, rows // B)
+    for j in range(0, K, chunk):
+        t = ts[:, j:j + chunk].T.reshape(-1)                                                      # (k * B,) t-major
+        x = x0.repeat((len(t) // B,) + (1,) * (x0.dim() - 1))
+        xt, mu = draw(t, x)
+        c = lambda v_: v_[t][:, None]
+        mu_tilde = (c(ab_prev).sqrt() * c(beta) / c(1 - ab)) * X0.repeat(len(t) // B, 1) \
+            + (c(alpha).sqrt() * c(1 - ab_prev) / c(1 - ab)) * xt
+        r = beta_tilde[t] / sigma2[t]
+        kl = 0.5 * (d * (r - 1 - torch.log(r)) + (mu_tilde - mu).pow(2).sum(1) / sigma2[t])        # (k * B,)
+        kl = kl.reshape(-1, B)
+        middle += (kl * weights[:, j:j + chunk].T).sum(0)
+        if not timesteps:
+            per_t.index_add_(0, ts[0, j:j + chunk], kl.mean(1))
+    out = {"prior": prior, "diffusion": middle, "decoder": decoder, "bound": prior + middle + decoder}
+    out = {k: v_.cpu() for k, v_ in out.items()}
+    if not timesteps:
+        out["per_t"] = per_t.cpu()
+    return out
 
 
 @torch.no_grad()

@@ -1,0 +1,268 @@
+"""Compare the families: a GAN, a VAE, a flow and a diffusion model on the same points, for the same seconds."""
+import hashlib
+import threading
+import time
+
+import numpy as np
+import streamlit as st
+
+from core import compare, ui
+from core import data as gdata
+from core.checkpoints import CheckpointError
+from core.viz import compare as fig
+
+ui.require_router()
+
+st.title("Compare the families")
+st.markdown(
+    "The same 2-D points, the same train/test split and the same budget of seconds for each of the four families "
+    "of the lecture, each trained by its own GenLab module. Then every model is judged by the same measures on the "
+    "same held-out points: what it can do, its test log-likelihood (where it has one), how close its samples come "
+    "to the data, and what it costs."
+)
+
+STEPS = [
+    ui.Step("Generative vs discriminative",
+            r"\begin{aligned}&\text{discriminative: } p(y\mid\mathbf x)\\ &\text{generative: } p(\mathbf x)\end{aligned}",
+            "A discriminative model only learns to tell classes apart. All four models here are generative: they "
+            "learn the distribution of the points themselves, so they can produce new ones. Each panel shows fresh "
+            "samples beside held-out data.", "samples"),
+    ui.Step("Implicit vs explicit density",
+            r"\begin{aligned}&\text{GAN: } \mathbf x=G(\mathbf z),\ \text{no } p(\mathbf x)\\ &\text{flow: } \ln p(\mathbf x)\ \text{exact}"
+            r"\\ &\text{VAE, diffusion: } \ln p(\mathbf x)\ \ge\ \text{ELBO}\end{aligned}",
+            "A GAN defines its distribution only through sampling: there is no number $p(\\mathbf x)$ to report. "
+            "A flow gives the exact log-likelihood by the change of variables. A VAE and a diffusion model give a "
+            "lower bound on it, so the table shows an upper bound on their NLL (the `<=`).", "table"),
+    ui.Step("Reading a bound beside an exact value",
+            r"\begin{aligned}-\ln p_\theta(\mathbf x_0)&\le L_T+\textstyle\sum_{t=2}^{T}L_{t-1}+L_0"
+            r"\\ L_T&=\mathrm{KL}\big(q(\mathbf x_T|\mathbf x_0)\,\|\,\mathcal N(\mathbf 0,I)\big)"
+            r"\\ L_{t-1}&=\mathrm{KL}\big(q(\mathbf x_{t-1}|\mathbf x_t,\mathbf x_0)\,\|\,p_\theta(\mathbf x_{t-1}|\mathbf x_t)\big)"
+            r"\\ L_0&=-\ln p_\theta(\mathbf x_0|\mathbf x_1)\end{aligned}",
+            "The diffusion model's bound (Ho et al.), and the VAE's importance-weighted bound, lie *above* the true "
+            "NLL. A bound below another model's exact NLL proves the bounded model better; a bound above it proves "
+            "nothing. The reading under the table applies exactly this rule.", "table"),
+    ui.Step("Measuring samples without a likelihood",
+            r"\begin{aligned}\mathrm{MMD}^2&=\mathbb E\,k(\mathbf x,\mathbf x')+\mathbb E\,k(\mathbf y,\mathbf y')-2\,\mathbb E\,k(\mathbf x,\mathbf y)"
+            r"\\ \mathrm{SW}_1&=\mathbb E_{\boldsymbol\theta}\,W_1(\boldsymbol\theta^\top\mathbf x,\boldsymbol\theta^\top\mathbf y)\end{aligned}",
+            "To put the GAN in the same table, compare samples with held-out points directly: a kernel two-sample "
+            "distance (MMD), the mean 1-D transport distance over random directions (sliced Wasserstein), and "
+            "precision (samples on the data: quality) against recall (data covered by samples: diversity). "
+            "Real training points give the floor these numbers can reach on a finite test set.", "table"),
+    ui.Step("What each family trades",
+            r"\begin{aligned}&\text{quality}\leftrightarrow\text{diversity}\\ &\text{sampling speed}\leftrightarrow\text{likelihood}\end{aligned}",
+            "GANs sample in one pass and tend to sharp samples but may drop modes; VAEs are fast and stable but "
+            "blur; flows give exact likelihoods at the price of invertible, slower-to-train layers; diffusion "
+            "models cover the data well but need many network passes per sample. The curves show how far each got "
+            "in the same seconds.", "curves"),
+]
+
+url = ui.url()
+wt = ui.Walkthrough(STEPS)
+
+SETS = {"moons": "Two moons", "ring8": "Ring of 8 Gaussians", "checkerboard": "Checkerboard",
+        "swiss_roll": "Swiss roll", "grid25": "5x5 grid of Gaussians", "spirals": "Two spirals",
+        "circles": "Concentric circles", "mine": "My points (click or CSV)"}
+DEFAULT_BUDGET = 10
+POINTS_KEY = "_compare_points"  # where ui.points_editor("compare", ...) keeps them
+
+
+# ---------------------------------------------------------------------------------------- cached pieces
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def shipped(name: str) -> compare.CompareResult:
+    return compare.load_shipped(name)
+
+
+@st.cache_resource(show_spinner=False)
+def live_store() -> dict:
+    """Results trained on this server by (data, budget, seed): shared by every session, so a class pays once."""
+    return {}
+
+
+@st.cache_resource(show_spinner=False)
+def key_locks() -> tuple:
+    return threading.Lock(), {}
+
+
+@st.cache_resource(show_spinner=False)
+def user_points_store() -> dict:
+    return {}
+
+
+def lock_for(key: tuple) -> threading.Lock:
+    guard, locks = key_locks()
+    with guard:
+        if len(locks) > 64:
+            locks.clear()
+        return locks.setdefault(key, threading.Lock())
+
+
+class LiveProgress:
+    """The progress callback of :func:`core.compare.compare`: a bar and the curves so far, redrawn now and then."""
+
+    def __init__(self, budget: float):
+        self.status = st.status(f"Training four models for {budget:g} s each, then measuring them", expanded=True)
+        with self.status:
+            self.bar = st.progress(0.0)
+            self.chart = st.empty()
+        self.budget, self.drawn, self.points = budget, 0.0, 0
+
+    def __call__(self, e: dict):
+        now = time.perf_counter()
+        n = sum(len(c) for c in e["curves"].values())
+        if now - self.drawn < 0.3 and n == self.points and e["phase"] == "train":
+            return None
+        self.drawn, self.points = now, n
+        fam = compare.LABELS.get(e["family"], "")
+        text = {"train": f"{fam}: training, {e['seconds']:.1f} of {self.budget:g} s, step {e['step']:,}",
+                "evaluate": f"{fam}: measuring (samples, likelihood, timing)",
+                "references": "Measuring the references (KDE, training points)",
+                "done": "Done"}[e["phase"]]
+        self.bar.progress(min(1.0, e["fraction"]), text=text)
+        if n != getattr(self, "_chart_n", -1):
+            self._chart_n = n
+            self.chart.plotly_chart(fig.curves_figure(e["curves"], budget=self.budget, height=300),
+                                    key=f"live_curves_{n}")
+        return None
+
+
+def train(key: tuple, config: compare.CompareConfig, points):
+    """Run the comparison with a progress box, once per key on this server (a second session waits for it)."""
+    store = live_store()
+    lock = lock_for(key)
+    if lock.locked():
+        with st.spinner("Another session is training exactly this comparison; waiting for its result..."):
+            with lock:
+                pass
+        return store.get(key)
+    with lock:
+        progress = LiveProgress(config.budget)
+        try:
+            res = compare.compare(config, points=points, progress=progress)
+        except (ValueError, RuntimeError) as e:  # bad points, or a failure inside a family's training
+            progress.status.update(label="Could not train", state="error")
+            st.error(f"{e}", icon=":material/error:")
+            return None
+        progress.status.update(label=f"Trained and measured in {res.meta['wall_seconds']:.0f} s", state="complete",
+                               expanded=False)
+        if len(store) >= 16:  # bounded memory on a shared server
+            store.pop(next(iter(store)))
+        store[key] = res
+        return res
+
+
+# ---------------------------------------------------------------------------------------------- controls
+
+with st.container(border=True):
+    c = st.columns([2, 1.6, 1, 1.3])
+    name = url.selectbox("Data", list(SETS), key="data", format_func=SETS.get, container=c[0])
+    budget = url.slider("Seconds of training per family", 2, 30, DEFAULT_BUDGET, key="budget", container=c[1],
+                        help="Every family trains for this many seconds of wall-clock time on one CPU thread, "
+                             "then stops (steps differ: a GAN step is cheaper than a flow step).")
+    seed = ui.seed_input(container=c[2])
+    c[3].write("")
+    c[3].button("Train again", icon=":material/model_training:", key="train", type="primary", width="stretch",
+                help="Train all four with this budget and seed (about 4 x the budget, plus ~15 s of measuring).",
+                on_click=lambda: st.session_state.update(_compare_train=True))
+
+points, note = None, ""
+if name == "mine":
+    points = ui.points_editor("compare", (-3.5, 3.5, -3.5, 3.5),
+                              "**Your points**: click the plane to add points, or upload a CSV of `x,y` rows.",
+                              "{n} points. The comparison needs at least 20 ({min_rows} to start with); a quarter "
+                              "are held out as test points.")
+    if len(points) < 20:
+        st.info(f"Add at least 20 points (you have {len(points)}) to compare the families on them.",
+                icon=":material/touch_app:")
+        st.stop()
+    digest = hashlib.sha1(points.tobytes()).hexdigest()[:16]
+    data_key = f"mine:{digest}"
+    config = compare.CompareConfig(data="custom", budget=float(budget), seed=seed)
+else:
+    data_key = f"toy:{name}"
+    config = compare.CompareConfig(data=name, budget=float(budget), seed=seed)
+key = (data_key, float(budget), int(seed))
+
+if st.session_state.pop("_compare_train", False):
+    live_store().pop(key, None)
+    train(key, config, points)
+
+result, provenance = live_store().get(key), ""
+if result is not None:
+    provenance = (f"Trained on this server: {budget} s per family, seed {seed}, "
+                  f"{result.meta.get('threads', 1)} thread(s), {result.meta.get('wall_seconds', 0):.0f} s in all.")
+elif name != "mine":
+    try:
+        pre = shipped(name)
+    except CheckpointError as e:
+        st.warning(f"The precomputed comparison could not be loaded: {e}  Click **Train again** to run it.",
+                   icon=":material/error:")
+        pre = None
+    if pre is not None:
+        result = pre
+        same = pre.config.budget == budget and pre.config.seed == seed
+        provenance = ((f"Precomputed, by `{pre.meta.get('command', 'python -m core.compare run')}` "
+                       f"({pre.meta.get('threads', 1)} thread, a shared 2-core machine).") if same else
+                      f"Showing the precomputed result ({pre.config.budget:g} s per family, seed {pre.config.seed}) "
+                      f"until you click **Train again** for {budget} s and seed {seed}.")
+if result is None:
+    st.info(f"Nothing trained for these settings yet: click **Train again** (about {4 * budget + 15} s).",
+            icon=":material/model_training:")
+    st.stop()
+st.caption(provenance)
+if result.note:
+    st.caption(result.note)
+
+rows = {r["family"]: r for r in result.rows}
+refs = {r["family"]: r for r in result.references}
+box = fig.box_of(result.test)  # the data's frame: samples far off the data fall outside it, as they should
+
+
+# --------------------------------------------------------------------------------------------- sections
+
+def draw_samples():
+    st.subheader("Samples beside the data, on the same axes")
+    show_kde = url.toggle("Show KDE's samples too", False, key="kde",
+                          help="Kernel density estimation (scikit-learn) also samples: a classical reference.")
+    order = compare.FAMILIES + (("kde",) if show_kde else ())
+    subtitles = {f: f"{compare.LABELS[f]}: {rows[f]['steps']:,} steps" for f in compare.FAMILIES if f in rows}
+    subtitles["data"] = f"Held-out data ({len(result.test):,})"
+    st.plotly_chart(fig.samples_grid(result.test, result.samples, order, box, subtitles, ncols=3 if wt.on else None,
+                                     panel=210 if wt.on else 250), key="samples")
+    st.caption(f"{len(result.samples['gan']):,} samples per model (seed {result.config.seed + 1}); the diffusion "
+               "model samples with DDIM in 50 steps, the VAE draws x from its decoder's Gaussian.")
+
+
+def draw_table():
+    st.subheader("The measured table")
+    st.dataframe(compare.table(result), hide_index=True, width="stretch")
+    st.caption(f"Test NLL: nats per point on the {len(result.test):,} held-out points (lower is better; `<=` marks "
+               f"an upper bound: the VAE's IWAE with k = {result.config.iwae_k}, the diffusion model's variational "
+               f"bound over all T terms with the DDPM variance beta_t). MMD^2: Gaussian kernel of width "
+               f"{result.bandwidth:.2f} (a quarter of the median pairwise distance), unbiased, about 0 for a perfect "
+               "model. Sliced W: mean 1-D Wasserstein-1 over 256 random directions. Precision and recall: k-NN "
+               "balls (k = 3). Modes: modes holding at least 20% of an even share, and the share of samples within "
+               "3 standard deviations of a mode. Times on this machine, one thread; parameters: all that were "
+               "trained (the GAN's discriminator included).")
+    st.markdown("**What the numbers say**")
+    st.markdown("\n".join(f"- {line}" for line in compare.reading(result)))
+
+
+def draw_curves():
+    st.subheader("Training on one time axis")
+    floor = refs.get("train", {}).get("swd")
+    st.plotly_chart(fig.curves_figure(result.curves, floor, result.config.budget if not result.config.steps else None,
+                                      "Sample quality while training (lower is better)"), key="curves")
+    st.caption(f"Every {result.config.budget / result.config.curve_points:g} s of training, "
+               f"{result.config.curve_samples} samples of each model are compared with the held-out points (this "
+               "measuring is not counted as training time).")
+    st.plotly_chart(fig.loss_panels(result.curves, result.loss_labels), key="losses")
+    st.caption("Each family's own training loss: four different quantities in four different units, which is why "
+               "the table judges them by their samples and, where they have one, by the likelihood.")
+
+
+wt.section("samples", draw_samples)
+wt.section("table", draw_table)
+wt.section("curves", draw_curves)
+
+ui.show_code(compare.compare, compare.reading, compare.sample_measures)
