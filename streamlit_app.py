@@ -10,9 +10,13 @@ import streamlit as st  # noqa: E402
 from core import ui  # noqa: E402
 from core.app_pages import HOME, PAGES  # noqa: E402
 
-st.set_page_config(page_title="GenLab: see generative models work", page_icon=":material/science:", layout="wide")
+# The presenter view (?present=true) opens with the sidebar folded away: figures first, for a projector.
+presenting = st.query_params.get("present", "").lower() in ("true", "1", "yes")
+st.set_page_config(page_title="GenLab: see generative models work", page_icon=":material/science:", layout="wide",
+                   initial_sidebar_state="collapsed" if presenting else "auto")
 
 state = ui.begin_run()
+ui.page_style(state)
 notices = st.container()  # above the page: messages about the link it was opened with
 
 home = st.Page(HOME.path, title=HOME.title, icon=HOME.icon, default=True)

@@ -35,8 +35,11 @@ def require_router() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
-#: Keys owned by the router (sidebar), valid on every page.
-GLOBAL_KEYS = ("walkthrough", "step")
+#: Keys owned by the router, valid on every page: the walkthrough and its step, and the lesson
+#: parameters ``hide`` (comma-separated widget keys to leave out of the page) and ``present``
+#: (presenter view for a projector).
+GLOBAL_KEYS = ("walkthrough", "step", "hide", "present")
+PSEUDO_CONTROLS = {"code"}  # hideable parts that are not widgets: the "Show the code" expanders
 
 
 def _fmt_number(v) -> str:
@@ -53,6 +56,16 @@ class UrlState:
         self.raw = dict(raw)                 # query params as the run found them
         self.problems: list[str] = []        # human messages for malformed values
         self.values: dict[str, tuple[str, str]] = {}  # key -> (url value now, url value of default)
+        # lesson links: controls a teacher chose to hide (their value still comes from the link)
+        self.hidden = {k.strip() for k in self.raw.get("hide", "")[:2000].split(",") if k.strip()}
+        self.present = self.raw.get("present", "").lower() in ("true", "1", "yes")
+
+    def _box(self, container, key: str):
+        """Where the widget ``key`` goes: its container, or a hidden box inside it for a lesson link
+        that hides it (the widget still exists, bound to the URL, so its value is the link's)."""
+        if key in self.hidden:
+            return container.container(key=f"genlab_hidden_{key}")
+        return container
 
     # -- bookkeeping
     def _check(self, key: str, ok: bool, expected: str):
@@ -73,10 +86,10 @@ class UrlState:
         return value
 
     def selectbox(self, label: str, options, key: str, index: int = 0, format_func=str, container=st, **kw):
-        return self._pick(container.selectbox, label, options, key, index, format_func, **kw)
+        return self._pick(self._box(container, key).selectbox, label, options, key, index, format_func, **kw)
 
     def radio(self, label: str, options, key: str, index: int = 0, format_func=str, container=st, **kw):
-        return self._pick(container.radio, label, options, key, index, format_func, **kw)
+        return self._pick(self._box(container, key).radio, label, options, key, index, format_func, **kw)
 
     def _number_ok(self, key, lo, hi, integer):
         try:
@@ -95,14 +108,14 @@ class UrlState:
         return out
 
     def slider(self, label: str, min_value, max_value, value, key: str, step=None, container=st, **kw):
-        return self._ranged(container.slider, label, min_value, max_value, value, key, step, **kw)
+        return self._ranged(self._box(container, key).slider, label, min_value, max_value, value, key, step, **kw)
 
     def number(self, label: str, min_value, max_value, value, key: str, step=None, container=st, **kw):
-        return self._ranged(container.number_input, label, min_value, max_value, value, key, step, **kw)
+        return self._ranged(self._box(container, key).number_input, label, min_value, max_value, value, key, step, **kw)
 
     def toggle(self, label: str, value: bool, key: str, container=st, **kw):
         self._check(key, self.raw.get(key) in ("true", "false"), "true or false")
-        out = container.toggle(label, value=value, key=key, bind="query-params", **kw)
+        out = self._box(container, key).toggle(label, value=value, key=key, bind="query-params", **kw)
         self._record(key, str(out).lower(), str(value).lower())
         return out
 
@@ -111,7 +124,8 @@ class UrlState:
         self._check(key, len(self.raw.get(key, "")) <= max_chars, f"at most {max_chars} characters")
         if key in self.raw and len(self.raw[key]) > max_chars:
             st.session_state[key] = value
-        out = container.text_input(label, value=value, key=key, max_chars=max_chars, bind="query-params", **kw)
+        out = self._box(container, key).text_input(label, value=value, key=key, max_chars=max_chars,
+                                                   bind="query-params", **kw)
         out = "" if out is None else str(out)
         self._record(key, out, value)
         return out
@@ -121,8 +135,14 @@ class UrlState:
         return [k for k in self.raw if k not in self.values and k not in GLOBAL_KEYS]
 
     def query(self) -> dict[str, str]:
-        """The query parameters that reproduce this view (values equal to the default left out)."""
-        return {k: now for k, (now, default) in self.values.items() if now != default}
+        """The query parameters that reproduce this view (values equal to the default left out),
+        with a lesson link's ``hide`` and ``present`` kept, so the view is handed on as it was given."""
+        q = {k: now for k, (now, default) in self.values.items() if now != default}
+        if self.hidden:
+            q["hide"] = ",".join(sorted(self.hidden))
+        if self.present:
+            q["present"] = "true"
+        return q
 
     def link(self, base: str | None) -> str:
         q = self.query()
@@ -145,6 +165,19 @@ def url() -> UrlState:
     return state
 
 
+def page_style(state: UrlState) -> None:
+    """CSS for a lesson link's hidden controls and for the presenter view (static text, never user input)."""
+    css = []
+    if state.hidden:
+        css.append('[class*="st-key-genlab_hidden_"] {display: none !important;}')
+    if state.present:
+        css.append("html {font-size: 21px;}"
+                   '[data-testid="stMainBlockContainer"] {max-width: 100%; padding-left: 2rem; padding-right: 2rem;}'
+                   '[data-testid="stExpander"] {display: none;}')
+    if css:
+        st.html("<style>" + "".join(css) + "</style>")
+
+
 def show_url_notices(state: UrlState, box) -> None:
     """Tell the user about malformed or unknown URL parameters (and drop the unknown ones)."""
     unknown = state.unknown_keys()
@@ -156,6 +189,9 @@ def show_url_notices(state: UrlState, box) -> None:
                 except Exception:  # a bound key cannot be deleted this way; Streamlit drops it itself
                     pass
         state.problems.append("Ignored unknown link parameters: " + ", ".join(f"`{k}`" for k in unknown) + ".")
+    unused = sorted(state.hidden - set(state.values) - PSEUDO_CONTROLS)
+    if unused:
+        state.problems.append("`hide` names controls this page does not have: " + ", ".join(f"`{k}`" for k in unused) + ".")
     if state.problems:
         box.info("This link had settings GenLab could not use, so defaults are shown instead.  \n"
                  + "  \n".join(state.problems), icon=":material/link_off:")
@@ -198,10 +234,16 @@ class Walkthrough:
                 i = titles.index(cur) if cur in titles else 0
                 st.session_state["step"] = titles[max(0, min(n - 1, i + delta))]
 
+            state = url()
+            raw = state.raw.get("step", "")
+            if raw.isdigit() and 1 <= int(raw) <= n and "_genlab_step_from_link" not in st.session_state:
+                # a lesson link may give the step as its number: /gan?walkthrough=true&step=3
+                st.session_state["_genlab_step_from_link"] = True
+                st.session_state["step"] = state.raw["step"] = titles[int(raw) - 1]
             c1, c2, c3 = st.columns([1, 6, 1], vertical_alignment="bottom")
             c1.button("Back", icon=":material/arrow_back:", on_click=_move, args=(-1,), width="stretch")
             c3.button("Next", icon=":material/arrow_forward:", on_click=_move, args=(1,), width="stretch")
-            choice = url().selectbox(f"Walkthrough step (of {n})", titles, key="step", container=c2)
+            choice = state.selectbox(f"Walkthrough step (of {n})", titles, key="step", container=c2)
             self.index = titles.index(choice)
 
     @property
@@ -224,9 +266,16 @@ class Walkthrough:
         if not self.on:
             draw()
             return
+        s = self.current
+        if url().present:  # presenter view: the figure first and full width, the idea under it
+            st.markdown(f"### Step {self.index + 1}. {s.title}")
+            draw()
+            if s.latex:
+                st.latex(s.latex)
+            st.markdown(s.text)
+            return
         fig_col, text_col = st.columns([3, 2], gap="large")
         with text_col:
-            s = self.current
             st.markdown(f"#### Step {self.index + 1}. {s.title}")
             if s.latex:
                 st.latex(s.latex)
@@ -315,7 +364,11 @@ def load_or_offer_training(load, train, what: str):
 # ---- reading the code
 
 def show_code(*objects, label: str = "Show the code") -> None:
-    """An expander with the exact source of the core functions that made the figures above."""
+    """An expander with the exact source of the core functions that made the figures above
+    (left out in the presenter view and when a lesson link hides ``code``)."""
+    state = url()
+    if state.present or "code" in state.hidden:
+        return
     with st.expander(label, icon=":material/code:"):
         for obj in objects:
             try:

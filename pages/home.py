@@ -3,6 +3,7 @@ import streamlit as st
 
 from core import ui
 from core.app_pages import PAGES
+from core.lessons import lessons_for
 
 ui.require_router()
 
@@ -46,7 +47,25 @@ for p in PAGES:
     with st.container(border=True):
         st.page_link(p.path, label=p.title, icon=p.icon)
         st.caption(p.blurb)
-LECTURE = {"gan": "GANs", "vae": "VAEs", "flow": "normalizing flows", "diffusion": "diffusion", "t2i": "text to image"}
+st.subheader("Lessons")
+st.markdown(
+    "Links for class, in the lecture's order: each opens a page in walkthrough mode at one step, with the "
+    "controls that lesson does not need hidden. Hand them out as they are, or open them in the presenter view "
+    "(larger type, figures first, no sidebar) on the projector. Any page's link works the same way: add "
+    "`walkthrough=true&step=N`, `hide=key1,key2` (the keys are the link's own parameters, `code` hides the code) "
+    "or `present=true`."
+)
+by_path = {p.url_path: p for p in PAGES}
+for lesson in lessons_for(set(by_path)):
+    spec = by_path[lesson.page]
+    with st.container(border=True):
+        a, b = st.columns([5, 1], vertical_alignment="center")
+        a.page_link(spec.path, label=f"{spec.title}, step {lesson.step}: {lesson.title}", icon=spec.icon,
+                    query_params=lesson.query())
+        a.caption(lesson.about)
+        b.page_link(spec.path, label="Presenter view", icon=":material/co_present:", query_params=lesson.query(True))
+
+LECTURE = {"gan": "GANs", "vae": "VAEs", "flow": "normalizing flows", "diffusion": "diffusion", "text_to_image": "text to image"}
 missing = [name for fam, name in LECTURE.items() if fam not in {p.family for p in PAGES}]
 if missing:
     st.caption(f"Still to come, in the lecture's order: {', '.join(missing)}.")

@@ -1,0 +1,84 @@
+"""Ready-made lesson links, in the lecture's order: pure data, no Streamlit.
+
+A lesson opens one page in walkthrough mode at one step (``walkthrough=true&step=N``) and may hide
+controls that the lesson does not need (``hide=key1,key2``; the keys are the pages' URL parameters,
+plus ``code`` for the "Show the code" expanders). The home page lists these; a teacher can build
+others the same way, or add ``present=true`` for the presenter view. tests/test_lessons.py opens
+every lesson and checks that it lands on the right step with nothing in the link ignored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+
+@dataclass(frozen=True)
+class Lesson:
+    title: str
+    page: str                 # url_path of the page (core.app_pages)
+    step: int                 # walkthrough step, from 1
+    about: str                # one line: what the students see
+    hide: tuple[str, ...] = field(default_factory=tuple)
+    extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # other view settings, (key, value)
+
+    def query(self, present: bool = False) -> dict[str, str]:
+        q = {"walkthrough": "true", "step": str(self.step), **dict(self.extra)}
+        if self.hide:
+            q["hide"] = ",".join(self.hide)
+        if present:
+            q["present"] = "true"
+        return q
+
+    def link(self, base: str = "", present: bool = False) -> str:
+        return f"{base}/{self.page}?{urlencode(self.query(present))}"
+
+
+GAN_KNOBS = ("loss", "lrd", "lrg", "k", "batch", "b1", "b2", "gw", "gd", "dw", "dd", "nz", "noise", "act")
+FLOW_KNOBS = ("K", "width", "steps", "lr")
+
+LESSONS: list[Lesson] = [
+    Lesson("Generative or discriminative: one data set, two models", "bayes", 1,
+           "Naive Bayes and logistic regression side by side: P(y|x) over the plane from Bayes' rule and from a direct fit.",
+           hide=("code",)),
+    Lesson("New data from a generative model", "bayes", 5,
+           "Draw (x, y) pairs from naive Bayes' joint P(Y) P(X|Y); logistic regression has nothing to draw from.",
+           hide=("code",)),
+    Lesson("Naive Bayes is a linear model", "bayes", 6,
+           "Shared variances cancel the squared terms: NB's log-odds become exactly linear, with weights computed, not fitted.",
+           hide=("code",)),
+    Lesson("Who needs less data? Learning curves", "bayes", 7,
+           "Ng & Jordan (2002), measured: NB reaches its (higher) asymptote with fewer examples than LR.", hide=("code",)),
+    Lesson("A GAN: two networks, one game", "gan", 1,
+           "Generator and discriminator training live on a ring of 8 Gaussians; hyperparameters hidden.",
+           hide=GAN_KNOBS + ("code",)),
+    Lesson("At the optimum D = 1/2", "gan", 5,
+           "Train until the generator matches the data and watch D(x) flatten to 1/2 everywhere.", hide=GAN_KNOBS + ("code",)),
+    Lesson("Mode collapse", "gan", 6,
+           "Unstable training: presets that saturate or collapse onto a few modes.", hide=("code",)),
+    Lesson("The conditional GAN", "gan", 7, "Feed the label to both players: ask for one mode, or one digit.", hide=("code",)),
+    Lesson("The ELBO, term by term", "vae", 5,
+           "Reconstruction and KL during training, and the gap to the IWAE estimate of ln p(x).", hide=("code",)),
+    Lesson("The reparameterization trick", "vae", 6,
+           "z = mu + sigma * eps: the randomness moved into eps, so gradients reach mu and sigma.", hide=("code",)),
+    Lesson("Generating: decode the prior", "vae", 8, "A grid over the 2-D latent space, decoded into digits.",
+           hide=("code",)),
+    Lesson("The change of variables", "flow", 1,
+           "A flow's exact density: the base Gaussian carried through invertible maps, scaled by |det J|.",
+           hide=FLOW_KNOBS + ("code",)),
+    Lesson("Layer by layer: affine coupling", "flow", 3,
+           "Watch each coupling layer warp a Gaussian into two moons, and carry data back.", hide=FLOW_KNOBS + ("code",)),
+    Lesson("Anomaly detection by density", "flow", 7,
+           "Score points by their exact log-density; move the threshold, add your own point.", hide=FLOW_KNOBS + ("code",)),
+    Lesson("The forward process in one jump", "diffusion", 2,
+           "x_t from x_0 in closed form, checked against running the noising chain step by step.", hide=("code",)),
+    Lesson("Sampling: Algorithm 2, step by step", "diffusion", 5,
+           "From pure noise to digits: x_t, the predicted noise and the implied clean image at every step.",
+           hide=("code",)),
+    Lesson("Latent diffusion", "diffusion", 8, "The same algorithm on an autoencoder's codes: faster, the way Stable "
+           "Diffusion works.", hide=("code",)),
+]
+
+
+def lessons_for(pages: set[str]) -> list[Lesson]:
+    """The lessons whose page exists (a lesson never links to a page that is not built)."""
+    return [lesson for lesson in LESSONS if lesson.page in pages]
