@@ -305,27 +305,67 @@ def table(rows, digits: int = 3, index: str | None = None, labels: dict | None =
 
 # ---- training progress
 
+@st.cache_resource(show_spinner=False)
+def _training_slots():
+    """Process-wide cap on live training runs at once (GENLAB_MAX_TRAININGS, default 2): on a
+    2-core server a third concurrent run only slows every run down, so it waits its turn."""
+    import os
+    import threading
+
+    n = max(1, int(os.environ.get("GENLAB_MAX_TRAININGS", "2")))
+    return threading.BoundedSemaphore(n), n
+
+
+def _max_train_seconds() -> float:
+    import os
+
+    return float(os.environ.get("GENLAB_MAX_TRAIN_SECONDS", "180"))
+
+
 class TrainingProgress:
     """A progress callback for core training loops: ``callback(step, metrics) -> stop?``.
 
     Drives an ``st.status`` box with ``st.progress`` and a live line chart of the metrics,
     redrawn every ``every`` steps (drawing is the slow part, so not on every step).
+
+    It also holds one of the server's training slots from creation until :meth:`done` (or until it
+    is dropped): when every slot is taken, it says "queued" and waits. A run longer than
+    GENLAB_MAX_TRAIN_SECONDS is asked to stop, and the box says so.
     """
 
     def __init__(self, total_steps: int, label: str = "Training", every: int = 10, chart_keys=None):
+        import time
+        import weakref
+
         self.total = max(1, int(total_steps))
         self.every = max(1, int(every))
         self.keys = chart_keys
         self.history: list[dict] = []
         self._drawn = 0
         self.status = st.status(label, expanded=True)
+        sem, n = _training_slots()
         with self.status:
+            if not sem.acquire(blocking=False):
+                note = st.empty()
+                note.info(f"Queued: the server already runs {n} live training{'s' if n > 1 else ''} (its limit). "
+                          "Yours starts as soon as one finishes.", icon=":material/hourglass_top:")
+                if not sem.acquire(timeout=300):
+                    self.status.update(label="The server is busy: no training slot freed up in 5 minutes. Try again "
+                                             "later; the shipped model stays shown.", state="error")
+                    st.stop()
+                note.empty()
+            self._release = weakref.finalize(self, sem.release)  # released once: done() or when dropped
             self.bar = st.progress(0.0)
             self.chart = st.empty()
+        self.stopped_for_time = False
+        self._t0 = time.perf_counter()
 
     def __call__(self, step: int, metrics: dict) -> bool:
+        import time
+
         row = {"step": step, **{k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}}
-        self.history.append(row)
+        if len(self.history) < 5000:  # per-session memory stays bounded, whatever the step count
+            self.history.append(row)
         if step - self._drawn >= self.every or step >= self.total:  # works for any callback interval
             self._drawn = step
             self.bar.progress(min(1.0, step / self.total), text=f"step {step:,} of {self.total:,}")
@@ -335,9 +375,15 @@ class TrainingProgress:
             if self.keys:
                 df = df[[k for k in self.keys if k in df]]
             self.chart.line_chart(df)
+        if time.perf_counter() - self._t0 > _max_train_seconds():
+            self.stopped_for_time = True
+            return True
         return False
 
     def done(self, message: str, ok: bool = True) -> None:
+        self._release()
+        if self.stopped_for_time:
+            message += f" (stopped at the server's limit of {_max_train_seconds():.0f} s per live run)"
         self.bar.progress(1.0)
         self.status.update(label=message, state="complete" if ok else "error", expanded=not ok)
 

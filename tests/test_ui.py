@@ -23,6 +23,45 @@ def test_training_progress_drives_status_progress_and_chart():
     assert at.get("arrow_line_chart") or at.get("vega_lite_chart")
 
 
+def _queued_app():
+    import streamlit as st
+
+    from core import ui
+
+    cb = ui.TrainingProgress(total_steps=5, label="Training")
+    for step in range(1, 6):
+        cb(step, {"loss": 1.0})
+    cb.done("Trained")
+
+
+def test_live_trainings_beyond_the_servers_cap_queue_and_release_their_slot():
+    import threading
+
+    from core import ui
+
+    sem, n = ui._training_slots()
+    for _ in range(n):  # every slot taken by other sessions' trainings
+        assert sem.acquire(blocking=False)
+    timer = threading.Timer(1.5, sem.release)  # one of them finishes
+    timer.start()
+    try:
+        import time
+
+        t0 = time.perf_counter()
+        at = AppTest.from_function(_queued_app).run(timeout=30)
+        assert time.perf_counter() - t0 >= 1.0  # it waited in the queue for the freed slot
+        assert not at.exception
+        assert at.status[0].label == "Trained"
+        # this run waited for the freed slot and gave it back: exactly one slot is free now
+        assert sem.acquire(blocking=False)
+        assert not sem.acquire(blocking=False)
+        sem.release()
+    finally:
+        timer.join()
+        for _ in range(n - 1):
+            sem.release()
+
+
 def _fallback_app():
     import streamlit as st
 
