@@ -425,6 +425,37 @@ def show_code(*objects, label: str = "Show the code") -> None:
             st.code(src, language="python")
 
 
+def reproduce(code: str, name: str = "genlab_view.py") -> None:
+    """An expander with the current view as a runnable Python script (see ``core.snippets``) and a
+    download button for it (left out in the presenter view and when a lesson hides ``code``)."""
+    state = url()
+    if state.present or "code" in state.hidden:
+        return
+    with st.expander("Reproduce this view in Python", icon=":material/terminal:"):
+        st.code(code, language="python")
+        st.download_button("Download the script", code, file_name=name, mime="text/x-python",
+                           icon=":material/download:")
+
+
+def download_png(images, settings: dict, name: str, label: str = "Download as PNG", container=None) -> None:
+    """A download button for an image (H, W) or (H, W, 3) in [0, 1] as a PNG whose text chunks
+    carry ``settings`` (model, seed, steps...), so a saved picture says how it was made."""
+    import io
+    import json
+
+    import numpy as np
+    from PIL import Image, PngImagePlugin
+
+    arr = (np.clip(np.asarray(images, dtype=np.float32), 0, 1) * 255).round().astype(np.uint8)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("genlab", json.dumps(settings, default=str))
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", pnginfo=info)
+    (container or st).download_button(label, buf.getvalue(), file_name=name, mime="image/png",
+                                      icon=":material/download:", help="Settings: " + ", ".join(
+                                          f"{k}={v}" for k, v in settings.items()))
+
+
 # ---- the shared sidebar
 
 @st.cache_resource(show_spinner=False)

@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from core import bayes, ui
+from core import snippets, bayes, ui
 from core.viz import bayes as fig
 
 ui.require_router()
@@ -203,4 +203,5 @@ wt.section("linear", draw_linear, isolated=True)
 wt.section("curves", draw_curves, isolated=True)
 wt.section("duplicates", draw_duplicates)
 
+ui.reproduce(snippets.bayes(cfg), "genlab_bayes.py")
 ui.show_code(bayes.make_dataset, bayes.nb_log_odds, bayes.sample_joint, bayes.learning_curves)

@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from core import diffusion, ui
+from core import diffusion, snippets, ui
 from core.checkpoints import CheckpointError
 from core.viz import diffusion as fig
 
@@ -446,6 +446,10 @@ def draw_reverse():
     st.plotly_chart(fig.reverse_animation(t, x, eps, x0, ncols=4, start=k, height=120 + 75 * (n // 4)), key="reverse")
     st.caption(f"{n} digits, {K} {SAMPLER_LABELS[sampler]} steps in {secs:.2f} s. Showing step {k + 1} of {K} "
                f"(t = {t[k]}) first; ▶ plays the rest in the browser.")
+    final = fig.image_mosaic((np.clip(np.asarray(x[-1]), -1, 1) + 1) / 2, ncols=4)
+    ui.download_png(np.kron(final, np.ones((8, 8))), {"model": PIXEL, "sampler": sampler, "steps": steps, "seed": seed,
+                                                      "n": n}, f"genlab_digits_{sampler}{steps}_seed{seed}.png",
+                    label="Download the final digits (PNG)")
     st.markdown(f"**Continue from step {k + 1} (t = {t[k]}) with another sampler**")
     d = st.columns([1, 1, 3])
     s2 = url.radio("Continue with", list(SAMPLER_LABELS), key="sampler2", format_func=SAMPLER_LABELS.get, index=1,
@@ -528,5 +532,7 @@ wt.section("denoise", draw_denoise)
 wt.section("samplers", draw_samplers, isolated=True)
 wt.section("latent", draw_latent, isolated=True)
 
+ui.reproduce(snippets.diffusion(PIXEL, int(st.session_state.get("n", 8)), st.session_state.get("sampler", "ddim"),
+                                int(st.session_state.get("steps", 20)), seed), "genlab_diffusion.py")
 ui.show_code(diffusion.schedule, diffusion.q_sample, diffusion.DiffusionModel.loss, diffusion.algorithm2,
              diffusion.reverse)

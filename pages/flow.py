@@ -4,7 +4,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from core import checkpoints, flow, ui
+from core import checkpoints, flow, snippets, ui
 from core import data as gdata
 from core.viz import flow as fig
 
@@ -403,4 +403,7 @@ wt.section("layers", draw_layers, isolated=True)
 wt.section("training", draw_training)
 wt.section("anomaly", draw_anomaly, isolated=True)
 
+ui.reproduce(snippets.flow(cfg, name, None if model_key.startswith("live:") else model_key.split(":", 1)[1],
+                           int(st.session_state.get("ns", 1000)), seed,
+                           points=Xtr.tolist() + Xte.tolist() if name == "mine" else None), "genlab_flow.py")
 ui.show_code(flow.AffineCoupling, flow.RealNVP.log_prob_tensor, flow.RealNVP.sample, flow.train)

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import streamlit as st
 
-from core import checkpoints, runtime, ui
+from core import checkpoints, runtime, snippets, ui
 from core import data as gdata
 from core.viz import gan as fig
 
@@ -573,4 +573,6 @@ def digit_data():
 
 wt.section("cgan", draw_cgan, isolated=True)
 
+ui.reproduce(snippets.gan(cfg.replace(steps=int(model.step_)), int(seed), points=Xn if name == "mine" else None),
+             "genlab_gan.py")
 ui.show_code(gan.GAN._d_step, gan.GAN._g_step, gan.GAN._g_loss, gan.GAN.evaluate, gan.histogram_js, gan.mode_stats)

@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from core import ui
+from core import snippets, ui
 from core import vae
 from core.checkpoints import CheckpointError
 from core.viz import vae as fig
@@ -584,4 +584,6 @@ wt.section("reparam", lambda: section_reparam(idx), isolated=True)
 wt.section("generate", section_generate, isolated=True)
 wt.section("beta", section_beta)
 
+ui.reproduce(snippets.vae(live_cfg if key.startswith("live:") else None,
+                          None if key.startswith("live:") else key, seed), "genlab_vae.py")
 ui.show_code(vae.gaussian_kl, vae.reparameterize, vae.VAEModel.terms, vae.VAEModel.log_prob, vae.posterior_grid)
