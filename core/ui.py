@@ -203,6 +203,23 @@ def seed_input(label: str = "Seed", default: int = 0, container=st) -> int:
                         help="Same seed, same data, same model, same picture.")
 
 
+class BoundedStore(dict):
+    """A dict that forgets its oldest entries beyond ``max_entries``: for the server-wide stores of
+    live-trained models and uploaded point sets (``st.cache_resource`` returns one per process), so a
+    class training many configurations cannot grow the server's memory without bound."""
+
+    def __init__(self, max_entries: int = 32):
+        super().__init__()
+        self.max_entries = max(1, int(max_entries))
+
+    def __setitem__(self, key, value):
+        if key in self:
+            super().pop(key)
+        super().__setitem__(key, value)
+        while len(self) > self.max_entries:
+            super().pop(next(iter(self)))
+
+
 # ---- walkthrough
 
 @dataclass(frozen=True)

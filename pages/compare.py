@@ -76,7 +76,7 @@ def shipped(name: str) -> compare.CompareResult:
 @st.cache_resource(show_spinner=False)
 def live_store() -> dict:
     """Results trained on this server by (data, budget, seed): shared by every session, so a class pays once."""
-    return {}
+    return ui.BoundedStore(32)
 
 
 @st.cache_resource(show_spinner=False)
@@ -86,7 +86,7 @@ def key_locks() -> tuple:
 
 @st.cache_resource(show_spinner=False)
 def user_points_store() -> dict:
-    return {}
+    return ui.BoundedStore(64)
 
 
 def lock_for(key: tuple) -> threading.Lock:

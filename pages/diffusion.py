@@ -84,7 +84,7 @@ def shipped(name: str):
 @st.cache_resource(show_spinner=False)
 def live_store() -> dict:
     """Live-trained 2-D models by config hash (shared by all sessions: training is deterministic per config)."""
-    return {}
+    return ui.BoundedStore(32)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -88,13 +88,13 @@ def shipped(name: str):
 @st.cache_resource(show_spinner=False)
 def live_store() -> dict:
     """Live-trained flows by data and config (shared by all sessions: training is deterministic)."""
-    return {}
+    return ui.BoundedStore(32)
 
 
 @st.cache_resource(show_spinner=False)
 def user_data_store() -> dict:
     """User point sets by content hash, so the cached figures below can find them by key."""
-    return {}
+    return ui.BoundedStore(32)
 
 
 def model_for(key: str):

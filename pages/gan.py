@@ -112,7 +112,7 @@ def toy_data(name: str, n: int, seed: int) -> "gan.GANData":
 
 @st.cache_resource(show_spinner=False)
 def user_data_store() -> dict:
-    return {}
+    return ui.BoundedStore(32)
 
 
 def comparable(cfg):
@@ -510,7 +510,7 @@ def cgan_model(name: str):
 @st.cache_resource(show_spinner=False)
 def live_digit_store() -> dict:
     """Digit cGANs trained live, by config (shared by all sessions: training is deterministic)."""
-    return {}
+    return ui.BoundedStore(16)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

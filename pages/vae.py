@@ -89,7 +89,7 @@ def shipped(name: str):
 @st.cache_resource(show_spinner=False)
 def live_store() -> dict:
     """Live-trained models by config (shared by all sessions: training is deterministic per config)."""
-    return {}
+    return ui.BoundedStore(32)
 
 
 def model_for(key: str):
