@@ -106,3 +106,15 @@ def test_url_state_query_and_problems():
     assert at.session_state["query"] == {"n": "7", "c": "b"}  # x was out of range: default, left out of the link
     assert any("x=2.5" in p for p in at.session_state["problems"])
     assert "def sample_joint" in at.code[0].value
+
+
+def test_bounded_store_forgets_the_oldest_entries():
+    from core.ui import BoundedStore
+
+    s = BoundedStore(3)
+    for k in "abcd":
+        s[k] = k.upper()
+    assert list(s) == ["b", "c", "d"]
+    s["b"] = "B2"  # a rewrite makes it the newest
+    s["e"] = "E"
+    assert list(s) == ["d", "b", "e"] and s["b"] == "B2"
