@@ -42,6 +42,33 @@ GLOBAL_KEYS = ("walkthrough", "step", "hide", "present")
 PSEUDO_CONTROLS = {"code"}  # hideable parts that are not widgets: the "Show the code" expanders
 
 
+def _quote(text, limit: int = 60) -> str:
+    """Link text shown back to the user as an inline code span: cut to ``limit`` characters and with
+    its backticks replaced, so a crafted link can neither flood the notice nor end the code span
+    and smuggle live markdown (a link, an image) into GenLab's own message."""
+    text = str(text)
+    cut = text[:limit] + ("..." if len(text) > limit else "")
+    return "`" + cut.replace("`", "'").replace("\n", " ") + "`"
+
+
+def _drop_seeded_value(key: str) -> None:
+    """Forget the URL value of the bound widget ``key`` before the widget reads it.
+
+    Streamlit 1.67 turns a bound number's URL value into an int or float and catches only
+    ValueError, so ``?seed=inf`` or a 400-digit number raises OverflowError inside ``st.slider``.
+    There is no public way to drop a value Streamlit seeds from the URL, hence the private
+    attribute, guarded: if a later Streamlit changes it, this does nothing.
+    """
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+        with get_script_run_ctx().session_state.query_params() as qp:
+            qp._initial_query_params.pop(key, None)
+            qp.remove_param(key)
+    except Exception:  # noqa: BLE001 - best effort; the range check above still reports the value
+        pass
+
+
 def _fmt_number(v) -> str:
     # Streamlit's own rule for numbers in the URL (5.0 -> "5", 5.5 -> "5.5")
     if isinstance(v, float) and math.isfinite(v) and v == int(v):
@@ -70,7 +97,7 @@ class UrlState:
     # -- bookkeeping
     def _check(self, key: str, ok: bool, expected: str):
         if key in self.raw and not ok:
-            self.problems.append(f"`{key}={self.raw[key]}` is not valid ({expected}); the default was used.")
+            self.problems.append(f"{_quote(f'{key}={self.raw[key]}')} is not valid ({expected}); the default was used.")
 
     def _record(self, key: str, now: str, default: str):
         self.values[key] = (now, default)
@@ -101,8 +128,15 @@ class UrlState:
     def _ranged(self, widget, label: str, min_value, max_value, value, key: str, step, **kw):
         # slider and number_input: the URL holds the number, checked against the range
         integer = all(isinstance(v, int) for v in (min_value, max_value, value))
-        self._check(key, self._number_ok(key, min_value, max_value, integer),
-                    f"a{'n integer' if integer else ' number'} from {min_value} to {max_value}")
+        ok = self._number_ok(key, min_value, max_value, integer)
+        self._check(key, ok, f"a{'n integer' if integer else ' number'} from {min_value} to {max_value}")
+        if key in self.raw and not ok:
+            try:
+                huge = not abs(float(self.raw[key])) < 1e15
+            except (TypeError, ValueError):
+                huge = False
+            if huge:  # inf, nan or beyond int range: Streamlit itself would crash on it
+                _drop_seeded_value(key)
         out = widget(label, min_value, max_value, value, step=step, key=key, bind="query-params", **kw)
         self._record(key, _fmt_number(out), _fmt_number(value))
         return out
@@ -188,10 +222,12 @@ def show_url_notices(state: UrlState, box) -> None:
                     del st.query_params[k]
                 except Exception:  # a bound key cannot be deleted this way; Streamlit drops it itself
                     pass
-        state.problems.append("Ignored unknown link parameters: " + ", ".join(f"`{k}`" for k in unknown) + ".")
+        state.problems.append("Ignored unknown link parameters: " + ", ".join(_quote(k) for k in unknown[:10])
+                              + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "") + ".")
     unused = sorted(state.hidden - set(state.values) - PSEUDO_CONTROLS)
     if unused:
-        state.problems.append("`hide` names controls this page does not have: " + ", ".join(f"`{k}`" for k in unused) + ".")
+        state.problems.append("`hide` names controls this page does not have: " + ", ".join(_quote(k) for k in unused[:10])
+                              + (f" and {len(unused) - 10} more" if len(unused) > 10 else "") + ".")
     if state.problems:
         box.info("This link had settings GenLab could not use, so defaults are shown instead.  \n"
                  + "  \n".join(state.problems), icon=":material/link_off:")

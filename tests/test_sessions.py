@@ -1,0 +1,147 @@
+"""No leakage between sessions: each AppTest is its own browser session, run in one process
+(so they share Streamlit's caches exactly as two students on one server do).
+
+- Points a user adds (canvas clicks and CSV uploads land in ``st.session_state["_<page>_points"]``,
+  see ``ui.points_editor``) stay in that session, on the GAN and the flow pages.
+- A model trained live on a user's points is found by the other session only if it has the very
+  same points (the caches are keyed by the points' content), never otherwise.
+- The GAN a session trains is its own: the shipped checkpoint the page keeps in ``st.cache_resource``
+  (tensors, Adam moments, RNG state) is not changed by it, so a later session opens bit-identical
+  weights and, trained the same number of iterations, reaches bit-identical weights again.
+"""
+import hashlib
+
+import numpy as np
+
+from core import checkpoints
+from tests.pagetest import assert_ok, captions, open_page
+
+GAN, FLOW = "pages/gan.py", "pages/flow.py"
+MINE = "My points (click or CSV)"
+
+
+def _points(seed: int, n: int = 40) -> list[list[float]]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 2)).round(3).tolist()
+
+
+def _canvas_points(at) -> int:
+    """How many of the user's points the click canvas draws (its second trace: 'your points (n)')."""
+    spec = next(c.proto.spec for c in at.get("plotly_chart") if "your points (" in c.proto.spec)
+    return int(spec.split("your points (", 1)[1].split(")", 1)[0])
+
+
+def _weights_hash(model) -> str:
+    h = hashlib.sha256()
+    for net in (model.G, model.D):
+        for k, v in sorted(net.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _file_weights_hash(name: str) -> str:
+    tensors, _ = checkpoints.load(checkpoints.shipped(name))
+    h = hashlib.sha256()
+    for prefix in ("G.", "D."):
+        for k in sorted(k for k in tensors if k.startswith(prefix)):
+            h.update(k[2:].encode())
+            h.update(tensors[k].contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _model(at):
+    return at.session_state["_gan_model"]["model"]
+
+
+def test_user_points_stay_in_their_session(one_torch_thread):
+    for page, key in ((GAN, "_gan_points"), (FLOW, "_flow_points")):
+        a = open_page(page, {"data": MINE})
+        b = open_page(page, {"data": MINE})
+        a.session_state[key] = _points(1)
+        a.run()
+        assert not a.exception, [e.value for e in a.exception]
+        assert _canvas_points(a) == 40
+        b.run()  # B reruns after A added points: still nothing of A's
+        assert not b.exception
+        assert _canvas_points(b) == 0 and b.session_state[key] == []
+        assert any("you have 0" in i.value for i in b.info), page
+        assert b.button(key="undo").disabled and not a.button(key="undo").disabled
+        # B adds its own points; A's are untouched
+        b.session_state[key] = _points(2, 12)
+        b.run()
+        assert _canvas_points(b) == 12 and _canvas_points(a) == 40 and len(a.session_state[key]) == 40
+
+
+def test_an_uploaded_file_stays_in_its_session(one_torch_thread):
+    a = open_page(GAN, {"data": MINE})
+    b = open_page(GAN, {"data": MINE})
+    csv = b"x,y\n" + b"".join(f"{i / 10},{i % 4}\n".encode() for i in range(15))
+    a.file_uploader(key="csv").set_value(("mine.csv", csv, "text/csv")).run()
+    assert not a.exception and not a.error, [e.value for e in a.error]
+    assert _canvas_points(a) == 15
+    b.run()
+    assert not b.exception and _canvas_points(b) == 0 and b.session_state["_gan_points"] == []
+
+
+def test_flow_trained_on_my_points_is_not_shown_to_another(one_torch_thread):
+    small = {"data": MINE, "K": 2, "width": 16, "steps": 250}
+    a = open_page(FLOW, small)
+    a.session_state["_flow_points"] = _points(3)
+    a.run()
+    assert any("No flow for these points yet" in i.value for i in a.info)
+    a.button(key="train").click().run()
+    assert_ok(a, min_charts=3)
+    assert "Trained live here" in captions(a)
+
+    b = open_page(FLOW, small)  # same settings, different points: no model yet
+    b.session_state["_flow_points"] = _points(4)
+    b.run()
+    assert not b.exception
+    assert "Trained live here" not in captions(b)
+    assert any("No flow for these points yet" in i.value for i in b.info)
+    assert not any("your points (40)" in c.proto.spec and "samples" in c.proto.spec for c in b.get("plotly_chart"))
+
+
+def test_gan_training_is_per_session_and_never_touches_the_cached_checkpoint(one_torch_thread):
+    shipped = _file_weights_hash("gan_ring8")
+    a = open_page(GAN, {"n": 100})
+    assert_ok(a)
+    assert "Opened trained: shipped checkpoint `gan_ring8`" in captions(a)
+    assert _weights_hash(_model(a)) == shipped
+    step0 = _model(a).step_
+    a.button(key="train").click().run()
+    assert not a.exception, [e.value for e in a.exception]
+    after_a = _weights_hash(_model(a))
+    assert _model(a).step_ == step0 + 100 and after_a != shipped
+
+    b = open_page(GAN, {"n": 100})  # a new session after A trained: the checkpoint as shipped
+    assert_ok(b)
+    assert _model(b) is not _model(a)
+    assert _model(b).step_ == step0 and _weights_hash(_model(b)) == shipped
+    b.button(key="train").click().run()  # the same 100 iterations from the same (unchanged) state
+    assert not b.exception
+    assert _weights_hash(_model(b)) == after_a, "the cached checkpoint state (weights, Adam, RNG) was changed by A"
+
+    a.button(key="reset").click().run()  # A's reset is A's alone
+    assert _model(a).step_ == 0 and _model(b).step_ == step0 + 100
+
+
+def test_gan_on_my_points_is_not_another_sessions_model(one_torch_thread):
+    a = open_page(GAN, {"data": MINE, "n": 100})
+    a.session_state["_gan_points"] = _points(5)
+    a.run()
+    a.button(key="train").click().run()
+    assert not a.exception and _model(a).step_ == 100
+
+    b = open_page(GAN, {"data": MINE, "n": 100})
+    b.session_state["_gan_points"] = _points(6)
+    b.run()
+    assert not b.exception
+    assert _model(b) is not _model(a) and _model(b).step_ == 0
+    assert "Untrained" in captions(b)
+    # even with the very same points, B's model is B's own (untrained), not A's trained one
+    c = open_page(GAN, {"data": MINE, "n": 100})
+    c.session_state["_gan_points"] = _points(5)
+    c.run()
+    assert _model(c).step_ == 0 and _weights_hash(_model(c)) != _weights_hash(_model(a))
