@@ -271,7 +271,7 @@ if ship_error is not None:
 if record is not None:  # the same data as every toy-set model here: its KDE and mixture scores apply to them all
     ref_nll = {r["name"]: r["test_nll"] for r in record["meta"]["reference"].values()}
 if live_key in live_store():
-    model_key, note = live_key, f"Trained live here: {cfg.n_layers} layers, seed {seed}."
+    model_key, note = live_key, f"Trained live on this server (by you or anyone who asked for the same settings; training is deterministic): {cfg.n_layers} layers, seed {seed}."
 elif record is not None:
     model_key = f"shipped:{flow.shipped_name(name)}"
     note = ("Shipped checkpoint, trained by `" + record["meta"]["command"] + "`." if cfg == shipped_model.config else

@@ -535,7 +535,7 @@ def draw_digits():
     if st.session_state.pop("_gan_mtrain", False):
         train_digits_live(mcfg, live_key)
     if live_key in live_digit_store():
-        key, note = live_key, f"Trained live here: {msteps:,} iterations, seed {seed}."
+        key, note = live_key, f"Trained live on this server (by you or anyone who asked for the same settings): {msteps:,} iterations, seed {seed}."
     else:
         try:
             _, rec = cgan_model("gan_mnist_cgan")

@@ -98,7 +98,7 @@ def test_flow_train_live_small_config():
     assert "until you click **Train live**" in captions(at)
     at.button(key="train").click().run()
     assert_ok(at, min_charts=CHARTS)
-    assert "Trained live here: 2 layers, seed 5." in captions(at)
+    assert "2 layers, seed 5." in captions(at)
     assert at.slider(key="k").max == 2
 
 
@@ -114,7 +114,7 @@ def test_flow_user_points():
     assert any("No flow for these points yet" in i.value for i in at.info)
     at.button(key="train").click().run()
     assert_ok(at, min_charts=CHARTS + 1)  # and the click canvas
-    assert "Trained live here" in captions(at)
+    assert "Trained live on this server" in captions(at)
     # units far from [-3, 3] are handled: the density still holds its mass inside the picture
     mass = float(next(m.value for m in at.metric if m.label == "Probability mass in the picture"))
     assert 0.9 < mass < 1.02

@@ -92,13 +92,13 @@ def test_flow_trained_on_my_points_is_not_shown_to_another(one_torch_thread):
     assert any("No flow for these points yet" in i.value for i in a.info)
     a.button(key="train").click().run()
     assert_ok(a, min_charts=3)
-    assert "Trained live here" in captions(a)
+    assert "Trained live on this server" in captions(a)
 
     b = open_page(FLOW, small)  # same settings, different points: no model yet
     b.session_state["_flow_points"] = _points(4)
     b.run()
     assert not b.exception
-    assert "Trained live here" not in captions(b)
+    assert "Trained live on this server" not in captions(b)
     assert any("No flow for these points yet" in i.value for i in b.info)
     assert not any("your points (40)" in c.proto.spec and "samples" in c.proto.spec for c in b.get("plotly_chart"))
 
