@@ -87,3 +87,16 @@ def diffusion(shipped: str, n: int, sampler: str, steps: int, seed: int) -> str:
         f"images = model.sample({n}, seed={seed}, sampler={sampler!r}, steps={steps})",
         f"trajectory = diffusion.reverse(model, {n}, {sampler!r}, {steps}, {seed}, record=True)  # every x_t",
     )
+
+
+def guided(digit: int, guidance: str, scale: float, sampler: str, steps: int, seed: int) -> str:
+    return _script(
+        "# Guided diffusion: sixteen digits at one guidance scale, and what the evaluator says of them",
+        "import numpy as np",
+        "from core import guided",
+        "",
+        "model, classifier, evaluator = guided.load(), guided.load_classifier(), guided.load_evaluator()",
+        f"out = guided.guided_reverse(model, np.full(16, {digit}), {guidance!r}, {scale!r}, {sampler!r}, {steps}, {seed},"
+        " classifier)",
+        "print(evaluator.measure(out.images, out.labels))  # fidelity, confidence, diversity",
+    )

@@ -2,9 +2,10 @@
 import numpy as np
 import streamlit as st
 
-from core import guided, ui
+from core import guided, snippets, ui
 from core.checkpoints import CheckpointError
 from core.viz import guided as fig
+from core.viz.common import image_mosaic
 
 ui.require_router()
 
@@ -192,6 +193,10 @@ def draw_samples():
                     + f", {steps} {SAMPLER_LABELS[sampler]} steps, {secs:.2f} s")
     a.caption(f"The evaluator reads {m['fidelity']:.0%} of these as a {digit} (mean probability {m['confidence']:.2f}); "
               f"their diversity is {m['diversity_rel']:.2f} of real digits'.")
+    ui.download_png(np.kron(image_mosaic(imgs, ncols=4), np.ones((8, 8))),
+                    {"model": "guided_mnist16", "digit": digit, "guidance": kind, "scale": s, "sampler": sampler,
+                     "steps": steps, "seed": seed}, f"genlab_guided_{digit}_{kind}_s{s:g}_seed{seed}.png",
+                    label="Download these digits (PNG)", container=a)
     row_kind = "cfg" if kind == "none" else kind
     rows = scale_rows(digit, row_kind, sampler, steps, seed)
     b.image(fig.scale_grid(rows, scale=5), width="stretch",
@@ -307,11 +312,12 @@ def draw_curve():
                "at s = 1 it is unchanged, at s = 8 nearly all the mass sits on the most likely digit.")
 
 
-st.fragment(lambda: wt.section("samples", draw_samples))()
+wt.section("samples", draw_samples, isolated=True)
 wt.section("cgan", draw_cgan)
-st.fragment(lambda: wt.section("classifier", draw_classifier))()
-st.fragment(lambda: wt.section("cfg", draw_cfg))()
-st.fragment(lambda: wt.section("curve", draw_curve))()
+wt.section("classifier", draw_classifier, isolated=True)
+wt.section("cfg", draw_cfg, isolated=True)
+wt.section("curve", draw_curve, isolated=True)
 
+ui.reproduce(snippets.guided(digit, kind, 1.0 if kind == "none" else scale, sampler, steps, seed), "genlab_guided.py")
 ui.show_code(guided.GuidedModel.loss, guided.guided_eps, guided.guided_reverse, guided.NoisyClassifier.grad_log_prob,
              guided.Evaluator.measure)

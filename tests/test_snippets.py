@@ -44,3 +44,8 @@ def test_pages_offer_their_script(one_torch_thread):
     code = [c.value for c in at.code if "bayes.fit_pair" in c.value]
     assert code and "seed=5" in code[0]
     assert any(b.label == "Download the script" for b in at.get("download_button"))
+
+
+def test_guided_snippet_runs(one_torch_thread):
+    env = _run(snippets.guided(7, "cfg", 3.0, "ddim", 5, 0))
+    assert env["out"].images.shape == (16, 16, 16)
