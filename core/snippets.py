@@ -100,3 +100,29 @@ def guided(digit: int, guidance: str, scale: float, sampler: str, steps: int, se
         " classifier)",
         "print(evaluator.measure(out.images, out.labels))  # fidelity, confidence, diversity",
     )
+
+
+def text_to_image(model: str, prompt: str, negative: str, scale: float, steps: int, n: int, seed: int,
+                  scheduler: str) -> str:
+    return _script(
+        "# Text to image: the same pipeline, prompt, scheduler and seed",
+        "from core import text_to_image as t2i",
+        "",
+        f"pipe = t2i.load_pipeline({model!r})",
+        f"out = t2i.generate(pipe, {prompt!r}, {negative!r}, {scale!r}, {steps}, {n}, {seed}, {scheduler!r})",
+        "images = out['images']  # (n, H, W, 3) in [0, 1]",
+    )
+
+
+def compare(config, steps: tuple = ()) -> str:
+    cfg = config.replace(steps=tuple(steps)) if steps and hasattr(config, "replace") else config
+    return _script(
+        "# The four families on the same split; with steps= the models are exactly the ones shown",
+        "from core import compare",
+        "from core.compare import CompareConfig",
+        "",
+        f"config = {cfg!r}",
+        "result = compare.compare(config)",
+        "for line in compare.reading(result):",
+        "    print(line)",
+    )

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import streamlit as st
 
-from core import compare, ui
+from core import compare, snippets, ui
 from core import data as gdata
 from core.checkpoints import CheckpointError
 from core.viz import compare as fig
@@ -265,4 +265,6 @@ wt.section("samples", draw_samples)
 wt.section("table", draw_table)
 wt.section("curves", draw_curves)
 
+if result.config.data != "custom":  # your own points live in this session only
+    ui.reproduce(snippets.compare(result.config, result.steps), "genlab_compare.py")
 ui.show_code(compare.compare, compare.reading, compare.sample_measures)

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from core import shapes, ui
+from core import shapes, snippets, ui
 from core import text_to_image as t2i
 from core.checkpoints import CheckpointError
 from core.viz import text_to_image as fig
@@ -323,4 +323,6 @@ wt.section("guidance", draw_guidance)
 wt.section("latent", draw_latent)
 wt.section("tradeoff", draw_tradeoff)
 
+ui.reproduce(snippets.text_to_image(t2i.MINI if model_key == t2i.MINI else sd_name.strip(), prompt, negative, scale,
+                                   steps, n_images, seed, scheduler), "genlab_text_to_image.py")
 ui.show_code(t2i.generate, t2i.train, t2i.AttributeEvaluator.fidelity)

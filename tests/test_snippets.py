@@ -49,3 +49,13 @@ def test_pages_offer_their_script(one_torch_thread):
 def test_guided_snippet_runs(one_torch_thread):
     env = _run(snippets.guided(7, "cfg", 3.0, "ddim", 5, 0))
     assert env["out"].images.shape == (16, 16, 16)
+
+
+def test_text_to_image_and_compare_snippets(one_torch_thread):
+    from core import compare
+
+    env = _run(snippets.text_to_image("genlab-mini", "a red circle", "", 4.0, 3, 2, 0, "DDIM"))
+    assert env["images"].shape[0] == 2
+    code = snippets.compare(compare.CompareConfig(data="moons", seed=3), (5, 5, 5, 5))
+    assert "steps=(5, 5, 5, 5)" in code and "seed=3" in code
+    compile(code, "<snippet>", "exec")  # runs a full comparison: compiled here, run by the compare tests' config
