@@ -453,8 +453,12 @@ def section_generate():
     a.plotly_chart(manifold_figure(key, n, span, spacing, dims, base), key="manifold")
     with b:
         ns = url.slider("Samples from the prior", 4, 64, 16, key="nsamp", step=4)
-        st.image(fig.image_strip(model.sample(ns, seed=gen_seed), 8, scale=2), clamp=True,
+        prior_samples = model.sample(ns, seed=gen_seed)
+        st.image(fig.image_strip(prior_samples, 8, scale=2), clamp=True,
                  caption=f"z ~ N(0, I), x = E[x | z] (seed {gen_seed})")
+        ui.download_png(fig.image_strip(prior_samples, 8, scale=4),
+                        {"model": key, "samples": ns, "seed": gen_seed, "x": "E[x | z]"},
+                        f"genlab_vae_samples_seed{gen_seed}.png", label="Download these samples (PNG)")
         binary = model.sample(min(ns, 8), seed=gen_seed, mean=False)
         st.image(fig.image_strip(binary, 8, scale=2), clamp=True,
                  caption="the same kind of draw with x ~ p(x | z) itself (Bernoulli pixels): the mean above is what is usually shown")
