@@ -477,22 +477,32 @@ def train_classifier(config: ClassifierConfig, data: dif.DiffData | None = None,
     return clf.eval().requires_grad_(False)
 
 
+def _save_net(net, path, kind: str, meta: dict) -> Path:
+    """Save a small classifier network (the noise-aware classifier or the evaluator) as safetensors + JSON."""
+    meta = {"kind": kind, "step": net.step_, "history": net.history_, "train_seconds": round(net.train_seconds_, 2),
+            **meta}
+    return checkpoints.save(path, {k: v.detach().cpu() for k, v in net.state_dict().items()}, net.config, FAMILY, meta)
+
+
+def _load_net(name_or_path, kind: str, net_cls, config_cls, what: str, device: str | None):
+    """Rebuild a network saved by :func:`_save_net` from its config; a mismatch is a CheckpointError."""
+    path = _resolve(name_or_path)
+    tensors, record = _record(path, kind)
+    try:
+        net = net_cls(config_cls(**record["config"]))
+        net.load_state_dict(tensors)
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise checkpoints.CheckpointError(f"{path} does not rebuild the {what}: {e}", path) from e
+    net.meta, net.step_ = record["meta"], int(record["meta"].get("step", 0))
+    return net.eval().requires_grad_(False).to(device or runtime.pick_device())
+
+
 def save_classifier(clf: NoisyClassifier, path, meta: dict | None = None) -> Path:
-    meta = {"kind": "classifier", "step": clf.step_, "history": clf.history_,
-            "train_seconds": round(clf.train_seconds_, 2), **(meta or {})}
-    return checkpoints.save(path, {k: v.detach().cpu() for k, v in clf.state_dict().items()}, clf.config, FAMILY, meta)
+    return _save_net(clf, path, "classifier", dict(meta or {}))
 
 
 def load_classifier(name_or_path=CLASSIFIER_NAME, device: str | None = None) -> NoisyClassifier:
-    path = _resolve(name_or_path)
-    tensors, record = _record(path, "classifier")
-    try:
-        clf = NoisyClassifier(ClassifierConfig(**record["config"]))
-        clf.load_state_dict(tensors)
-    except (ValueError, KeyError, TypeError, RuntimeError) as e:
-        raise checkpoints.CheckpointError(f"{path} does not rebuild the noise-aware classifier: {e}", path) from e
-    clf.meta, clf.step_ = record["meta"], int(record["meta"].get("step", 0))
-    return clf.eval().requires_grad_(False).to(device or runtime.pick_device())
+    return _load_net(name_or_path, "classifier", NoisyClassifier, ClassifierConfig, "noise-aware classifier", device)
 
 
 # ----------------------------------------------------------------------------------------------- sampling
@@ -805,21 +815,11 @@ def train_evaluator(config: EvaluatorConfig, data: dif.DiffData | None = None, c
 
 
 def save_evaluator(ev: Evaluator, path, meta: dict | None = None) -> Path:
-    meta = {"kind": "evaluator", "step": ev.step_, "history": ev.history_, "train_seconds": round(ev.train_seconds_, 2),
-            **ev.meta, **(meta or {})}
-    return checkpoints.save(path, {k: v.detach().cpu() for k, v in ev.state_dict().items()}, ev.config, FAMILY, meta)
+    return _save_net(ev, path, "evaluator", {**ev.meta, **(meta or {})})
 
 
 def load_evaluator(name_or_path=EVALUATOR_NAME, device: str | None = None) -> Evaluator:
-    path = _resolve(name_or_path)
-    tensors, record = _record(path, "evaluator")
-    try:
-        ev = Evaluator(EvaluatorConfig(**record["config"]))
-        ev.load_state_dict(tensors)
-    except (ValueError, KeyError, TypeError, RuntimeError) as e:
-        raise checkpoints.CheckpointError(f"{path} does not rebuild the evaluator: {e}", path) from e
-    ev.meta, ev.step_ = record["meta"], int(record["meta"].get("step", 0))
-    return ev.eval().requires_grad_(False).to(device or runtime.pick_device())
+    return _load_net(name_or_path, "evaluator", Evaluator, EvaluatorConfig, "evaluator", device)
 
 
 # ------------------------------------------------------------------------------- fidelity vs diversity curve
