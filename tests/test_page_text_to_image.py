@@ -21,7 +21,8 @@ def test_defaults_open_with_the_shipped_mini_model():
     assert "seed 0" in image_captions(at) and "seed 7" in image_captions(at)  # a seed beside every image
     text = captions(at)
     assert "Fidelity" in text and "12x fewer" in text  # the trade-off curve, latent vs image size
-    assert len(at.get("download_button")) == 2  # the images and their settings
+    labels = [b.label for b in at.get("download_button")]  # the images, their settings, the view as a script
+    assert {"Download the images (PNG)", "Download their settings (JSON)", "Download the script"} == set(labels)
     assert "Seed of this view: **0**" in " ".join(c.value for c in at.sidebar.caption)
 
 
