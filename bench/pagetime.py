@@ -21,10 +21,12 @@ if str(ROOT) not in sys.path:
 from tests import browser  # noqa: E402
 
 VIEWPORT = {"width": 1400, "height": 1000}
+# the first slider a user sees in the page's main area (not one inside a collapsed expander)
+SLIDER = '[data-testid="stMain"] [data-testid="stSlider"] input[type=range] >> visible=true'
 
 
 def _nudge(page, i: int):
-    slider = page.locator('[data-testid="stMain"] [data-testid="stSlider"] input[type=range]').first
+    slider = page.locator(SLIDER).first
     def act():
         slider.focus()
         page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
@@ -40,7 +42,7 @@ def measure_pages(url_paths: list[str], redraws: int = 10, timeout_s: float = 18
             warm_page = chromium.new_context(viewport=VIEWPORT).new_page()
             warm = browser.open_and_time(warm_page, f"{base}/{path}", timeout_s)
             times = []
-            if warm_page.locator('[data-testid="stMain"] [data-testid="stSlider"] input[type=range]').count():
+            if warm_page.locator(SLIDER).count():
                 for i in range(redraws):
                     times.append(browser.change_and_time(warm_page, _nudge(warm_page, i), timeout_s))
             errors = browser.exceptions_on(warm_page)
