@@ -444,37 +444,53 @@ def train_classifier(config: ClassifierConfig, data: dif.DiffData | None = None,
     clf = runtime.seeded_init(lambda: NoisyClassifier(config), config.seed).to(device or runtime.pick_device())
     dev = str(clf.device)
     x_train, y_train = data.x_train.to(dev), torch.as_tensor(data.y_train, dtype=torch.long, device=dev)
-    opt = torch.optim.AdamW(clf.parameters(), lr=config.lr, weight_decay=1e-4)
-    t0, window, stop = time.perf_counter(), [], False
-    clf.train()
-    while clf.step_ < config.steps and not stop:
-        step = clf.step_
-        g = dif._step_generator(config.seed, step, dev)
-        idx = torch.from_numpy(dif._batch_index(len(x_train), config.batch_size, config.seed, step)).to(dev)
-        x0, y = x_train[idx], y_train[idx]
+    def batch_loss(x0, y, g):
         t = torch.randint(1, config.T + 1, (len(x0),), generator=g, device=dev)
         x_t = dif.q_sample(x0, t, clf.alpha_bar, torch.randn(x0.shape, generator=g, device=dev))
-        loss = F.cross_entropy(clf(x_t, t), y)
+        return F.cross_entropy(clf(x_t, t), y)
+
+    _fit_cross_entropy(clf, config, x_train, y_train, batch_loss,
+                       lambda: {f"test/{k}": v for k, v in classifier_accuracy(clf, data).items()}, "classifier",
+                       callback)
+    return clf.eval().requires_grad_(False)
+
+
+def _fit_cross_entropy(net, config, x_train, y_train, batch_loss, test_metrics, what: str, callback) -> None:
+    """The training loop the noise-aware classifier and the evaluator share: AdamW on ``batch_loss(x, y, g)``
+    over seeded minibatches (``g`` and the batch depend only on (seed, step), as in core.diffusion), the mean
+    cross-entropy logged every ``log_every`` steps, ``test_metrics()`` every fifth log (its time is not counted
+    as training time), ``callback(step, metrics)`` may stop; raises TrainingDiverged on a non-finite loss."""
+    dev = str(x_train.device)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
+    t0, window, stop = time.perf_counter(), [], False
+    net.train()
+    while net.step_ < config.steps and not stop:
+        step = net.step_
+        g = dif._step_generator(config.seed, step, dev)
+        idx = torch.from_numpy(dif._batch_index(len(x_train), config.batch_size, config.seed, step)).to(dev)
+        loss = batch_loss(x_train[idx], y_train[idx], g)
         if not torch.isfinite(loss):
-            raise TrainingDiverged(f"the classifier loss is {loss.item()}", step, clf)
+            raise TrainingDiverged(f"the {what} loss is {loss.item()}", step, net)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        clf.step_ = s = step + 1
+        net.step_ = s = step + 1
         window.append(loss.item())
         if s % config.log_every == 0 or s == config.steps:
             m = {"train/ce": float(np.mean(window))}
             window = []
             if s % (5 * config.log_every) == 0 or s == config.steps:
-                clf.train_seconds_ += time.perf_counter() - t0
-                m.update({f"test/{k}": v for k, v in classifier_accuracy(clf, data).items()})
+                net.train_seconds_ += time.perf_counter() - t0
+                net.eval()
+                with torch.no_grad():
+                    m.update(test_metrics())
+                net.train()
                 t0 = time.perf_counter()
-                clf.history_.append({"step": s, **m})
+                net.history_.append({"step": s, **m})
             if callback is not None:
                 r = callback(s, m)
                 stop = r is True or r == "stop"
-    clf.train_seconds_ += time.perf_counter() - t0
-    return clf.eval().requires_grad_(False)
+    net.train_seconds_ += time.perf_counter() - t0
 
 
 def _save_net(net, path, kind: str, meta: dict) -> Path:
@@ -779,34 +795,10 @@ def train_evaluator(config: EvaluatorConfig, data: dif.DiffData | None = None, c
     ev = runtime.seeded_init(lambda: Evaluator(config), config.seed).to(device or runtime.pick_device())
     dev = str(next(ev.parameters()).device)
     x_train, y_train = data.x_train.to(dev), torch.as_tensor(data.y_train, dtype=torch.long, device=dev)
-    opt = torch.optim.AdamW(ev.parameters(), lr=config.lr, weight_decay=1e-4)
-    t0, window, stop = time.perf_counter(), [], False
-    ev.train()
-    while ev.step_ < config.steps and not stop:
-        step = ev.step_
-        g = dif._step_generator(config.seed, step, dev)
-        idx = torch.from_numpy(dif._batch_index(len(x_train), config.batch_size, config.seed, step)).to(dev)
-        loss = F.cross_entropy(ev(_shift(x_train[idx], config.shift, g)), y_train[idx])
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"the evaluator loss is {loss.item()}", step, ev)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        ev.step_ = s = step + 1
-        window.append(loss.item())
-        if s % config.log_every == 0 or s == config.steps:
-            m = {"train/ce": float(np.mean(window))}
-            window = []
-            if s % (5 * config.log_every) == 0 or s == config.steps:
-                ev.eval()
-                with torch.no_grad():
-                    m["test/acc"] = (ev(data.x_test.to(dev)).argmax(1).cpu().numpy() == data.y_test).mean().item()
-                ev.train()
-                ev.history_.append({"step": s, **m})
-            if callback is not None:
-                r = callback(s, m)
-                stop = r is True or r == "stop"
-    ev.train_seconds_ = time.perf_counter() - t0
+    _fit_cross_entropy(ev, config, x_train, y_train,
+                       lambda x, y, g: F.cross_entropy(ev(_shift(x, config.shift, g)), y),
+                       lambda: {"test/acc": (ev(data.x_test.to(dev)).argmax(1).cpu().numpy() == data.y_test).mean().item()},
+                       "evaluator", callback)
     ev.eval().requires_grad_(False)
     real = ((data.x_test[:, 0] + 1) / 2).numpy()
     ev.meta = {"test_acc": ev.history_[-1]["test/acc"] if ev.history_ else float("nan")}
