@@ -5,6 +5,8 @@
 
 Cold = the first visit after the server started (empty caches, imports not done).
 Warm = a new browser session on the same server (what the next student sees).
+Nav = the page opened from the sidebar of an open GenLab tab (in-app navigation, no reload: what a
+student moving through the lecture sees), median of three, each from the home page.
 Redraw = a slider in the page's main area nudged by one step with the keyboard, until the
 rerun is over; median of ``redraws`` nudges. Peak RSS is the server's VmHWM.
 """
@@ -41,12 +43,18 @@ def measure_pages(url_paths: list[str], redraws: int = 10, timeout_s: float = 18
             cold = browser.open_and_time(cold_page, f"{base}/{path}", timeout_s)
             warm_page = chromium.new_context(viewport=VIEWPORT).new_page()
             warm = browser.open_and_time(warm_page, f"{base}/{path}", timeout_s)
+            navs = []
+            if path:
+                for _ in range(3):
+                    browser.open_and_time(warm_page, base + "/", timeout_s)
+                    navs.append(browser.navigate_and_time(warm_page, path, timeout_s))
             times = []
             if warm_page.locator(SLIDER).count():
                 for i in range(redraws):
                     times.append(browser.change_and_time(warm_page, _nudge(warm_page, i), timeout_s))
             errors = browser.exceptions_on(warm_page)
             rows.append({"page": path or "home", "cold_s": cold, "warm_s": warm,
+                         "nav_s": statistics.median(navs) if navs else float("nan"),
                          "redraw_median_s": statistics.median(times) if times else float("nan"),
                          "redraw_max_s": max(times) if times else float("nan"), "errors": len(errors)})
             cold_page.context.close()

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 _STATE_KEY = "_genlab_url_state"
+_IN_FRAGMENT = "_genlab_in_fragment"
 
 
 def require_router() -> None:
@@ -86,6 +87,9 @@ class UrlState:
         # lesson links: controls a teacher chose to hide (their value still comes from the link)
         self.hidden = {k.strip() for k in self.raw.get("hide", "")[:2000].split(",") if k.strip()}
         self.present = self.raw.get("present", "").lower() in ("true", "1", "yes")
+        # keys of widgets that live in a view of the page not drawn this run (see Walkthrough views):
+        # valid, kept in the link, checked when their view is shown
+        self.deferred: set[str] = set()
 
     def _box(self, container, key: str):
         """Where the widget ``key`` goes: its container, or a hidden box inside it for a lesson link
@@ -108,8 +112,19 @@ class UrlState:
         options = list(options)
         labels = [format_func(o) for o in options]
         self._check(key, self.raw.get(key) in labels, "one of " + ", ".join(f"'{x}'" for x in labels))
-        value = widget(label, options, index=index, key=key, format_func=format_func, bind="query-params", **kw)
+        value = widget(label, options, index=index, key=key, format_func=format_func, bind="query-params",
+                       persist_state="page", **kw)
         self._record(key, format_func(value), labels[index])
+        return value
+
+    def segmented(self, label: str, options: list[str], key: str, index: int = 0, container=st, **kw) -> str:
+        """A segmented control of string options (exactly one chosen), bound to the URL."""
+        options = list(options)
+        self._check(key, self.raw.get(key) in options, "one of " + ", ".join(f"'{x}'" for x in options))
+        value = self._box(container, key).segmented_control(label, options, default=options[index], required=True,
+                                                            key=key, bind="query-params", **kw)
+        value = value if value in options else options[index]
+        self._record(key, value, options[index])
         return value
 
     def selectbox(self, label: str, options, key: str, index: int = 0, format_func=str, container=st, **kw):
@@ -137,7 +152,8 @@ class UrlState:
                 huge = False
             if huge:  # inf, nan or beyond int range: Streamlit itself would crash on it
                 _drop_seeded_value(key)
-        out = widget(label, min_value, max_value, value, step=step, key=key, bind="query-params", **kw)
+        out = widget(label, min_value, max_value, value, step=step, key=key, bind="query-params",
+                     persist_state="page", **kw)
         self._record(key, _fmt_number(out), _fmt_number(value))
         return out
 
@@ -149,7 +165,8 @@ class UrlState:
 
     def toggle(self, label: str, value: bool, key: str, container=st, **kw):
         self._check(key, self.raw.get(key) in ("true", "false"), "true or false")
-        out = self._box(container, key).toggle(label, value=value, key=key, bind="query-params", **kw)
+        out = self._box(container, key).toggle(label, value=value, key=key, bind="query-params",
+                                               persist_state="page", **kw)
         self._record(key, str(out).lower(), str(value).lower())
         return out
 
@@ -159,19 +176,20 @@ class UrlState:
         if key in self.raw and len(self.raw[key]) > max_chars:
             st.session_state[key] = value
         out = self._box(container, key).text_input(label, value=value, key=key, max_chars=max_chars,
-                                                   bind="query-params", **kw)
+                                                   bind="query-params", persist_state="page", **kw)
         out = "" if out is None else str(out)
         self._record(key, out, value)
         return out
 
     # -- after the page ran
     def unknown_keys(self) -> list[str]:
-        return [k for k in self.raw if k not in self.values and k not in GLOBAL_KEYS]
+        return [k for k in self.raw if k not in self.values and k not in GLOBAL_KEYS and k not in self.deferred]
 
     def query(self) -> dict[str, str]:
         """The query parameters that reproduce this view (values equal to the default left out),
         with a lesson link's ``hide`` and ``present`` kept, so the view is handed on as it was given."""
         q = {k: now for k, (now, default) in self.values.items() if now != default}
+        q.update({k: self.raw[k] for k in sorted(self.deferred) if k in self.raw and k not in self.values})
         if self.hidden:
             q["hide"] = ",".join(sorted(self.hidden))
         if self.present:
@@ -224,7 +242,7 @@ def show_url_notices(state: UrlState, box) -> None:
                     pass
         state.problems.append("Ignored unknown link parameters: " + ", ".join(_quote(k) for k in unknown[:10])
                               + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "") + ".")
-    unused = sorted(state.hidden - set(state.values) - PSEUDO_CONTROLS)
+    unused = sorted(state.hidden - set(state.values) - state.deferred - PSEUDO_CONTROLS)
     if unused:
         state.problems.append("`hide` names controls this page does not have: " + ", ".join(_quote(k) for k in unused[:10])
                               + (f" and {len(unused) - 10} more" if len(unused) > 10 else "") + ".")
@@ -266,16 +284,38 @@ class Step:
     section: str    # which figure section of the page it explains
 
 
+@dataclass(frozen=True)
+class View:
+    """One view of a page in explore mode: a label for the switch, the sections it draws, and the
+    URL keys of the widgets that only these sections draw (so a link may carry them while another
+    view is shown, without a notice calling them unknown)."""
+    label: str
+    sections: tuple[str, ...]
+    keys: tuple[str, ...] = ()
+
+
 class Walkthrough:
     """Numbered steps in the lecture's order, each shown beside the live figure it explains.
 
-    With the walkthrough off, every section of the page is drawn. With it on, only the section
-    of the current step is drawn, with the step's equation and text next to it, and
-    previous/next controls at the top: one idea at a time, for a classroom.
+    With the walkthrough off, the page is explored by *views*: a switch ("Show") picks one view and
+    only that view's sections run and draw, so a page opens with two or three figures, not ten, and a
+    page-wide control redraws only what is on screen. The view is in the URL (``?view=...``). A page
+    without views draws every section. With the walkthrough on, only the section of the current step
+    is drawn, with the step's equation and text next to it, and previous/next controls at the top:
+    one idea at a time, for a classroom.
+
+    The switch is drawn where :meth:`switch` is first called, by default just before the first
+    section: a page whose first section runs inside a fragment calls ``wt.switch()`` before it.
     """
 
-    def __init__(self, steps: list[Step]):
+    def __init__(self, steps: list[Step], views: list[View] | None = None):
         self.steps = steps
+        self.views = list(views or [])
+        self._listed = {s for v in self.views for s in v.sections}
+        missing = {s.section for s in steps} - self._listed
+        if self.views and missing:
+            raise ValueError(f"walkthrough steps explain sections no view shows: {sorted(missing)}")
+        self._view: View | None = None
         self.on = bool(st.session_state.get("walkthrough", False))
         self.index = 0
         if self.on:
@@ -298,13 +338,41 @@ class Walkthrough:
             c3.button("Next", icon=":material/arrow_forward:", on_click=_move, args=(1,), width="stretch")
             choice = state.selectbox(f"Walkthrough step (of {n})", titles, key="step", container=c2)
             self.index = titles.index(choice)
+            if self.views:  # the view switch is not drawn; widgets of views without this step wait
+                state.deferred.add("view")
+                section = self.current.section
+                state.deferred.update(k for v in self.views if section not in v.sections for k in v.keys)
 
     @property
     def current(self) -> Step:
         return self.steps[self.index]
 
+    @property
+    def view(self) -> View | None:
+        """The view shown in explore mode (None in walkthrough mode or on a page without views)."""
+        self.switch()
+        return self._view
+
+    def switch(self, container=st) -> None:
+        """Draw the view switch here (explore mode, pages with views; once per run)."""
+        if self.on or not self.views or self._view is not None:
+            return
+        if st.session_state.get(_IN_FRAGMENT):
+            raise RuntimeError("the view switch must be drawn outside fragments: call wt.switch() before the fragment")
+        labels = [v.label for v in self.views]
+        state = url()
+        label = state.segmented("Show", labels, key="view", container=container,
+                                help="Each view runs and draws only its own figures.")
+        self._view = self.views[labels.index(label)]
+        state.deferred.update(k for v in self.views if v is not self._view for k in v.keys)
+
     def shows(self, section: str) -> bool:
-        return not self.on or self.current.section == section
+        if self.on:
+            return self.current.section == section
+        if not self.views or section not in self._listed:
+            return True
+        self.switch()
+        return section in self._view.sections
 
     def section(self, section: str, draw, isolated: bool = False) -> None:
         """Draw ``draw()`` for ``section`` (and, in walkthrough mode, the current step beside it).
@@ -550,7 +618,12 @@ def fragment(draw, run_every=None):
     page); Streamlit lets a fragment rewrite a container made outside it, which keeps the link current.
     """
     def run():
-        draw()
+        outer = st.session_state.get(_IN_FRAGMENT, False)
+        st.session_state[_IN_FRAGMENT] = True
+        try:
+            draw()
+        finally:
+            st.session_state[_IN_FRAGMENT] = outer
         if st.session_state.get(_FOOTER_KEY) is not None:
             sidebar_footer()
 

@@ -49,7 +49,11 @@ STEPS = [
 ]
 
 url = ui.url()
-wt = ui.Walkthrough(STEPS)
+VIEWS = [ui.View("P(y | x)", ("posterior",)), ui.View("Generate", ("generative",), keys=("gen",)),
+         ui.View("NB as a linear model", ("linear",), keys=("var", "cls")),
+         ui.View("Learning curves", ("curves",), keys=("curve", "splits", "smooth")),
+         ui.View("Duplicated features", ("duplicates",))]
+wt = ui.Walkthrough(STEPS, VIEWS)
 
 # ---- controls (all in the URL)
 DATASET_LABELS = {"gaussians": "Two Gaussian classes", "moons": "Two moons", "wine": "Wine (sklearn)",

@@ -109,6 +109,13 @@ def change_and_time(page, action, timeout_s: float = 30) -> float:
     return time.perf_counter() - t0
 
 
+def navigate_and_time(page, url_path: str, timeout_s: float = 60) -> float:
+    """Seconds from a click on the sidebar's link to ``url_path`` until that page is rendered: the
+    in-app navigation of a student who already has GenLab open (no reload; scripts already loaded)."""
+    link = page.locator(f'[data-testid="stSidebarNav"] a[href$="/{url_path}"]').first
+    return change_and_time(page, link.click, timeout_s)
+
+
 def exceptions_on(page) -> list[str]:
     return [e.inner_text() for e in page.query_selector_all('[data-testid="stException"]')]
 

@@ -53,3 +53,32 @@ def shown(w):
 
 def captions(at: AppTest) -> str:
     return " ".join(c.value for c in at.caption)
+
+
+def views(at: AppTest) -> list[str]:
+    """The labels of the page's view switch (``?view=...``), or [] for a page without views."""
+    return next((list(b.options) for b in at.get("button_group") if b.key == "view"), [])
+
+
+def open_views(page: str, query: dict | None = None, timeout: float = 120) -> dict[str, AppTest]:
+    """Open ``page`` once per view (the same ``query`` plus ``view=label``): label -> AppTest.
+    A page without views gives ``{"": at}``."""
+    first = open_page(page, query, timeout)
+    labels = views(first)
+    if not labels:
+        return {"": first}
+    out = {labels[0]: first} if (query or {}).get("view", labels[0]) == labels[0] else {}
+    for label in labels:
+        if label not in out:
+            out[label] = open_page(page, {**(query or {}), "view": label}, timeout)
+    return out
+
+
+def widget_in(ats, key: str):
+    """The widget ``key`` from whichever of the AppTests (e.g. one per view) draws it."""
+    for at in (ats.values() if isinstance(ats, dict) else ats):
+        try:
+            return widget(at, key)
+        except KeyError:
+            continue
+    raise KeyError(key)

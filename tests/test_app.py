@@ -2,7 +2,7 @@
 import pytest
 
 from core.app_pages import PAGES
-from tests.pagetest import APP, assert_ok, notices, open_page
+from tests.pagetest import APP, assert_ok, notices, open_page, open_views, shown, views, widget_in
 from streamlit.testing.v1 import AppTest
 
 BAYES = "pages/bayes.py"
@@ -20,9 +20,34 @@ def test_home_lists_every_built_page_and_nothing_else():
 
 def test_bayes_defaults():
     at = open_page(BAYES)
-    assert_ok(at, min_charts=6)
+    assert_ok(at, min_charts=2)
     assert at.selectbox(key="data").value == "gaussians"
     assert "Seed of this view: **0**" in " ".join(c.value for c in at.sidebar.caption)
+    assert views(at) == ["P(y | x)", "Generate", "NB as a linear model", "Learning curves", "Duplicated features"]
+
+
+# charts each view draws
+VIEW_CHARTS = {"P(y | x)": 2, "Generate": 1, "NB as a linear model": 1, "Learning curves": 1, "Duplicated features": 1}
+
+
+def test_each_view_draws_only_its_own_figures():
+    ats = open_views(BAYES)
+    assert list(ats) == list(VIEW_CHARTS)
+    for label, at in ats.items():
+        assert_ok(at)
+        assert len(at.get("plotly_chart")) == VIEW_CHARTS[label], label
+        assert (f"view={label}" in at.sidebar.code[0].value.replace("+", " ").replace("%7C", "|")) == (label != "P(y | x)")
+
+
+def test_a_hidden_views_setting_survives_in_the_link():
+    """``gen`` shapes only the Generate view: a link holding it opens on another view without a
+    notice, keeps it in the link, and the Generate view then shows it."""
+    at = open_page(BAYES, {"gen": "1000"})
+    assert_ok(at, min_charts=2)
+    assert not notices(at), notices(at)
+    assert "gen=1000" in at.sidebar.code[0].value
+    at = open_page(BAYES, {"gen": "1000", "view": "Generate"})
+    assert at.slider(key="gen").value == 1000
 
 
 @pytest.mark.parametrize("query", [
@@ -34,31 +59,33 @@ def test_bayes_defaults():
     {"data": "Wine (sklearn)", "curve": "Wine (13 features)", "n": 500},
 ])
 def test_bayes_extremes_and_link_restores_view(query):
-    at = open_page(BAYES, query)
-    assert_ok(at, min_charts=6)
-    assert not notices(at), notices(at)  # every parameter was understood
+    ats = open_views(BAYES, query)
+    links = set()
+    for label, at in ats.items():
+        assert_ok(at, min_charts=VIEW_CHARTS[label])
+        assert not notices(at), (label, notices(at))  # every parameter was understood
+        # the sidebar link carries the same settings, whichever view is shown
+        link = at.sidebar.code[0].value
+        assert "seed=99" in link if query.get("seed") else "seed=" not in link
+        links.add(frozenset(p for p in link.lstrip("?").split("&") if not p.startswith("view=")))
+    assert len(links) == 1, links  # the same settings in the link, whichever view is shown
     for key, value in query.items():
-        widget = at.get_widget(key) if hasattr(at, "get_widget") else None
-        if widget is None:
-            widget = next(w for kind in ("selectbox", "slider", "number_input", "radio") for w in getattr(at, kind) if w.key == key)
-        shown = widget.format_func(widget.value) if hasattr(widget, "format_func") and widget.format_func else widget.value
-        assert str(shown) == str(value) or (isinstance(widget.value, float) and float(value) == widget.value), (key, shown, value)
-    # the sidebar link carries the same view
-    link = at.sidebar.code[0].value
-    assert "seed=99" in link if query.get("seed") else "seed=" not in link
+        w = widget_in(ats, key)
+        assert str(shown(w)) == str(value) or (isinstance(w.value, float) and float(value) == w.value), (key, shown(w), value)
 
 
 def test_same_features_are_caught():
     at = open_page(BAYES, {"data": "Wine (sklearn)", "f1": "alcohol", "f2": "alcohol"})
-    assert_ok(at, min_charts=6)
+    assert_ok(at, min_charts=2)
     assert any("two different features" in w.value for w in at.warning)
 
 
 def test_nonsense_url_parameters_fall_back_with_a_notice():
-    at = open_page(BAYES, {"data": "Nonsense", "n": "99999", "seed": "abc", "sep": "nan", "walkthrough": "maybe", "zz": "1"})
-    assert_ok(at, min_charts=6)
+    at = open_page(BAYES, {"data": "Nonsense", "n": "99999", "seed": "abc", "sep": "nan", "walkthrough": "maybe", "zz": "1",
+                           "view": "Nowhere"})
+    assert_ok(at, min_charts=2)
     text = notices(at)
-    for key in ("data=Nonsense", "n=99999", "seed=abc", "sep=nan", "walkthrough=maybe", "`zz`"):
+    for key in ("data=Nonsense", "n=99999", "seed=abc", "sep=nan", "walkthrough=maybe", "`zz`", "view=Nowhere"):
         assert key in text, (key, text)
     assert at.selectbox(key="data").value == "gaussians" and at.slider(key="n").value == 100
 
@@ -67,7 +94,7 @@ def test_widget_change_redraws():
     at = open_page(BAYES)
     before = at.get("plotly_chart")[0].proto.spec
     at.slider(key="sep").set_value(5.0).run()
-    assert_ok(at, min_charts=6)
+    assert_ok(at, min_charts=2)
     assert at.get("plotly_chart")[0].proto.spec != before
     assert "sep=5" in at.sidebar.code[0].value
 
