@@ -20,6 +20,18 @@ import streamlit as st
 
 _STATE_KEY = "_genlab_url_state"
 _IN_FRAGMENT = "_genlab_in_fragment"
+_LAST_KEY = "_genlab_last_values"
+
+
+def _page_id() -> str:
+    """The page this run shows (its script hash; "" outside a script run)."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        return str(ctx.page_script_hash) if ctx is not None else ""
+    except Exception:  # noqa: BLE001
+        return ""
 
 
 def require_router() -> None:
@@ -105,6 +117,8 @@ class UrlState:
 
     def _record(self, key: str, now: str, default: str):
         self.values[key] = (now, default)
+        # remembered for the session (per page), so the link keeps a setting whose view is not shown now
+        st.session_state.setdefault(_LAST_KEY, {})[(_page_id(), key)] = (now, default)
 
     # -- widgets (Streamlit's, bound to the URL)
     def _pick(self, widget, label: str, options, key: str, index: int, format_func, **kw):
@@ -189,7 +203,13 @@ class UrlState:
         """The query parameters that reproduce this view (values equal to the default left out),
         with a lesson link's ``hide`` and ``present`` kept, so the view is handed on as it was given."""
         q = {k: now for k, (now, default) in self.values.items() if now != default}
-        q.update({k: self.raw[k] for k in sorted(self.deferred) if k in self.raw and k not in self.values})
+        last = st.session_state.get(_LAST_KEY, {})
+        page = _page_id()
+        for k in sorted(self.deferred - set(self.values)):
+            if k in self.raw:  # from the link this run started with
+                q[k] = self.raw[k]
+            elif (page, k) in last and last[(page, k)][0] != last[(page, k)][1]:  # set earlier in this session
+                q[k] = last[(page, k)][0]
         if self.hidden:
             q["hide"] = ",".join(sorted(self.hidden))
         if self.present:

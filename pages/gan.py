@@ -69,7 +69,12 @@ STEPS = [
 ]
 
 url = ui.url()
-wt = ui.Walkthrough(STEPS)
+# the sections of the first two views run inside the training fragment below (Play redraws them)
+LIVE_SECTIONS = ("overview", "plane", "curves", "presets")
+VIEWS = [ui.View("The game", ("overview", "plane"), keys=("heat", "real", "fake", "man", "arr")),
+         ui.View("Training curves", ("curves", "presets")),
+         ui.View("Conditional GAN", ("cgan",), keys=("y", "cn", "digit", "ms"))]
+wt = ui.Walkthrough(STEPS, VIEWS)
 
 SETS = {"ring8": "Ring of 8 Gaussians", "grid25": "5x5 grid of Gaussians", "moons": "Two moons",
         "spirals": "Two spirals", "swiss_roll": "Swiss roll", "mine": "My points (click or CSV)"}
@@ -337,11 +342,18 @@ def draw_live():
     if slot["error"]:
         st.error(f"{slot['error']}  The views show the last state before it happened; press **Reset** to start "
                  "again.", icon=":material/error:")
-    with np.errstate(all="ignore"):
-        try:
-            view = current_view(seed)
-        except Exception:  # a diverged model may produce nothing drawable: fall back to the last snapshot
-            view = None
+    if not any(wt.shows(s) for s in LIVE_SECTIONS):  # e.g. the cGAN view: Play still trains the GAN
+        if playing and not model.diverged_:
+            st.caption(f"Playing: the GAN trains on (iteration **{model.step_:,}**). Show *The game* or "
+                       "*Training curves* to watch it.")
+        return
+    view = None
+    if wt.shows("overview") or wt.shows("plane"):  # the grids, samples and arrows only these two draw
+        with np.errstate(all="ignore"):
+            try:
+                view = current_view(seed)
+            except Exception:  # a diverged model may produce nothing drawable: fall back to the last snapshot
+                view = None
     wt.section("overview", lambda: draw_overview(view))
     wt.section("plane", lambda: draw_plane(view))
     wt.section("curves", draw_curves)
@@ -461,6 +473,7 @@ def draw_presets():
                        icon=":material/check:")
 
 
+wt.switch()  # the view switch, drawn outside the fragment (the fragment's sections are its first)
 live = ui.fragment(draw_live, run_every=TICK_S + 0.2 if playing and not model.diverged_ else None)
 live()
 

@@ -64,7 +64,14 @@ STEPS = [
 ]
 
 url = ui.url()
-wt = ui.Walkthrough(STEPS)
+# "img" (the picked test image, see pick_controls) is drawn by the two views that use it
+VIEWS = [ui.View("AE vs VAE", ("ae",), keys=("noise",)),
+         ui.View("Latent map", ("latent", "posterior"), keys=("img", "zoom", "window")),
+         ui.View("ELBO", ("elbo",)),
+         ui.View("Reparameterization", ("reparam",), keys=("img", "eps")),
+         ui.View("Generate", ("generate",), keys=("grid", "span", "spacing", "slice", "nsamp", "from", "to", "isteps")),
+         ui.View("Beta", ("beta",))]
+wt = ui.Walkthrough(STEPS, VIEWS)
 
 SHIPPED_VAES = {"beta1": "vae_mnist_z2_beta1", "beta0_25": "vae_mnist_z2_beta0_25", "beta4": "vae_mnist_z2_beta4"}
 #: the configs of the shipped VAEs (their CLI commands only set beta), to retrain one that is missing
@@ -339,7 +346,6 @@ if L > 2:
         st.warning("Pick two different latent dimensions; showing 1 and 2.", icon=":material/warning:")
         dx, dy = 0, 1
     dims = (dx, dy)
-mu_all, sigma_all = encoded(key)
 
 
 def section_ae():
@@ -406,6 +412,7 @@ def section_latent(idx):
         st.image(fig.image_strip(np.stack([images_test[idx], model.reconstruct(images_test[idx:idx + 1])[0]]), 2,
                                  scale=4 if data.shape[0] >= 16 else 12), clamp=True,
                  caption=f"test image #{idx} (digit {y_test[idx]}) and its reconstruction")
+        mu_all, sigma_all = encoded(key)
         rows = [{"dim": f"z{j + 1}", "mu": float(mu_all[idx, j]),
                  "sigma": None if sigma_all is None else float(sigma_all[idx, j])} for j in range(min(L, 8))]
         ui.table(rows, index="dim")
@@ -448,7 +455,7 @@ def section_generate():
     if L > 2:
         through = url.radio("Slice through", ["prior mean 0", "picked image's mu"], key="slice", container=c4)
         if through != "prior mean 0":
-            base = tuple(float(v) for v in mu_all[idx])
+            base = tuple(float(v) for v in encoded(key)[0][idx])
     a, b = st.columns([3, 2])
     a.plotly_chart(manifold_figure(key, n, span, spacing, dims, base), key="manifold")
     with b:
@@ -576,8 +583,17 @@ def section_reparam(idx):
             "would be no path from the loss back to $\\phi$ through the sample.")
 
 
-idx = pick_controls() if wt.shows("latent") or wt.shows("posterior") or wt.shows("reparam") else int(
-    st.session_state.get("img", 0) or 0)
+def picked_elsewhere() -> int:
+    """The picked image where its control is not drawn (the generate section slices through its code):
+    the last one picked on this page, else the link's, else the first."""
+    v = st.session_state.get("img")
+    if v is None:  # the link's value, if the control would accept it (else its default, as the control does)
+        raw = url.raw.get("img", "")
+        v = int(raw) if raw.isdigit() and int(raw) < n_test else 0
+    return int(v or 0)
+
+
+idx = pick_controls() if wt.shows("latent") or wt.shows("posterior") or wt.shows("reparam") else picked_elsewhere()
 idx = min(max(idx, 0), n_test - 1)
 
 wt.section("ae", section_ae)

@@ -124,3 +124,20 @@ def test_home_with_nonsense_link_parameters_says_so():
     text = notices(at)
     assert "`junk`" in text and "walkthrough=perhaps" in text
     assert at.sidebar.toggle[0].value is False
+
+
+def test_a_setting_made_in_another_view_stays_in_the_link():
+    at = open_page(BAYES, {"view": "Generate"})
+    at.slider(key="gen").set_value(500).run()
+    assert "gen=500" in at.sidebar.code[0].value
+    at.get("button_group")[0].set_value("P(y | x)").run()
+    assert_ok(at, min_charts=2)
+    assert "gen=500" in at.sidebar.code[0].value and "view=" not in at.sidebar.code[0].value
+
+
+def test_a_lesson_link_can_hide_the_view_switch():
+    at = open_page(BAYES, {"view": "Generate", "hide": "view"})
+    assert_ok(at, min_charts=1)
+    assert not notices(at), notices(at)
+    assert at.slider(key="gen").value == 60
+    assert "hide=view" in at.sidebar.code[0].value and "view=Generate" in at.sidebar.code[0].value
