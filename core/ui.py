@@ -125,6 +125,8 @@ class UrlState:
         # selectbox and radio: the URL holds the formatted label of the chosen option
         options = list(options)
         labels = [format_func(o) for o in options]
+        if key in st.session_state and st.session_state[key] not in options:
+            del st.session_state[key]  # kept from another view or data set whose options differed
         self._check(key, self.raw.get(key) in labels, "one of " + ", ".join(f"'{x}'" for x in labels))
         value = widget(label, options, index=index, key=key, format_func=format_func, bind="query-params",
                        persist_state="page", **kw)
@@ -136,7 +138,7 @@ class UrlState:
         options = list(options)
         self._check(key, self.raw.get(key) in options, "one of " + ", ".join(f"'{x}'" for x in options))
         value = self._box(container, key).segmented_control(label, options, default=options[index], required=True,
-                                                            key=key, bind="query-params", **kw)
+                                                            key=key, bind="query-params", persist_state="page", **kw)
         value = value if value in options else options[index]
         self._record(key, value, options[index])
         return value
@@ -166,6 +168,10 @@ class UrlState:
                 huge = False
             if huge:  # inf, nan or beyond int range: Streamlit itself would crash on it
                 _drop_seeded_value(key)
+        kept = st.session_state.get(key)
+        if isinstance(kept, (int, float)) and not isinstance(kept, bool) and not min_value <= kept <= max_value:
+            # a value kept (persist_state) while the widget was hidden, from when its range was another one
+            st.session_state[key] = type(value)(min(max(kept, min_value), max_value))
         out = widget(label, min_value, max_value, value, step=step, key=key, bind="query-params",
                      persist_state="page", **kw)
         self._record(key, _fmt_number(out), _fmt_number(value))
@@ -206,8 +212,9 @@ class UrlState:
         last = st.session_state.get(_LAST_KEY, {})
         page = _page_id()
         for k in sorted(self.deferred - set(self.values)):
-            if k in self.raw:  # from the link this run started with
-                q[k] = self.raw[k]
+            if k in self.raw:  # from the link this run started with (unless it is the widget's default)
+                if (page, k) not in last or self.raw[k] != last[(page, k)][1]:
+                    q[k] = self.raw[k]
             elif (page, k) in last and last[(page, k)][0] != last[(page, k)][1]:  # set earlier in this session
                 q[k] = last[(page, k)][0]
         if self.hidden:

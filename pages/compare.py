@@ -57,7 +57,12 @@ STEPS = [
 ]
 
 url = ui.url()
-wt = ui.Walkthrough(STEPS)
+# explore mode: two views. Every number comes from one result loaded (or trained) above the sections, so views save
+# no computing here; they save drawing: the training curves are two of the page's three charts (5 of its 10 plot
+# panels) and a separate idea, so the page opens on the samples and the table, the comparison itself.
+VIEWS = [ui.View("Samples and table", ("samples", "table"), keys=("kde",)),
+         ui.View("Training curves", ("curves",))]
+wt = ui.Walkthrough(STEPS, VIEWS)
 
 SETS = {"moons": "Two moons", "ring8": "Ring of 8 Gaussians", "checkerboard": "Checkerboard",
         "swiss_roll": "Swiss roll", "grid25": "5x5 grid of Gaussians", "spirals": "Two spirals",

@@ -65,7 +65,13 @@ STEPS = [
 ]
 
 url = ui.url()
-wt = ui.Walkthrough(STEPS)
+# the page is explored one view at a time; each view lists the URL keys of the widgets only it draws
+VIEWS = [ui.View("Forward process", ("schedule", "forward"), keys=("t",)),
+         ui.View("2-D model", ("trajectories", "train2d"), keys=("s2", "k2")),
+         ui.View("Denoising digits", ("reverse", "denoise"), keys=("sampler", "steps", "n", "k", "sampler2", "steps2")),
+         ui.View("DDPM vs DDIM", ("samplers",), keys=("cloud", "dig")),
+         ui.View("Latent diffusion", ("latent",), keys=("lsteps",))]
+wt = ui.Walkthrough(STEPS, VIEWS)
 
 SAMPLER_LABELS = {"ddim": "DDIM", "ddpm": "DDPM"}
 DATA_LABELS = {k: diffusion.gdata.TOY_SETS[k][1] for k in ("swiss_roll", "moons", "ring8", "checkerboard", "spirals",
@@ -524,7 +530,9 @@ def forward_views():
 
 # Each block with its own widgets is a fragment: moving one of them reruns only that block (a slider drag
 # redraws one or two charts, not the whole page); ui.fragment keeps the sidebar's link current.
-ui.fragment(forward_views)()
+wt.switch()  # the view switch, drawn here: outside the fragment below
+if wt.shows("schedule") or wt.shows("forward"):
+    ui.fragment(forward_views)()
 wt.section("trajectories", draw_trajectories, isolated=True)
 wt.section("train2d", draw_train2d)
 wt.section("reverse", draw_reverse, isolated=True)
@@ -532,7 +540,17 @@ wt.section("denoise", draw_denoise)
 wt.section("samplers", draw_samplers, isolated=True)
 wt.section("latent", draw_latent, isolated=True)
 
-ui.reproduce(snippets.diffusion(PIXEL, int(st.session_state.get("n", 8)), st.session_state.get("sampler", "ddim"),
-                                int(st.session_state.get("steps", 20)), seed), "genlab_diffusion.py")
+
+def digit_setting(key: str, options, default, fmt=str):
+    """A widget of the digits view, also while another view is shown: the session's value (kept across views),
+    else the link's (the label of one of ``options``), else ``default``."""
+    if st.session_state.get(key) in options:
+        return st.session_state[key]
+    return {fmt(o): o for o in options}.get(url.raw.get(key), default)
+
+
+ui.reproduce(snippets.diffusion(PIXEL, int(digit_setting("n", [4, 8, 16], 8)),
+                                digit_setting("sampler", list(SAMPLER_LABELS), "ddim", SAMPLER_LABELS.get),
+                                int(digit_setting("steps", [10, 20, 50, 100, 200], 20)), seed), "genlab_diffusion.py")
 ui.show_code(diffusion.schedule, diffusion.q_sample, diffusion.DiffusionModel.loss, diffusion.algorithm2,
              diffusion.reverse)

@@ -61,7 +61,12 @@ STEPS = [
 ]
 
 url = ui.url()
-wt = ui.Walkthrough(STEPS)
+# the page is explored one view at a time; each view lists the URL keys of the widgets only it draws
+VIEWS = [ui.View("Density and samples", ("density",), keys=("ns", "logp")),
+         ui.View("Layer by layer", ("layers",), keys=("dir", "k")),
+         ui.View("Training and exact NLL", ("training",)),
+         ui.View("Anomaly detection", ("anomaly",), keys=("q", "out", "px", "py"))]
+wt = ui.Walkthrough(STEPS, VIEWS)
 
 SETS = {"moons": "Two moons", "ring8": "Ring of 8 Gaussians", "checkerboard": "Checkerboard",
         "spirals": "Two spirals", "circles": "Concentric circles", "mine": "My points (click or CSV)"}
@@ -243,6 +248,8 @@ with st.container(border=True):
 
 if name == "mine":
     X_user = user_points_panel(data_box(np.asarray(st.session_state.get(POINTS_KEY) or [[0, 0]], np.float32)))
+wt.switch()  # the view switch, drawn on every run: also on one that stops below, for want of points or of a flow
+if name == "mine":
     if len(X_user) < gdata.PointLimits.min_rows:
         st.info(f"Add at least {gdata.PointLimits.min_rows} points (you have {len(X_user)}) to train a flow on them.",
                 icon=":material/touch_app:")
@@ -283,8 +290,6 @@ if model_key is None:
     st.stop()
 
 model = model_for(model_key)
-if ref_nll is None:
-    ref_nll = references(data_key, seed)
 K_model = model.config.n_layers
 
 
@@ -350,8 +355,10 @@ def draw_layers():
 
 def draw_training():
     st.subheader("Training by maximum likelihood, and how the exact NLL compares")
-    refs = {"KDE": next(v for k_, v in ref_nll.items() if k_.startswith("KDE")),
-            "Gaussian mixture": next(v for k_, v in ref_nll.items() if k_.startswith("Gaussian"))}
+    # a shipped record carries the KDE and mixture scores; other data get them fitted here, in the one view using them
+    nll = ref_nll if ref_nll is not None else references(data_key, seed)
+    refs = {"KDE": next(v for k_, v in nll.items() if k_.startswith("KDE")),
+            "Gaussian mixture": next(v for k_, v in nll.items() if k_.startswith("Gaussian"))}
     a, b = st.columns([3, 1.3])
     a.plotly_chart(fig.nll_curves(model.history_, refs, "Negative log-likelihood in nats per point"), key="nll")
     test_nll = model.nll(Xte)
@@ -403,7 +410,18 @@ wt.section("layers", draw_layers, isolated=True)
 wt.section("training", draw_training)
 wt.section("anomaly", draw_anomaly, isolated=True)
 
+
+def samples_setting() -> int:
+    """The "Samples to draw" of the density view, also while another view is shown: the session's value (kept
+    across views), else the link's, else the default."""
+    v = st.session_state.get("ns")
+    if isinstance(v, int) and 100 <= v <= 5000:
+        return v
+    raw = url.raw.get("ns", "")
+    return int(raw) if raw.isdigit() and 100 <= int(raw) <= 5000 else 1000
+
+
 ui.reproduce(snippets.flow(cfg, name, None if model_key.startswith("live:") else model_key.split(":", 1)[1],
-                           int(st.session_state.get("ns", 1000)), seed,
+                           samples_setting(), seed,
                            points=Xtr.tolist() + Xte.tolist() if name == "mine" else None), "genlab_flow.py")
 ui.show_code(flow.AffineCoupling, flow.RealNVP.log_prob_tensor, flow.RealNVP.sample, flow.train)

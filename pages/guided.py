@@ -50,7 +50,12 @@ STEPS = [
 ]
 
 url = ui.url()
-wt = ui.Walkthrough(STEPS)
+# explore mode: one view at a time; the samples open the page, the scale rows and the measured curve wait for theirs
+VIEWS = [ui.View("Samples", ("samples", "cgan")),
+         ui.View("Classifier guidance", ("classifier",), keys=("tclf",)),
+         ui.View("Classifier-free guidance", ("cfg",), keys=("tcfg",)),
+         ui.View("Guidance scale", ("curve",), keys=("per", "csteps"))]
+wt = ui.Walkthrough(STEPS, VIEWS)
 
 GUIDANCE_LABELS = {"cfg": "Classifier-free", "classifier": "Classifier", "none": "None"}
 SAMPLER_LABELS = {"ddim": "DDIM", "ddpm": "DDPM"}
@@ -184,22 +189,27 @@ except CheckpointError as e:
 # -------------------------------------------------------------------------------------------- sections
 
 def draw_samples():
-    st.subheader(f"Sixteen {digit}s, and the same noise at six scales")
+    st.subheader(f"Sixteen {digit}s from sixteen starting noises")
     s = 1.0 if kind == "none" else scale
     imgs, secs, m = grid(digit, kind, s, sampler, steps, seed)
     a, b = st.columns([2, 3])
     a.image(fig.images(imgs, ncols=4, scale=6), width="stretch",
             caption=f"{GUIDANCE_LABELS[kind]} guidance" + (f", s = {s:g}" if kind != "none" else "")
                     + f", {steps} {SAMPLER_LABELS[sampler]} steps, {secs:.2f} s")
-    a.caption(f"The evaluator reads {m['fidelity']:.0%} of these as a {digit} (mean probability {m['confidence']:.2f}); "
+    b.caption(f"The evaluator reads {m['fidelity']:.0%} of these as a {digit} (mean probability {m['confidence']:.2f}); "
               f"their diversity is {m['diversity_rel']:.2f} of real digits'.")
     ui.download_png(np.kron(image_mosaic(imgs, ncols=4), np.ones((8, 8))),
                     {"model": "guided_mnist16", "digit": digit, "guidance": kind, "scale": s, "sampler": sampler,
                      "steps": steps, "seed": seed}, f"genlab_guided_{digit}_{kind}_s{s:g}_seed{seed}.png",
-                    label="Download these digits (PNG)", container=a)
+                    label="Download these digits (PNG)", container=b)
+
+
+def draw_scale_rows():
+    st.subheader("The same noise at six scales")
     row_kind = "cfg" if kind == "none" else kind
     rows = scale_rows(digit, row_kind, sampler, steps, seed)
-    b.image(fig.scale_grid(rows, scale=5), width="stretch",
+    a, _ = st.columns([3, 2])
+    a.image(fig.scale_grid(rows, scale=5), width="stretch",
             caption=f"{GUIDANCE_LABELS[row_kind]} guidance at s = " + ", ".join(f"{v:g}" for v in ROW_SCALES)
                     + " (columns), four starting noises (rows, seeds "
                     + f"{seed}..{seed + 3}). Left to right the rows agree more and more: diversity falls, fidelity rises.")
@@ -258,6 +268,7 @@ def draw_cfg():
 
 
 def draw_curve():
+    draw_scale_rows()
     st.subheader("Fidelity against diversity, measured")
     shipped = guided.load_table()
     c = st.columns(3)

@@ -56,7 +56,14 @@ STEPS = [
 ]
 
 url = ui.url()
-wt = ui.Walkthrough(STEPS)
+# explore mode: one view at a time; the page opens on the pictures, the guidance trade-off (five more sampling
+# runs) waits for its own view. No section draws a control of its own: every control is at the top.
+VIEWS = [ui.View("Generate", ("generate",)),
+         ui.View("Text encoder", ("encoder",)),
+         ui.View("Denoising steps", ("preview",)),
+         ui.View("Guidance scale", ("guidance", "tradeoff")),
+         ui.View("Latent space", ("latent",))]
+wt = ui.Walkthrough(STEPS, VIEWS)
 
 MODELS = {"mini": "GenLab mini (trained here)", "sd": "Stable Diffusion (local folder or hub id)"}
 DEFAULT_PROMPT = "a large red circle in the top left"
@@ -174,8 +181,11 @@ if pipe is None:
         st.stop()
 is_mini = t2i.is_mini(pipe)
 
-result = run(pipe, model_key, prompt, negative, scale, steps, scheduler, n_images, seed, max(1, steps // 8))
-report = result["report"]
+
+def sampled() -> dict:
+    """The images for the controls (and the predicted clean images along the way): only the views that show them
+    run the sampler (cached, so the two views share one run)."""
+    return run(pipe, model_key, prompt, negative, scale, steps, scheduler, n_images, seed, max(1, steps // 8))
 
 
 def prompt_notes(rep: dict) -> None:
@@ -201,7 +211,8 @@ def prompt_notes(rep: dict) -> None:
 
 def draw_generate():
     st.subheader("Prompt in, pictures out")
-    prompt_notes(report)
+    result = sampled()
+    prompt_notes(result["report"])
     imgs = result["images"]
     cols_n = min(8, len(imgs))
     for start in range(0, len(imgs), cols_n):
@@ -241,6 +252,7 @@ def draw_encoder():
 
 def draw_preview():
     st.subheader("Watching the image form: the predicted clean image every few steps")
+    result = sampled()
     previews = result["previews"]
     if not previews:
         st.info("No intermediate steps to show.", icon=":material/info:")

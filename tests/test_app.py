@@ -141,3 +141,4 @@ def test_a_lesson_link_can_hide_the_view_switch():
     assert not notices(at), notices(at)
     assert at.slider(key="gen").value == 60
     assert "hide=view" in at.sidebar.code[0].value and "view=Generate" in at.sidebar.code[0].value
+

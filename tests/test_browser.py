@@ -27,8 +27,10 @@ def test_every_page_renders_in_a_real_browser():
             for other in PAGES:
                 assert other.title in sidebar, f"{name}: navigation lacks {other.title}"
             if spec is not HOME:
-                charts = page.locator('[data-testid="stPlotlyChart"]').count()
-                assert charts >= 1, f"{name}: no chart drawn"
+                # every page's default view draws a figure: a plotly chart or a picture (guided opens on its samples)
+                figures = (page.locator('[data-testid="stPlotlyChart"]').count()
+                           + page.locator('[data-testid="stImage"] img').count())
+                assert figures >= 1, f"{name}: no figure drawn"
         # A copied link reopens the same view in a new session.
         fresh = chromium.new_page(viewport={"width": 1400, "height": 1000})
         browser.open_and_time(fresh, f"{base}/bayes?data=Two+moons&seed=7&n=50", timeout_s=120)

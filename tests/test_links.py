@@ -7,7 +7,7 @@ from tests.pagetest import assert_ok, notices, open_page, shown, widget
 
 # the view-shaping keys changed on each page (chosen among its controls; cheap to compute)
 CHANGED = {"bayes": ["n", "sep", "corr"], "gan": ["data", "loss", "n"], "vae": ["model", "grid", "span"],
-           "flow": ["data", "ns", "logp"], "diffusion": ["t", "sched", "sampler"], "compare": ["data", "kde"],
+           "flow": ["data", "ns", "logp"], "diffusion": ["t", "sched", "data"], "compare": ["data", "kde"],
            "guided": [], "text_to_image": []}
 SEED = 7
 # a non-default view for the link to reopen, where the changed keys live in one (``view`` is then checked too)

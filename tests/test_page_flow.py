@@ -1,23 +1,56 @@
-"""AppTest: the normalizing-flow page (defaults, extreme values, nonsense links, redraws, walkthrough, live training)."""
+"""AppTest: the normalizing-flow page (views, defaults, extreme values, nonsense links, redraws, walkthrough, live
+training, the user's own points)."""
 import numpy as np
 import pytest
 
-from tests.pagetest import assert_ok, notices, open_page, captions, widget
+from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget, widget_in
 
 FLOW = "pages/flow.py"
-CHARTS = 7  # data, density, samples, warp, log-det bars, NLL curves, anomaly map
+# charts each view draws: data, density, samples | warp, log-det bars | NLL curves | anomaly map
+VIEW_CHARTS = {"Density and samples": 3, "Layer by layer": 2, "Training and exact NLL": 1, "Anomaly detection": 1}
+DENSITY, LAYERS, TRAINING, ANOMALY = VIEW_CHARTS  # the labels
+MINE = "My points (click or CSV)"
 
 
-def test_flow_defaults_open_trained():
+def switch(at, label):
+    """Pick another view in the same session (as a click on the switch does)."""
+    next(b for b in at.get("button_group") if b.key == "view").set_value(label).run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def charts(at) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def test_flow_defaults_open_trained_on_the_density_view():
     at = open_page(FLOW)
-    assert_ok(at, min_charts=CHARTS)
+    assert_ok(at)
+    assert views(at) == list(VIEW_CHARTS)
+    assert charts(at) == VIEW_CHARTS[DENSITY]  # the page opens with its headline only
     assert at.selectbox(key="data").value == "moons"
     assert "Shipped checkpoint, trained by `python -m core.flow train --data moons" in captions(at)
     metrics = {m.label: m.value for m in at.metric}
     assert abs(float(metrics["Probability mass in the picture"]) - 1) < 0.02
     assert float(metrics["Test NLL"].split()[0]) < 1.4  # the shipped moons flow is trained
-    assert any("bound" in i.value for i in at.info)  # VAE and diffusion give only bounds
-    assert at.slider(key="k").value == 8 and at.slider(key="k").max == 8
+    with pytest.raises(KeyError):
+        widget(at, "k")  # the layer view's widgets are not drawn
+    assert "view=" not in at.sidebar.code[0].value  # the default view is left out of the link
+
+
+def test_flow_each_view_draws_only_its_own_figures():
+    ats = open_views(FLOW)
+    assert list(ats) == list(VIEW_CHARTS)
+    for label, at in ats.items():
+        assert_ok(at)
+        assert charts(at) == VIEW_CHARTS[label], (label, charts(at))
+        assert ("view=" in at.sidebar.code[0].value) == (label != "Density and samples")
+        assert at.selectbox(key="data").value == "moons" and at.button(key="train").label == "Train live"  # shared
+        assert any("Reproduce" in e.label for e in at.expander)
+    assert ats[LAYERS].slider(key="k").value == 8 and ats[LAYERS].slider(key="k").max == 8
+    assert "z8 = f8(z7) = x" in ats[LAYERS].get("plotly_chart")[0].proto.spec
+    assert any("bound" in i.value for i in ats[TRAINING].info)  # VAE and diffusion give only bounds
+    assert {m.label for m in ats[TRAINING].metric} >= {"Flow, test NLL (exact)", "KDE, test NLL"}
+    assert any(m.label == "ln p(your point)" for m in ats[ANOMALY].metric)
 
 
 @pytest.mark.parametrize("query", [
@@ -28,100 +61,180 @@ def test_flow_defaults_open_trained():
     {"data": "Two spirals", "K": 2, "steps": 250, "lr": "0.0003", "dir": "base to data (sampling)", "k": 1},
 ])
 def test_flow_extremes_and_link_restores_view(query):
-    at = open_page(FLOW, query)
-    assert_ok(at, min_charts=CHARTS)
-    assert not notices(at), notices(at)
+    ats = open_views(FLOW, query)
+    links = {}
+    for label, at in ats.items():
+        assert_ok(at)
+        assert charts(at) == VIEW_CHARTS[label], (label, charts(at))
+        assert not notices(at), (label, notices(at))  # every parameter was understood, in every view
+        link = at.sidebar.code[0].value
+        assert ("seed=2147483647" in link) == ("seed" in query)
+        links[label] = {p for p in link.lstrip("?").split("&") if not p.startswith("view=")}
+        if "K" in query:  # other settings than the shipped flow's: it says so and offers to train
+            assert "until you click **Train live**" in captions(at)
+    # the same settings in the link, whichever view is shown; only a view that draws a widget set to its default
+    # (k=8, the base-to-data direction) leaves it out, while the other views hand the link's value on
+    every = set().union(*links.values())
+    for label, params in links.items():
+        for p in every - params:
+            widget(ats[label], p.split("=")[0])
     for key, value in query.items():
-        w = widget(at, key)
-        shown = w.format_func(w.value) if getattr(w, "format_func", None) else w.value
-        ok = str(shown) == str(value) or (isinstance(w.value, (int, float)) and not isinstance(w.value, bool)
-                                          and float(value) == float(w.value)) or str(w.value).lower() == str(value)
-        assert ok, (key, shown, value)
+        w = widget_in(ats, key)
+        got = shown(w)
+        ok = str(got) == str(value) or (isinstance(w.value, (int, float)) and not isinstance(w.value, bool)
+                                        and float(value) == float(w.value)) or str(w.value).lower() == str(value)
+        assert ok, (key, got, value)
+    if "ns" in query:  # the reproduce script draws the link's number of samples, in every view
+        assert all(f"model.sample({query['ns']}," in " ".join(c.value for c in at.code) for at in ats.values())
+
+
+def test_flow_a_hidden_views_settings_survive_in_the_link():
+    """``k`` and ``q`` shape only the layer and anomaly views: a link holding them opens the density view without a
+    notice, keeps them in its link, and the views then show them."""
+    at = open_page(FLOW, {"k": 3, "q": 5, "dir": "data to base (likelihood)"})
+    assert_ok(at)
+    assert charts(at) == VIEW_CHARTS[DENSITY]
+    assert not notices(at), notices(at)
     link = at.sidebar.code[0].value
-    assert ("seed=2147483647" in link) == ("seed" in query)
-    if "K" in query:  # other settings than the shipped flow's: it says so and offers to train
-        assert "until you click **Train live**" in captions(at)
+    assert "k=3" in link and "q=5" in link and "dir=data+to+base" in link
+    switch(at, LAYERS)
+    assert at.slider(key="k").value == 3 and at.radio(key="dir").value.startswith("data to base")
+    assert "after 3 inverse layers" in at.get("plotly_chart")[0].proto.spec
+    switch(at, ANOMALY)
+    assert at.slider(key="q").value == 5.0
 
 
 def test_flow_nonsense_url_parameters_fall_back_with_a_notice():
-    at = open_page(FLOW, {"data": "Nope", "k": "99", "q": "-5", "px": "abc", "dir": "sideways", "K": "1.5",
-                          "lr": "fast", "zz": "1"})
-    assert_ok(at, min_charts=CHARTS)
+    query = {"data": "Nope", "k": "99", "q": "-5", "px": "abc", "dir": "sideways", "K": "1.5", "lr": "fast", "zz": "1",
+             "view": "Nowhere"}
+    at = open_page(FLOW, query)
+    assert_ok(at)
+    assert charts(at) == VIEW_CHARTS[DENSITY]  # an unknown view: the default one
     text = notices(at)
-    for key in ("data=Nope", "k=99", "q=-5", "px=abc", "dir=sideways", "K=1.5", "lr=fast", "`zz`"):
+    for key in ("data=Nope", "K=1.5", "lr=fast", "`zz`", "view=Nowhere"):
         assert key in text, (key, text)
-    assert at.selectbox(key="data").value == "moons" and at.slider(key="k").value == 8
+    assert at.selectbox(key="data").value == "moons"
+    # the widgets of the other views check their own values when their view is shown
+    for label, keys in ((LAYERS, ("k=99", "dir=sideways")), (ANOMALY, ("q=-5", "px=abc"))):
+        at = open_page(FLOW, {**query, "view": label})
+        assert_ok(at)
+        assert charts(at) == VIEW_CHARTS[label]
+        text = notices(at)
+        for key in keys + ("data=Nope", "`zz`"):
+            assert key in text, (label, key, text)
+    assert at.slider(key="q").value == 1.0 and at.number_input(key="px").value == 0.0
+    at = open_page(FLOW, {"k": "99", "view": LAYERS})
+    assert at.slider(key="k").value == 8
 
 
 def test_flow_layer_slider_redraws_the_warp():
-    at = open_page(FLOW)
+    at = open_page(FLOW, {"view": LAYERS})
+    assert_ok(at)
     warp = lambda: next(c for c in at.get("plotly_chart") if "z8 = f8" in c.proto.spec or "z3 = f3" in c.proto.spec)
     before = warp().proto.spec
     at.slider(key="k").set_value(3).run()
-    assert_ok(at, min_charts=CHARTS)
+    assert_ok(at)
+    assert charts(at) == VIEW_CHARTS[LAYERS]
     after = warp().proto.spec
     assert after != before and "z3 = f3(z2)" in after
     assert "k=3" in at.sidebar.code[0].value
     at.radio(key="dir").set_value("data to base (likelihood)").run()
-    assert_ok(at, min_charts=CHARTS)
+    assert_ok(at)
     assert any("after 3 inverse layers" in c.proto.spec for c in at.get("plotly_chart"))
 
 
 def test_flow_anomaly_threshold_flags_more_points():
-    at = open_page(FLOW, {"q": 0.5, "px": 3.0, "py": 3.0})
-    assert_ok(at, min_charts=CHARTS)
+    at = open_page(FLOW, {"q": 0.5, "px": 3.0, "py": 3.0, "view": ANOMALY})
+    assert_ok(at)
+    assert charts(at) == VIEW_CHARTS[ANOMALY]
     flagged = lambda: int(next(m.value for m in at.markdown if m.value.startswith("Flagged:")).split("**")[1])
     few = flagged()
     assert any(m.label == "ln p(your point)" and m.delta == "flagged" for m in at.metric)  # far from the moons
     at.slider(key="q").set_value(10.0).run()
-    assert_ok(at, min_charts=CHARTS)
+    assert_ok(at)
     assert flagged() > few
 
 
 def test_flow_walkthrough_steps_through_the_lecture():
-    at = open_page(FLOW, {"walkthrough": "true"})
+    at = open_page(FLOW, {"walkthrough": "true", "view": "Anomaly detection"})  # a view in the link changes nothing
     assert_ok(at, min_charts=1)
+    assert views(at) == []  # no view switch in the walkthrough
+    assert not notices(at), notices(at)
     headings = lambda: [m.value for m in at.markdown if m.value.startswith("#### Step")]
     assert headings() == ["#### Step 1. The change of variables"]
-    seen = []
+    assert charts(at) == VIEW_CHARTS[DENSITY]
+    seen, drawn = [], []
     for _ in range(8):
         seen.append(headings()[0])
+        drawn.append(charts(at))
         next(b for b in at.button if b.label == "Next").click().run()
         assert not at.exception
     assert len(set(seen)) == 7 and seen[-1].startswith("#### Step 7")
+    # one section per step, its view's charts
+    assert drawn == [VIEW_CHARTS[v] for v in (DENSITY, LAYERS, LAYERS, LAYERS, TRAINING, TRAINING, ANOMALY, ANOMALY)]
     assert at.latex and "\\ln p_\\theta" in at.latex[0].value  # step 7's threshold on ln p
 
 
-def test_flow_train_live_small_config():
-    at = open_page(FLOW, {"data": "Two moons", "K": 2, "width": 16, "steps": 250, "seed": 5})
-    assert_ok(at, min_charts=CHARTS)
+def test_flow_train_live_small_config_from_another_view():
+    at = open_page(FLOW, {"data": "Two moons", "K": 2, "width": 16, "steps": 250, "seed": 5, "view": LAYERS})
+    assert_ok(at)
     assert "until you click **Train live**" in captions(at)
+    assert at.slider(key="k").max == 8  # the shipped flow, until trained
     at.button(key="train").click().run()
-    assert_ok(at, min_charts=CHARTS)
+    assert_ok(at)
+    assert charts(at) == VIEW_CHARTS[LAYERS]
     assert "2 layers, seed 5." in captions(at)
     assert at.slider(key="k").max == 2
+    switch(at, DENSITY)  # the trained flow is shown in every view
+    assert_ok(at)
+    assert "2 layers, seed 5." in captions(at) and charts(at) == VIEW_CHARTS[DENSITY]
 
 
-def test_flow_user_points():
-    at = open_page(FLOW, {"data": "My points (click or CSV)"})
+def test_flow_a_kept_setting_follows_another_data_set():
+    """A view's setting is kept while another view is shown; a data set with fewer layers brings it into range."""
+    at = open_page(FLOW, {"data": "Two spirals", "view": LAYERS})
+    assert at.slider(key="k").max == 16
+    at.slider(key="k").set_value(12).run()
+    switch(at, DENSITY)
+    at.selectbox(key="data").set_value("moons").run()
+    assert_ok(at)
+    switch(at, LAYERS)
+    assert_ok(at)
+    assert at.slider(key="k").value == 8 and at.slider(key="k").max == 8
+
+
+def test_flow_user_points_in_every_view():
+    # a probe point set in the anomaly view, kept while the density view is shown; it lies outside the box of the
+    # points added below, so that view brings it into its new range
+    at = open_page(FLOW, {"view": ANOMALY})
+    at.number_input(key="px").set_value(3.5).run()
+    switch(at, DENSITY)
+    at.selectbox(key="data").set_value("mine").run()
     assert not at.exception
     assert any("Add at least 10 points" in i.value for i in at.info)
     rng = np.random.default_rng(0)
-    pts = np.concatenate([rng.normal((100, 100), 5, (30, 2)), rng.normal((140, 80), 5, (30, 2))])
-    at.session_state["_flow_points"] = pts.tolist()
+    at.session_state["_flow_points"] = np.concatenate([rng.normal((100, 100), 5, (30, 2)),
+                                                       rng.normal((140, 80), 5, (30, 2))]).tolist()
     at.slider(key="steps").set_value(250).run()
     assert not at.exception
     assert any("No flow for these points yet" in i.value for i in at.info)
     at.button(key="train").click().run()
-    assert_ok(at, min_charts=CHARTS + 1)  # and the click canvas
+    assert_ok(at)
     assert "Trained live on this server" in captions(at)
+    assert charts(at) == VIEW_CHARTS[DENSITY] + 1  # and the click canvas
     # units far from [-3, 3] are handled: the density still holds its mass inside the picture
     mass = float(next(m.value for m in at.metric if m.label == "Probability mass in the picture"))
     assert 0.9 < mass < 1.02
+    for label in VIEW_CHARTS:
+        switch(at, label)
+        assert_ok(at)
+        assert charts(at) == VIEW_CHARTS[label] + 1, label  # the click canvas and the upload in every view
+        assert at.file_uploader(key="csv") is not None and "Trained live on this server" in captions(at)
+    assert 82 < at.number_input(key="px").value < 90  # the probe, brought into the new box
 
 
 def test_flow_csv_upload_good_and_bad_files():
-    at = open_page(FLOW, {"data": "My points (click or CSV)"})
+    at = open_page(FLOW, {"data": MINE})
     assert not at.exception
     at.file_uploader(key="csv").upload("bad.csv", b"x,y\n1,2\n3,oops\n", "text/csv").run()
     assert not at.exception
@@ -136,15 +249,16 @@ def test_flow_csv_upload_good_and_bad_files():
 
 
 def test_flow_deeper_shipped_flow_sets_the_settings():
-    at = open_page(FLOW, {"data": "Two spirals"})
-    assert_ok(at, min_charts=CHARTS)
+    at = open_page(FLOW, {"data": "Two spirals", "view": LAYERS})
+    assert_ok(at)
+    assert charts(at) == VIEW_CHARTS[LAYERS]
     assert at.slider(key="K").value == 16 and at.slider(key="k").max == 16
     assert "Shipped checkpoint, trained by `python -m core.flow train --data spirals --n-layers 16" in captions(at)
     # switching data sets within a session starts from that set's shipped settings
     at.slider(key="K").set_value(12).run()
     at.selectbox(key="data").set_value("moons").run()
-    assert_ok(at, min_charts=CHARTS)
-    assert at.slider(key="K").value == 8 and "--data moons" in captions(at)
+    assert_ok(at)
+    assert at.slider(key="K").value == 8 and at.slider(key="k").max == 8 and "--data moons" in captions(at)
 
 
 def test_flow_broken_checkpoint_is_reported_and_training_offered(monkeypatch):

@@ -1,9 +1,18 @@
-"""AppTest: the text-to-image page (defaults, extreme and odd values, nonsense link parameters, Stable Diffusion)."""
+"""AppTest: the text-to-image page (views, defaults, extreme and odd values, nonsense link parameters, Stable Diffusion)."""
 import pytest
 
-from tests.pagetest import assert_ok, captions, notices, open_page, shown, widget
+from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget
 
 PAGE = "pages/text_to_image.py"
+
+# what each view draws: plotly charts, and images (st.image elements); defaults: 8 images, 25 steps
+VIEW_CHARTS = {"Generate": 0, "Text encoder": 1, "Denoising steps": 0, "Guidance scale": 1, "Latent space": 1}
+VIEW_IMAGES = {"Generate": 8,           # one per seed
+               "Text encoder": 0,       # the token states are a chart
+               "Denoising steps": 9,    # x0_hat every 3 of the 25 steps
+               "Guidance scale": 1,     # the same seeds at five scales
+               "Latent space": 1}       # the final latents
+SCALE = "Guidance scale"
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -12,18 +21,35 @@ def image_captions(at) -> str:
     return " ".join(img.caption for e in at.get("image") for img in e.proto.imgs)
 
 
-def test_defaults_open_with_the_shipped_mini_model():
-    at = open_page(PAGE)
-    assert_ok(at, min_charts=3)  # token states, parts, trade-off curve
-    assert not at.warning, [w.value for w in at.warning]
-    assert widget(at, "model").value == "mini" and widget(at, "cfg").value == 4.0 and widget(at, "n").value == 8
-    assert len(at.get("image")) >= 8 + 8 + 1 + 1  # the images, the preview columns, the scales grid, the latents
+def link(at) -> str:
+    return at.sidebar.code[0].value
+
+
+def switch(at):
+    return next(b for b in at.get("button_group") if b.key == "view")
+
+
+def test_defaults_open_on_the_pictures_and_each_view_draws_only_its_own():
+    ats = open_views(PAGE)
+    assert list(ats) == list(VIEW_CHARTS)
+    for label, at in ats.items():
+        assert_ok(at)
+        assert not at.warning, (label, [w.value for w in at.warning])
+        assert len(at.get("plotly_chart")) == VIEW_CHARTS[label], label
+        assert len(at.get("image")) == VIEW_IMAGES[label], label
+        assert widget(at, "model").value == "mini" and widget(at, "cfg").value == 4.0 and widget(at, "n").value == 8
+        assert "Seed of this view: **0**" in " ".join(c.value for c in at.sidebar.caption)
+        assert (f"view={label.replace(' ', '+')}" in link(at)) == (label != "Generate"), (label, link(at))
+    at = ats["Generate"]
     assert "seed 0" in image_captions(at) and "seed 7" in image_captions(at)  # a seed beside every image
-    text = captions(at)
-    assert "Fidelity" in text and "12x fewer" in text  # the trade-off curve, latent vs image size
     labels = [b.label for b in at.get("download_button")]  # the images, their settings, the view as a script
     assert {"Download the images (PNG)", "Download their settings (JSON)", "Download the script"} == set(labels)
-    assert "Seed of this view: **0**" in " ".join(c.value for c in at.sidebar.caption)
+    assert "Fidelity" not in captions(at)  # the trade-off waits for its view
+    assert [b.label for b in ats[SCALE].get("download_button")] == ["Download the script"]
+    assert "step 24, t=" in image_captions(ats["Denoising steps"])
+    assert "Fidelity" in captions(ats[SCALE]) and "s = 0, 1, 2, 4, 7" in captions(ats[SCALE])
+    assert "12x fewer" in captions(ats["Latent space"])  # latent vs image size
+    assert "token states c" in captions(ats["Text encoder"]).lower()
 
 
 @pytest.mark.parametrize("query", [
@@ -31,24 +57,31 @@ def test_defaults_open_with_the_shipped_mini_model():
     {"cfg": 0, "steps": 2, "n": 16, "sched": "DPM-Solver++", "neg": "a red circle"},
     {"cfg": 7.5, "steps": 3, "n": 2, "sched": "PNDM", "prompt": "a green triangle in the center"},
 ])
-def test_extreme_values_in_the_link_are_shown(query):
-    at = open_page(PAGE, query)
-    assert_ok(at, min_charts=3)
-    assert not notices(at), notices(at)
-    for key, value in query.items():
-        got = at.text_input(key=key).value if key in ("prompt", "neg") else shown(widget(at, key))
-        assert (float(got) == float(value)) if isinstance(value, (int, float)) else got == value, (key, got, value)
-    assert all(f"{k}=" in at.sidebar.code[0].value for k in query)  # the link carries the view
+def test_extreme_values_in_the_link_are_shown_in_every_view(query):
+    ats = open_views(PAGE, query)
+    assert list(ats) == list(VIEW_CHARTS)
+    for label, at in ats.items():
+        assert_ok(at, min_charts=VIEW_CHARTS[label])
+        assert not notices(at), (label, notices(at))
+        for key, value in query.items():
+            got = at.text_input(key=key).value if key in ("prompt", "neg") else shown(widget(at, key))
+            assert (float(got) == float(value)) if isinstance(value, (int, float)) else got == value, (label, key, got, value)
+        assert all(f"{k}=" in link(at) for k in query), (label, link(at))  # the link carries the settings
+    assert len(ats["Generate"].get("image")) == query["n"]
 
 
 def test_nonsense_link_parameters_fall_back_with_a_notice():
-    at = open_page(PAGE, {"model": "dalle", "cfg": "-3", "steps": "many", "sched": "Heun-ish", "n": "99",
-                          "seed": "x", "zz": "1"})
-    assert_ok(at, min_charts=3)
-    text = notices(at)
-    for piece in ("model=dalle", "cfg=-3", "steps=many", "sched=Heun-ish", "n=99", "seed=x", "`zz`"):
-        assert piece in text, (piece, text)
-    assert widget(at, "steps").value == 25 and widget(at, "model").value == "mini"
+    ats = open_views(PAGE, {"model": "dalle", "cfg": "-3", "steps": "many", "sched": "Heun-ish", "n": "99",
+                            "seed": "x", "zz": "1"})
+    for label, at in ats.items():
+        assert_ok(at, min_charts=VIEW_CHARTS[label])
+        text = notices(at)
+        for piece in ("model=dalle", "cfg=-3", "steps=many", "sched=Heun-ish", "n=99", "seed=x", "`zz`"):
+            assert piece in text, (label, piece, text)
+        assert widget(at, "steps").value == 25 and widget(at, "model").value == "mini"
+    at = open_page(PAGE, {"view": "Nowhere", "steps": 2, "n": 2})
+    assert_ok(at)
+    assert "view=Nowhere" in notices(at) and switch(at).value == "Generate" and len(at.get("image")) == 2
 
 
 @pytest.mark.parametrize("prompt,expect", [
@@ -71,17 +104,20 @@ def test_missing_stable_diffusion_stays_on_mini(tmp_path):
     assert "seed 0" in image_captions(at)  # the mini model drew instead
 
 
-def test_tiny_stable_diffusion_runs_on_the_page(tmp_path, monkeypatch):
+def test_tiny_stable_diffusion_runs_in_every_view(tmp_path, monkeypatch):
     monkeypatch.setenv("GENLAB_SD_DIRS", str(tmp_path))
     from tests.test_text_to_image import _tiny_stable_diffusion
 
     path = _tiny_stable_diffusion(tmp_path)
-    at = open_page(PAGE, {"model": "Stable Diffusion (local folder or hub id)", "sd": str(path), "steps": 2, "n": 2,
-                          "prompt": "a lower tower"})
-    assert_ok(at, min_charts=2)
-    assert not at.warning, [w.value for w in at.warning]
-    assert "only knows the shapes world" in " ".join(i.value for i in at.info)
-    assert "seed 1" in image_captions(at)
+    ats = open_views(PAGE, {"model": "Stable Diffusion (local folder or hub id)", "sd": str(path), "steps": 2, "n": 2,
+                            "prompt": "a lower tower"})
+    assert list(ats) == list(VIEW_CHARTS)
+    for label, at in ats.items():
+        assert_ok(at, min_charts=1 if label in ("Text encoder", "Latent space") else 0)  # token states; parts
+        assert not at.warning, (label, [w.value for w in at.warning])
+    assert "seed 1" in image_captions(ats["Generate"])
+    assert "only knows the shapes world" in " ".join(i.value for i in ats[SCALE].info)
+    assert len(ats[SCALE].get("image")) == 1 and not ats[SCALE].get("plotly_chart")  # images at 5 scales, no curve
 
 
 def test_new_seed_button_changes_the_seed():
@@ -91,9 +127,27 @@ def test_new_seed_button_changes_the_seed():
     assert widget(at, "seed").value != 0
 
 
+def test_switching_views_in_a_session():
+    """The switch redraws another view with the same controls; the denoising view reuses the pictures' run."""
+    at = open_page(PAGE, {"steps": 2, "n": 2, "prompt": "a small blue square"})
+    assert views(at) == list(VIEW_CHARTS)
+    at.slider(key="cfg").set_value(1.0).run()
+    switch(at).set_value("Denoising steps").run()
+    assert_ok(at)
+    assert "step 1, t=" in image_captions(at) and len(at.get("image")) == 2  # 2 steps: a preview after each
+    assert "cfg=1" in link(at) and "view=Denoising+steps" in link(at)
+    switch(at).set_value(SCALE).run()
+    assert_ok(at, min_charts=1)
+    assert widget(at, "cfg").value == 1.0 and at.text_input(key="prompt").value == "a small blue square"
+    switch(at).set_value("Generate").run()
+    assert_ok(at)
+    assert "seed 1" in image_captions(at) and "view=" not in link(at)
+
+
 def test_walkthrough_steps_through_the_lecture():
     at = open_page(PAGE, {"walkthrough": "true", "steps": 2, "n": 2})
     assert not at.exception and not at.error
+    assert not views(at)  # no view switch in the walkthrough: one step's section at a time
     headings = lambda: [m.value for m in at.markdown if m.value.startswith("#### Step")]  # noqa: E731
     assert headings() == ["#### Step 1. Text-to-image as translation"]
     seen = []
@@ -103,3 +157,12 @@ def test_walkthrough_steps_through_the_lecture():
         [b for b in at.button if b.label == "Next"][0].click().run()
         assert not at.exception and not at.error
     assert len(set(seen)) == 6 and seen[-1].startswith("#### Step 6. Diversity against fidelity")
+    assert len(at.get("plotly_chart")) == 1 and "Fidelity" in captions(at)
+
+
+def test_a_lesson_link_opens_its_step_with_the_code_hidden():
+    at = open_page(PAGE, {"walkthrough": "true", "step": 3, "hide": "code", "steps": 2, "n": 2})
+    assert_ok(at)
+    assert not notices(at), notices(at)
+    assert [m.value for m in at.markdown if m.value.startswith("#### Step")] == ["#### Step 3. Cross-attention conditioning"]
+    assert "step 1, t=" in image_captions(at)  # the denoising previews, without the view switch
