@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import inspect
 import math
+import threading
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import streamlit as st
 
 _STATE_KEY = "_genlab_url_state"
-_IN_FRAGMENT = "_genlab_in_fragment"
+_FRAGMENT_DEPTH = threading.local()  # per script thread: how many ui.fragment draws are running
+
+
+def _in_fragment() -> bool:
+    return getattr(_FRAGMENT_DEPTH, "n", 0) > 0
 _LAST_KEY = "_genlab_last_values"
 
 
@@ -233,6 +238,7 @@ def begin_run() -> UrlState:
     """Start a script run's URL state (called once per run by the router, before the page)."""
     state = UrlState(st.query_params.to_dict())
     st.session_state[_STATE_KEY] = state
+    _FRAGMENT_DEPTH.n = 0  # a full run starts outside every fragment, whatever an interrupted run left
     return state
 
 
@@ -384,7 +390,7 @@ class Walkthrough:
         """Draw the view switch here (explore mode, pages with views; once per run)."""
         if self.on or not self.views or self._view is not None:
             return
-        if st.session_state.get(_IN_FRAGMENT):
+        if _in_fragment():
             raise RuntimeError("the view switch must be drawn outside fragments: call wt.switch() before the fragment")
         labels = [v.label for v in self.views]
         state = url()
@@ -645,12 +651,11 @@ def fragment(draw, run_every=None):
     page); Streamlit lets a fragment rewrite a container made outside it, which keeps the link current.
     """
     def run():
-        outer = st.session_state.get(_IN_FRAGMENT, False)
-        st.session_state[_IN_FRAGMENT] = True
+        _FRAGMENT_DEPTH.n = getattr(_FRAGMENT_DEPTH, "n", 0) + 1
         try:
             draw()
         finally:
-            st.session_state[_IN_FRAGMENT] = outer
+            _FRAGMENT_DEPTH.n -= 1
         if st.session_state.get(_FOOTER_KEY) is not None:
             sidebar_footer()
 
