@@ -476,6 +476,52 @@ def _max_train_seconds() -> float:
     return float(os.environ.get("GENLAB_MAX_TRAIN_SECONDS", "180"))
 
 
+@st.cache_resource(show_spinner=False)
+def _runs_in_flight():
+    """Process-wide: live trainings running now, by the key of what they will store -> threading.Event."""
+    return {}, threading.Lock()
+
+
+class one_run_per_key:
+    """``with ui.one_run_per_key(key, ready) as mine:`` -- one live training per identical configuration.
+
+    When a class clicks *Train live* on the same preset at once, every session would train the same model
+    and queue for the server's few training slots. Instead the first session trains (``mine`` is True) and
+    the others wait for it with a message, then use what it stored (``mine`` is False once ``ready()``
+    says the result is there). If that run failed or took too long, the waiting session trains itself.
+    Models are stored in the page's shared store, read-only for sessions, so waiting sessions share one.
+    """
+
+    def __init__(self, key: str, ready, what: str = "this exact model"):
+        self.key, self.ready, self.what = key, ready, what
+        self.event = None
+
+    def __enter__(self) -> bool:
+        runs, lock = _runs_in_flight()
+        with lock:
+            other = runs.get(self.key)
+            if other is None:
+                self.event = runs[self.key] = threading.Event()
+                return True
+        with st.status(f"Another session is training {self.what} right now: waiting for its result instead of "
+                       "training it twice.", expanded=False) as box:
+            other.wait(timeout=_max_train_seconds() + 60)
+            if self.ready():
+                box.update(label=f"Using the model another session just trained ({self.what}).", state="complete")
+                return False
+            box.update(label="The other session's run did not finish: training here.", state="error")
+        return True
+
+    def __exit__(self, *exc):
+        if self.event is not None:
+            runs, lock = _runs_in_flight()
+            with lock:
+                if runs.get(self.key) is self.event:
+                    del runs[self.key]
+            self.event.set()
+        return False
+
+
 class TrainingProgress:
     """A progress callback for core training loops: ``callback(step, metrics) -> stop?``.
 

@@ -281,7 +281,14 @@ def compare_digits(seed: int, n: int = 16):
 
 
 def train_live(cfg: diffusion.DiffusionConfig):
-    """Train ``cfg`` with a progress box and keep it for every session. Returns the model or None."""
+    """Train ``cfg`` with a progress box and keep it for every session. Returns the model or None.
+    Sessions asking for the same model at once share one run (``ui.one_run_per_key``)."""
+    key = diffusion.checkpoints.config_hash(cfg)
+    with ui.one_run_per_key(f"diffusion:{key}", lambda: key in live_store()) as mine:
+        return _train_live(cfg) if mine else live_store()[key]
+
+
+def _train_live(cfg: diffusion.DiffusionConfig):
     progress = ui.TrainingProgress(cfg.steps, label=f"Training eps_theta for {cfg.steps:,} steps (Algorithm 1)",
                                    every=100, chart_keys=["train/loss", "test/loss", "test/swd"])
     restore = _threads1()

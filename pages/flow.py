@@ -185,7 +185,13 @@ def data_box(X) -> tuple:
 # ---------------------------------------------------------------------------------------------- controls
 
 def train_live(cfg: flow.FlowConfig, data, key: str):
-    """Train ``cfg`` with a progress box and keep it for every session. Returns the model or None."""
+    """Train ``cfg`` with a progress box and keep it for every session. Returns the model or None.
+    Sessions asking for the same model at once share one run (``ui.one_run_per_key``)."""
+    with ui.one_run_per_key(key, lambda: key in live_store()) as mine:
+        return _train_live(cfg, data, key) if mine else live_store()[key]
+
+
+def _train_live(cfg: flow.FlowConfig, data, key: str):
     every = max(cfg.eval_every, (cfg.steps // 25) // cfg.eval_every * cfg.eval_every)
     progress = ui.TrainingProgress(cfg.steps, label=f"Training a {cfg.n_layers}-layer flow for {cfg.steps:,} steps",
                                    every=every, chart_keys=["train_nll", "test_nll"])
@@ -268,8 +274,12 @@ box = data_box(np.concatenate([Xtr, Xte]))
 
 live_key = f"live:{data_key}:{checkpoints.config_hash(cfg)}"
 if st.session_state.pop("_flow_train", False):
-    live_store().pop(live_key, None)
-    train_live(cfg, (Xtr, Xte), live_key)
+    if live_key in live_store():  # training is deterministic: the same settings would give this very model again
+        st.info("This exact flow (same data, settings and seed) was already trained live on this server, so it is "
+                "shown without training it again; its training curve is in *Training and exact NLL*. Change the "
+                "seed or a setting to train a new one.", icon=":material/done_all:")
+    else:
+        train_live(cfg, (Xtr, Xte), live_key)
 
 model_key, ref_nll, note = None, None, ""
 if ship_error is not None:

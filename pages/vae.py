@@ -231,7 +231,14 @@ def latent_spec(key: str, idx: int, dims: tuple, zoom: bool) -> dict:
 # ---------------------------------------------------------------------------------------------- controls
 
 def train_live(cfg: vae.VAEConfig):
-    """Train ``cfg`` with a progress box; store the model for every session. Returns the model or None."""
+    """Train ``cfg`` with a progress box; store the model for every session. Returns the model or None.
+    Sessions asking for the same model at once share one run (``ui.one_run_per_key``)."""
+    key = f"live:{cfg_key(cfg)}"
+    with ui.one_run_per_key(f"vae:{key}", lambda: key in live_store()) as mine:
+        return _train_live(cfg) if mine else live_store()[key]
+
+
+def _train_live(cfg: vae.VAEConfig):
     progress = ui.TrainingProgress(cfg.steps, label=f"Training a VAE for {cfg.steps:,} steps", every=100,
                                    chart_keys=["train/elbo", "test/elbo"])
     import torch

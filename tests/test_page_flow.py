@@ -190,6 +190,22 @@ def test_flow_train_live_small_config_from_another_view():
     assert "2 layers, seed 5." in captions(at) and charts(at) == VIEW_CHARTS[DENSITY]
 
 
+def test_flow_the_same_live_model_is_trained_once_per_server():
+    """Training is deterministic: another session asking for the same settings and seed gets the stored flow
+    at once instead of a second run (a class pressing Train live on the same preset)."""
+    query = {"data": "Two moons", "K": 2, "width": 16, "steps": 250, "seed": 11}
+    first = open_page(FLOW, query)
+    first.button(key="train").click().run()
+    assert_ok(first)
+    assert "2 layers, seed 11." in captions(first)
+    assert not any("already trained" in i.value for i in first.info)
+    second = open_page(FLOW, query)
+    second.button(key="train").click().run()
+    assert_ok(second)
+    assert any("already trained live on this server" in i.value for i in second.info)
+    assert "2 layers, seed 11." in captions(second)
+
+
 def test_flow_a_kept_setting_follows_another_data_set():
     """A view's setting is kept while another view is shown; a data set with fewer layers brings it into range."""
     at = open_page(FLOW, {"data": "Two spirals", "view": LAYERS})

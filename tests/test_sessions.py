@@ -145,3 +145,41 @@ def test_gan_on_my_points_is_not_another_sessions_model(one_torch_thread):
     c.session_state["_gan_points"] = _points(5)
     c.run()
     assert _model(c).step_ == 0 and _weights_hash(_model(c)) != _weights_hash(_model(a))
+
+
+def test_identical_live_trainings_share_one_run():
+    """Two sessions asking at once for the same model: one trains, the other waits and uses its result;
+    a different key trains on its own; a failed run lets the waiting session train itself."""
+    import threading
+    import time
+
+    from core import ui
+
+    store, log = {}, []
+
+    def session(name, key, fail=False, delay=0.0):
+        time.sleep(delay)
+        with ui.one_run_per_key(key, lambda: key in store) as mine:
+            log.append((name, "trains" if mine else "waited"))
+            if mine:
+                time.sleep(0.4)
+                if not fail:
+                    store[key] = name
+
+    threads = [threading.Thread(target=session, args=("a", "k1")),
+               threading.Thread(target=session, args=("b", "k1", False, 0.1)),
+               threading.Thread(target=session, args=("c", "k2", False, 0.1))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(log) == [("a", "trains"), ("b", "waited"), ("c", "trains")]
+    assert store == {"k1": "a", "k2": "c"}
+    log.clear()
+    threads = [threading.Thread(target=session, args=("d", "k3", True)),
+               threading.Thread(target=session, args=("e", "k3", False, 0.1))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert log == [("d", "trains"), ("e", "trains")] and store["k3"] == "e"
