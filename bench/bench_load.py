@@ -9,7 +9,9 @@
 What runs: a fresh Streamlit server on 127.0.0.1 (``tests/browser.py: streamlit_server``) per N, warmed by
 one session that walks the lesson once (the teacher opened it before class; ``--cold`` skips that), then
 ONE headless Chromium with N browser contexts (one per student, so N separate Streamlit sessions) driven
-concurrently by Playwright's async API. Every student walks the lesson path: open a page, nudge sliders in
+concurrently by Playwright's async API. Every student walks the lesson path: open a page (a teacher's lesson
+link, i.e. a URL with parameters, by URL; a plain page from the sidebar of the open tab, as students move
+through the lecture; ``--reload`` opens every stop by URL, a full page load each), nudge sliders in
 the main area with the keyboard, click the page's bounded "Train" button on the default preset (the GAN's
 100-iteration lesson link; a 250-step flow), and draw new samples. Each step is one timed interaction:
 from the action until the rerun is over and the page redrawn (the same measure as ``browser.change_and_time``).
@@ -73,6 +75,7 @@ LESSON = [
 ]
 SHORT = [LESSON[0], LESSON[1]]
 SHOT: str | None = None  # --shot PATH: a screenshot of student 0's last page
+RELOAD = False  # --reload: open every stop by its URL (a full page load), not plain pages from the sidebar
 
 
 # ------------------------------------------------------------------------------------------- the server's numbers
@@ -198,9 +201,20 @@ async def student(i: int, chromium, base: str, path: list[Stop], timeout_s: floa
         records.append(rec)
         return rec["ok"]
 
+    async def open_stop(stop: Stop, first: bool):
+        # a lesson link (a URL with parameters) is opened by URL; a plain page from the sidebar of the open tab,
+        # as a student moving through the lecture does (--reload: every stop by URL, a full page load each)
+        if first or RELOAD or "?" in stop.url:
+            await page.goto(f"{base}/{stop.url}", wait_until="commit")
+        else:
+            await page.locator(f'[data-testid="stSidebarNav"] a[href$="/{stop.url}"]').first.click(timeout=timeout_s * 1000)
+
     try:
+        opened = False
         for stop in path:
-            if not await step(stop, "open", lambda s=stop: page.goto(f"{base}/{s.url}", wait_until="commit")):
+            ok = await step(stop, "open", lambda s=stop, f=not opened: open_stop(s, f))
+            opened = opened or ok
+            if not ok:
                 continue  # this page failed or time is up: the next page starts afresh
             sliders = page.locator(SLIDERS)
             n = await sliders.count()
@@ -224,7 +238,10 @@ async def student(i: int, chromium, base: str, path: list[Stop], timeout_s: floa
         if i == 0 and SHOT:  # what the first student sees at the end, to check the path did what it says
             await page.screenshot(path=SHOT, full_page=True)
     finally:
-        await ctx.close()
+        try:
+            await asyncio.wait_for(ctx.close(), 30)
+        except Exception:  # noqa: BLE001 - a context that will not close must not hold up the class
+            pass
 
 
 def client_cpu_seconds(server_pid: int) -> float:
@@ -256,7 +273,12 @@ async def run_class(base: str, n: int, path: list[Stop], timeout_s: float, max_s
 
         async def delayed(i):
             await asyncio.sleep(ramp_s * i / max(n, 1))
-            await student(i, chromium, base, path, timeout_s, deadline, records)
+            try:  # a hard bound on each student, whatever the browser does
+                await asyncio.wait_for(student(i, chromium, base, path, timeout_s, deadline, records),
+                                       max_s + 3 * timeout_s)
+            except asyncio.TimeoutError:
+                records.append({"student": i, "page": "?", "kind": "open", "ok": False, "seconds": float("nan"),
+                                "error": "student stopped: past the class's time bound", "queued": False})
 
         try:
             await asyncio.gather(*(delayed(i) for i in range(n)))
@@ -331,7 +353,9 @@ def load_test(ns: list[int], path: list[Stop], timeout_s: float, max_s: float, r
             if k["interactions"]:
                 detail.append({"N": n, "kind": kind, **k})
         failures += [r for r in records if not r["ok"]]
-    where = f"{machine()}; lesson: " + " -> ".join(s.url for s in path) + ("; warmed by one session" if warm else "; cold")
+        print(f"N = {n} done: {rows[-1]}", flush=True)  # progress, in case a later N is cut short
+    where = f"{machine()}; lesson: " + " -> ".join(s.url for s in path) + ("; warmed by one session" if warm else "; cold") \
+        + ("; every stop opened by URL" if RELOAD else "; lesson links by URL, plain pages from the sidebar")
     table(rows, f"A class at once: N concurrent students, one server ({where})")
     table(detail, "By kind of interaction (seconds of the successful ones)")
     if failures:
@@ -369,8 +393,11 @@ if __name__ == "__main__":
     ap.add_argument("--ramp", type=float, default=0, help="spread the students' arrival over this many seconds")
     ap.add_argument("--shot", metavar="PNG", help="save a screenshot of the first student's last page")
     ap.add_argument("--cold", action="store_true", help="no warm-up session before the class")
+    ap.add_argument("--reload", action="store_true",
+                    help="open every stop by its URL (a full page load each), not plain pages from the sidebar")
     a = ap.parse_args()
     SHOT = a.shot
+    RELOAD = a.reload
     if a.all_pages:
         all_pages(max(a.timeout, 180))
     else:

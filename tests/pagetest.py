@@ -82,3 +82,23 @@ def widget_in(ats, key: str):
         except KeyError:
             continue
     raise KeyError(key)
+
+
+def link(at: AppTest) -> str:
+    """The sidebar's link to this view."""
+    return at.sidebar.code[0].value
+
+
+def image_captions(at: AppTest) -> str:
+    return " ".join(img.caption for e in at.get("image") for img in e.proto.imgs)
+
+
+def view_switch(at: AppTest):
+    """The page's view switch (the segmented control bound to ``view``)."""
+    return next(b for b in at.get("button_group") if b.key == "view")
+
+
+def switch_view(at: AppTest, label: str) -> None:
+    """Pick another view in the same session (as a click on the switch does)."""
+    view_switch(at).set_value(label).run()
+    assert not at.exception, [e.value for e in at.exception]

@@ -31,6 +31,19 @@ def test_every_page_renders_in_a_real_browser():
                 figures = (page.locator('[data-testid="stPlotlyChart"]').count()
                            + page.locator('[data-testid="stImage"] img').count())
                 assert figures >= 1, f"{name}: no figure drawn"
+        # In-app navigation in one tab, as a student moves through the lecture: pages share short widget keys
+        # (the GAN's "noise" distribution, the VAE's "noise" level), and a value left by one page must not
+        # reach the next page's widget of the same key. Walkthrough mode stays on from page to page.
+        tab = chromium.new_page(viewport={"width": 1400, "height": 1000})
+        browser.open_and_time(tab, f"{base}/gan?noise=uniform&n=100", timeout_s=120)
+        for spec in PAGES:
+            browser.navigate_and_time(tab, spec.url_path, timeout_s=120)
+            assert browser.exceptions_on(tab) == [], f"{spec.url_path} after in-app navigation: exception on the page"
+        tab.locator('[data-testid="stSidebar"] [data-testid="stCheckbox"]').first.click()  # walkthrough on
+        browser.wait_rendered(tab, 60)
+        browser.navigate_and_time(tab, "bayes", timeout_s=120)
+        assert tab.get_by_text("Walkthrough step (of 8)").count() == 1, "walkthrough mode lost on page switch"
+        assert browser.exceptions_on(tab) == []
         # A copied link reopens the same view in a new session.
         fresh = chromium.new_page(viewport={"width": 1400, "height": 1000})
         browser.open_and_time(fresh, f"{base}/bayes?data=Two+moons&seed=7&n=50", timeout_s=120)

@@ -3,7 +3,7 @@ walkthrough)."""
 import numpy as np
 import pytest
 
-from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget, widget_in
+from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget, widget_in, link, view_switch as switch
 
 PAGE = "pages/compare.py"
 TABLE, CURVES = "Samples and table", "Training curves"
@@ -12,12 +12,8 @@ VIEW_CHARTS = {TABLE: 1, CURVES: 2}  # samples (and the table, a dataframe); sam
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def link(at) -> str:
-    return at.sidebar.code[0].value
 
 
-def switch(at):
-    return next(b for b in at.get("button_group") if b.key == "view")
 
 
 def test_defaults_open_on_the_precomputed_result():

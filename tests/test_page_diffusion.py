@@ -1,7 +1,7 @@
 """AppTest: the diffusion page (views, defaults, extreme and nonsense link parameters, live training, walkthrough)."""
 import pytest
 
-from tests.pagetest import assert_ok, notices, open_page, open_views, shown, views, widget, widget_in
+from tests.pagetest import assert_ok, notices, open_page, open_views, shown, views, widget, widget_in, switch_view as switch
 
 PAGE = "pages/diffusion.py"
 
@@ -22,9 +22,6 @@ def figures(at) -> tuple[int, int]:
     return len(at.get("plotly_chart")), len(at.get("image"))
 
 
-def switch(at, label):
-    next(b for b in at.get("button_group") if b.key == "view").set_value(label).run()
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def test_defaults_open_trained_on_the_forward_process():

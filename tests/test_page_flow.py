@@ -3,7 +3,7 @@ training, the user's own points)."""
 import numpy as np
 import pytest
 
-from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget, widget_in
+from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget, widget_in, switch_view as switch
 
 FLOW = "pages/flow.py"
 # charts each view draws: data, density, samples | warp, log-det bars | NLL curves | anomaly map
@@ -12,10 +12,6 @@ DENSITY, LAYERS, TRAINING, ANOMALY = VIEW_CHARTS  # the labels
 MINE = "My points (click or CSV)"
 
 
-def switch(at, label):
-    """Pick another view in the same session (as a click on the switch does)."""
-    next(b for b in at.get("button_group") if b.key == "view").set_value(label).run()
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def charts(at) -> int:

@@ -3,7 +3,7 @@ import pytest
 
 from core import guided
 
-from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget, widget_in
+from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget, widget_in, image_captions, link, view_switch as switch
 
 PAGE = "pages/guided.py"
 
@@ -19,16 +19,10 @@ SCALE = "Guidance scale"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def link(at) -> str:
-    return at.sidebar.code[0].value
 
 
-def image_captions(at) -> str:
-    return " ".join(img.caption for e in at.get("image") for img in e.proto.imgs)
 
 
-def switch(at):
-    return next(b for b in at.get("button_group") if b.key == "view")
 
 
 def test_defaults_open_on_the_samples_and_each_view_draws_only_its_own():

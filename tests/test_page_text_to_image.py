@@ -1,7 +1,7 @@
 """AppTest: the text-to-image page (views, defaults, extreme and odd values, nonsense link parameters, Stable Diffusion)."""
 import pytest
 
-from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget
+from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget, image_captions, link, view_switch as switch
 
 PAGE = "pages/text_to_image.py"
 
@@ -17,16 +17,10 @@ SCALE = "Guidance scale"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def image_captions(at) -> str:
-    return " ".join(img.caption for e in at.get("image") for img in e.proto.imgs)
 
 
-def link(at) -> str:
-    return at.sidebar.code[0].value
 
 
-def switch(at):
-    return next(b for b in at.get("button_group") if b.key == "view")
 
 
 def test_defaults_open_on_the_pictures_and_each_view_draws_only_its_own():
