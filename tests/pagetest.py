@@ -102,3 +102,20 @@ def switch_view(at: AppTest, label: str) -> None:
     """Pick another view in the same session (as a click on the switch does)."""
     view_switch(at).set_value(label).run()
     assert not at.exception, [e.value for e in at.exception]
+
+
+def open_each_view(page: str, charts: dict, images: dict | None = None, query: dict | None = None) -> dict[str, AppTest]:
+    """Open ``page`` once per view and check each: the views are ``charts``' keys in order, no exception or
+    warning, exactly ``charts[label]`` plotly charts (and ``images[label]`` images), and the link names the view
+    unless it is the default. Returns label -> AppTest."""
+    ats = open_views(page, query)
+    assert list(ats) == list(charts)
+    default = next(iter(charts))
+    for label, at in ats.items():
+        assert_ok(at)
+        assert not at.warning, (label, [w.value for w in at.warning])
+        assert len(at.get("plotly_chart")) == charts[label], label
+        if images is not None:
+            assert len(at.get("image")) == images[label], label
+        assert (f"view={label.replace(' ', '+')}" in link(at)) == (label != default), (label, link(at))
+    return ats

@@ -3,7 +3,7 @@ import pytest
 
 from core import guided
 
-from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget, widget_in, image_captions, link, view_switch as switch
+from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget, widget_in, image_captions, link, view_switch as switch, open_each_view
 
 PAGE = "pages/guided.py"
 
@@ -26,14 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_defaults_open_on_the_samples_and_each_view_draws_only_its_own():
-    ats = open_views(PAGE)
-    assert list(ats) == list(VIEW_CHARTS)
-    for label, at in ats.items():
-        assert_ok(at)
-        assert not at.warning, (label, [w.value for w in at.warning])
-        assert len(at.get("plotly_chart")) == VIEW_CHARTS[label], label
-        assert len(at.get("image")) == VIEW_IMAGES[label], label
-        assert (f"view={label.replace(' ', '+')}" in link(at)) == (label != "Samples"), (label, link(at))
+    ats = open_each_view(PAGE, VIEW_CHARTS, VIEW_IMAGES)
     at = ats["Samples"]
     assert widget(at, "digit").value == 7 and widget(at, "guidance").value == "cfg" and widget(at, "scale").value == 3.0
     assert "The evaluator reads" in captions(at) and "Classifier-free guidance, s = 3" in image_captions(at)
