@@ -43,6 +43,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from core.app_pages import HOME, PAGES  # noqa: E402
+from bench.pagetime import print_table as table  # noqa: E402
 from tests import browser  # noqa: E402
 
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -306,15 +307,6 @@ def summarise(records: list[dict], kinds: list[str] | None = None) -> dict:
     return {"interactions": len(rs), "failures": sum(not r["ok"] for r in rs),
             "p50_s": _pct(ok, 0.5), "p95_s": _pct(ok, 0.95), "max_s": max(ok) if ok else float("nan"),
             "queued": sum(r["queued"] for r in rs)}
-
-
-def table(rows: list[dict], title: str) -> None:
-    cols = list(rows[0])
-    print(f"\n{title}\n")
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
-    for r in rows:
-        print("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in r.values()) + " |")
 
 
 def machine() -> str:
