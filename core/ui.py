@@ -25,6 +25,8 @@ _FRAGMENT_DEPTH = threading.local()  # per script thread: how many ui.fragment d
 
 def _in_fragment() -> bool:
     return getattr(_FRAGMENT_DEPTH, "n", 0) > 0
+
+
 _LAST_KEY = "_genlab_last_values"
 _OWNER_KEY = "_genlab_key_owner"  # widget key -> the page whose widget last used it
 
@@ -121,17 +123,18 @@ class UrlState:
         if key in self.raw and not ok:
             self.problems.append(f"{_quote(f'{key}={self.raw[key]}')} is not valid ({expected}); the default was used.")
 
-    def _claim(self, key: str) -> None:
-        """Forget a value ``key`` holds from another page's widget of the same key.
+    def _claim(self, key: str, fits) -> None:
+        """Before the widget ``key`` is made: forget a value session state holds for it that is not this
+        widget's, i.e. one left by another page's widget of the same key, or one ``fits(value)`` rejects
+        (kept by ``persist_state`` while its view was hidden, from when its options were others).
 
         Pages reuse short keys (``noise`` is the GAN's noise distribution and the VAE's noise level), and a
         widget's value can still be in session state when the next page opened from the sidebar creates
         its own widget of that key: a slider fed the GAN's "gaussian" raised ValueError."""
-        if key in GLOBAL_KEYS:  # the router's own widgets (walkthrough on/off) are the same on every page
-            return
         owners = st.session_state.setdefault(_OWNER_KEY, {})
         page = _page_id()
-        if owners.get(key, page) != page and key in st.session_state:
+        other_page = key not in GLOBAL_KEYS and owners.get(key, page) != page  # router widgets: every page's
+        if key in st.session_state and (other_page or not fits(st.session_state[key])):
             del st.session_state[key]
         owners[key] = page
 
@@ -143,11 +146,9 @@ class UrlState:
     # -- widgets (Streamlit's, bound to the URL)
     def _pick(self, widget, label: str, options, key: str, index: int, format_func, **kw):
         # selectbox and radio: the URL holds the formatted label of the chosen option
-        self._claim(key)
         options = list(options)
+        self._claim(key, lambda v: v in options)
         labels = [format_func(o) for o in options]
-        if key in st.session_state and st.session_state[key] not in options:
-            del st.session_state[key]  # kept from another view or data set whose options differed
         self._check(key, self.raw.get(key) in labels, "one of " + ", ".join(f"'{x}'" for x in labels))
         value = widget(label, options, index=index, key=key, format_func=format_func, bind="query-params",
                        persist_state="page", **kw)
@@ -156,8 +157,8 @@ class UrlState:
 
     def segmented(self, label: str, options: list[str], key: str, index: int = 0, container=st, **kw) -> str:
         """A segmented control of string options (exactly one chosen), bound to the URL."""
-        self._claim(key)
         options = list(options)
+        self._claim(key, lambda v: v in options)
         self._check(key, self.raw.get(key) in options, "one of " + ", ".join(f"'{x}'" for x in options))
         value = self._box(container, key).segmented_control(label, options, default=options[index], required=True,
                                                             key=key, bind="query-params", persist_state="page", **kw)
@@ -180,7 +181,7 @@ class UrlState:
 
     def _ranged(self, widget, label: str, min_value, max_value, value, key: str, step, **kw):
         # slider and number_input: the URL holds the number, checked against the range
-        self._claim(key)
+        self._claim(key, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
         integer = all(isinstance(v, int) for v in (min_value, max_value, value))
         ok = self._number_ok(key, min_value, max_value, integer)
         self._check(key, ok, f"a{'n integer' if integer else ' number'} from {min_value} to {max_value}")
@@ -192,9 +193,7 @@ class UrlState:
             if huge:  # inf, nan or beyond int range: Streamlit itself would crash on it
                 _drop_seeded_value(key)
         kept = st.session_state.get(key)
-        if key in st.session_state and (isinstance(kept, bool) or not isinstance(kept, (int, float))):
-            del st.session_state[key]  # not a number: not this widget's value
-        elif kept is not None and not min_value <= kept <= max_value:
+        if kept is not None and not min_value <= kept <= max_value:
             # a value kept (persist_state) while the widget was hidden, from when its range was another one
             st.session_state[key] = type(value)(min(max(kept, min_value), max_value))
         out = widget(label, min_value, max_value, value, step=step, key=key, bind="query-params",
@@ -209,9 +208,7 @@ class UrlState:
         return self._ranged(self._box(container, key).number_input, label, min_value, max_value, value, key, step, **kw)
 
     def toggle(self, label: str, value: bool, key: str, container=st, **kw):
-        self._claim(key)
-        if key in st.session_state and not isinstance(st.session_state[key], bool):
-            del st.session_state[key]
+        self._claim(key, lambda v: isinstance(v, bool))
         self._check(key, self.raw.get(key) in ("true", "false"), "true or false")
         out = self._box(container, key).toggle(label, value=value, key=key, bind="query-params",
                                                persist_state="page", **kw)
@@ -220,9 +217,7 @@ class UrlState:
 
     def text(self, label: str, value: str, key: str, max_chars: int = 2000, container=st, **kw):
         """A text input bound to the URL (any text is valid; one longer than ``max_chars`` gets the default)."""
-        self._claim(key)
-        if key in st.session_state and not isinstance(st.session_state[key], str):
-            del st.session_state[key]
+        self._claim(key, lambda v: isinstance(v, str))
         self._check(key, len(self.raw.get(key, "")) <= max_chars, f"at most {max_chars} characters")
         if key in self.raw and len(self.raw[key]) > max_chars:
             st.session_state[key] = value
