@@ -72,7 +72,7 @@ def sampling(names: dict, peak: dict, full: bool, n: int = 64, repeats: int = 5)
     rows = []
     for label, name in names.items():
         m = D.load_shipped(name, "cpu")
-        prec = m.config.precision
+        prec = D.runtime.effective_precision(m.device, m.config.precision)  # bf16 only where it is native
         f_step, f_dec = step_flops(m, n)
         m.sample(n, seed=0, sampler="ddim", steps=10)  # warm-up (first conv calls pick their kernels)
         for sampler, steps in (("ddim", 10), ("ddim", 50), ("ddim", 200), ("ddpm", 1000)):
@@ -122,7 +122,7 @@ def precision_check(judge, n: int = 128) -> list[dict]:
         m.sample(8, seed=0, steps=2)
         t0 = time.perf_counter()
         imgs = m.sample(n, seed=0, sampler="ddim", steps=50)
-        rows.append({"precision": prec, "seconds (128 digits, DDIM 50)": time.perf_counter() - t0, **judge(imgs)})
+        rows.append({"precision": prec, "runs in": D.runtime.effective_precision(m.device, prec), "seconds (128 digits, DDIM 50)": time.perf_counter() - t0, **judge(imgs)})
         print(rows[-1], flush=True)
     return rows
 
@@ -140,7 +140,7 @@ def training_precision(steps: int = 200) -> list[dict]:
         before = m.train_seconds_
         m = D.train(cfg, data, model=m, device="cpu")
         secs = (m.train_seconds_ - before) / (steps - 5)  # train() keeps evaluation out of train_seconds_
-        rows.append({"precision": prec, "s / step (batch %d)" % cfg.batch_size: secs,
+        rows.append({"precision": prec, "runs in": D.runtime.effective_precision("cpu", prec), "s / step (batch %d)" % cfg.batch_size: secs,
                      f"held-out loss after {steps} steps": m.history_[-1]["test/loss"]})
         print(rows[-1], flush=True)
     return rows

@@ -64,7 +64,7 @@ def guided_flops(model, clf, kind: str, n: int, scale: float = 3.0) -> float:
 
 def speed(model, clf, peak: dict, n: int = 16, steps: int = 50, repeats: int = 5) -> list[dict]:
     rows = []
-    prec = model.config.precision
+    prec = G.runtime.effective_precision(model.device, model.config.precision)  # bf16 only where it is native
     for kind in ("none", "cfg", "classifier"):
         for sampler in ("ddim", "ddpm"):
             run = lambda: G.guided_reverse(model, np.full(n, 7), kind, 3.0, sampler, steps, seed=0, classifier=clf)

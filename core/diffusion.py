@@ -40,7 +40,6 @@ CLI (the shipped checkpoints are made with it; see each checkpoint's ``meta["com
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import dataclasses
 import math
@@ -89,7 +88,7 @@ class DiffusionConfig:
     steps: int = 2000                     # total optimisation steps
     grad_clip: float = 1.0                # clip the gradient norm to this (0 = off)
     ema: float = 0.99                     # decay of the exponential moving average of the weights used for sampling (0 = off)
-    precision: str = "fp32"               # "bf16": torch.autocast bfloat16 for the network (CPU with AMX, CUDA); "fp32": off
+    precision: str = "fp32"               # "bf16": torch.autocast bfloat16 for the network where the device runs bf16 natively (CUDA, CPU with AVX-512 BF16 / AMX; fp32 elsewhere: runtime.autocast); "fp32": off
     clip_sample: str = "auto"             # clip the predicted x_0 to the data's range when sampling ("auto" = "on"; "off" for Algorithm 2 as written)
     log_every: int = 50                   # the callback gets the mean train loss every this many steps
     eval_every: int = 500                 # ... and held-out metrics every this many steps (and at the end)
@@ -367,10 +366,8 @@ class DiffusionModel(nn.Module):
     def device(self) -> torch.device:
         return self.beta.device
 
-    def _autocast(self):
-        if self.config.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    def _autocast(self):  # bf16 autocast only where the device runs bf16 natively (runtime.autocast)
+        return runtime.autocast(self.device, self.config.precision)
 
     def eps(self, x_t: torch.Tensor, t, ema: bool = True) -> torch.Tensor:
         """eps_theta(x_t, t) with lecture t (int or (B,)); the EMA weights when there are some and ``ema``."""

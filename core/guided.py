@@ -39,7 +39,6 @@ CLI (the shipped checkpoints and the table are made with it; see each checkpoint
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import dataclasses
 import json
@@ -88,7 +87,7 @@ class GuidedConfig:
     steps: int = 4000                     # optimisation steps
     grad_clip: float = 1.0                # gradient-norm clip (0 = off)
     ema: float = 0.999                    # EMA decay of the sampling weights (0 = off)
-    precision: str = "fp32"               # "bf16": autocast bfloat16 for the U-Net (CPU with AMX, CUDA)
+    precision: str = "fp32"               # "bf16": autocast bfloat16 for the U-Net where the device runs bf16 natively (CUDA, CPU with AVX-512 BF16 / AMX; fp32 elsewhere)
     log_every: int = 50                   # callback gets the mean train loss every this many steps
     eval_every: int = 500                 # ... and the held-out loss every this many steps (and at the end)
     test_size: float = 0.2                # held-out fraction of the digits
@@ -177,10 +176,8 @@ class GuidedModel(nn.Module):
     def device(self) -> torch.device:
         return self.beta.device
 
-    def _autocast(self):
-        if self.config.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    def _autocast(self):  # bf16 autocast only where the device runs bf16 natively (runtime.autocast)
+        return runtime.autocast(self.device, self.config.precision)
 
     def eps(self, x_t: torch.Tensor, t, y, ema: bool = True) -> torch.Tensor:
         """eps_theta(x_t, t, y) with lecture time t (int or (B,)) and labels y (int or (B,); NULL = unconditional)."""

@@ -113,7 +113,7 @@ class T2IConfig:
     batch_size: int = 64                  # minibatch size
     steps: int = 12000                    # optimisation steps
     ema: float = 0.999                    # EMA decay of the weights that are saved and sampled (0 = off)
-    precision: str = "fp32"               # "bf16": torch.autocast bfloat16 for the UNet while training; "fp32": off
+    precision: str = "fp32"               # "bf16": torch.autocast bfloat16 for the UNet while training, where the device runs bf16 natively; "fp32": off
     grad_clip: float = 1.0                # gradient-norm clip (0 = off)
     log_every: int = 100                  # callback gets the mean loss every this many steps
     seed: int = 0                         # seed of the weights, minibatches, t, noise and caption dropout
@@ -440,12 +440,8 @@ def _batch_index(n: int, batch: int, seed: int, step: int) -> np.ndarray:
     return np.random.default_rng([seed, step]).integers(0, n, size=batch)
 
 
-def _autocast(device: str, precision: str):
-    import torch
-
-    if precision == "bf16":
-        return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def _autocast(device: str, precision: str):  # bf16 only where the device runs it natively
+    return runtime.autocast(device, precision)
 
 
 def training_data(n: int, seed: int, two_share: float = 0.3):

@@ -35,3 +35,28 @@ def test_dtype_and_threads():
     n = torch.get_num_threads()
     assert runtime.set_threads(1) == 1 and torch.get_num_threads() == 1
     runtime.set_threads(n)
+
+
+def test_bf16_autocast_only_where_the_device_runs_it_natively(monkeypatch):
+    """A model trained under bf16 autocast samples in float32 on a CPU without native bf16 (emulated bf16 ran
+    50x slower than float32 on an AVX2 CPU), and in bf16 where the hardware has it."""
+    import contextlib
+
+    import torch
+
+    from core import diffusion
+
+    assert runtime.effective_precision("cpu", "fp32") == "fp32"
+    monkeypatch.setattr(runtime, "bf16_is_fast", lambda device: False)
+    assert runtime.effective_precision("cpu", "bf16") == "fp32"
+    assert isinstance(runtime.autocast(torch.device("cpu"), "bf16"), contextlib.nullcontext)
+    monkeypatch.setattr(runtime, "bf16_is_fast", lambda device: device == "cpu")
+    assert runtime.effective_precision(torch.device("cpu"), "bf16") == "bf16"
+    assert isinstance(runtime.autocast("cpu", "bf16"), torch.autocast)
+    # the model's own forward follows it: bf16 activations inside the network only when allowed
+    m = diffusion.build(diffusion.DiffusionConfig(data="moons", T=10, precision="bf16"), (2,), device="cpu")
+    with m._autocast():
+        assert torch.is_autocast_enabled("cpu")
+    monkeypatch.setattr(runtime, "bf16_is_fast", lambda device: False)
+    with m._autocast():
+        assert not torch.is_autocast_enabled("cpu")
