@@ -630,13 +630,31 @@ def load_or_offer_training(load, train, what: str):
 
 # ---- reading the code
 
+#: Session-state keys of the two code expanders (True = open); tests open them through these.
+SHOW_CODE_KEY, REPRODUCE_KEY = "_genlab_show_code", "_genlab_reproduce"
+
+def _code_expander(label: str, key: str, icon: str):
+    """An expander whose content is made only while it is open (``.open``; opening it reruns the page).
+
+    Code is drawn by ``st.code``, whose syntax highlighter is a 1.5 MB script: a collapsed expander still
+    mounts its children, so a code listing folded away cost every first page load about a second of
+    browser work here. Made lazily, the highlighter loads only for someone who opens the code.
+    Returns the expander, or None while it is closed.
+    """
+    box = st.expander(label, icon=icon, key=key, on_change="rerun")
+    return box if box.open else None
+
+
 def show_code(*objects, label: str = "Show the code") -> None:
     """An expander with the exact source of the core functions that made the figures above
     (left out in the presenter view and when a lesson link hides ``code``)."""
     state = url()
     if state.present or "code" in state.hidden:
         return
-    with st.expander(label, icon=":material/code:"):
+    box = _code_expander(label, SHOW_CODE_KEY, ":material/code:")
+    if box is None:
+        return
+    with box:
         for obj in objects:
             try:
                 src = inspect.getsource(obj)
@@ -652,7 +670,10 @@ def reproduce(code: str, name: str = "genlab_view.py") -> None:
     state = url()
     if state.present or "code" in state.hidden:
         return
-    with st.expander("Reproduce this view in Python", icon=":material/terminal:"):
+    box = _code_expander("Reproduce this view in Python", REPRODUCE_KEY, ":material/terminal:")
+    if box is None:
+        return
+    with box:
         st.code(code, language="python")
         st.download_button("Download the script", code, file_name=name, mime="text/x-python",
                            icon=":material/download:")
@@ -707,8 +728,12 @@ def sidebar_footer(state: UrlState | None = None) -> None:
         st.caption(f":material/memory: Device: **{_device_label()}**")
         seed = st.session_state.get("seed") if "seed" in state.values else None
         st.caption(f":material/casino: Seed of this view: **{seed if seed is not None else 'none (nothing random here)'}**")
-        st.caption(":material/link: Link to this view (copy button on the right):")
-        st.code(state.link(st.context.url), language=None, wrap_lines=True)
+        # In a popover: its content is made only when opened, so st.code's 1.5 MB syntax highlighter
+        # no longer loads with every first page view (it cost about 0.35 s of browser work per page here).
+        with st.popover("Link to this view", icon=":material/link:", width="stretch",
+                        help="The link reopens this page with these settings, model and seed."):
+            st.caption("Copy it with the button on the right:")
+            st.code(state.link(st.context.url), language=None, wrap_lines=True)
 
 
 def fragment(draw, run_every=None):

@@ -9,15 +9,21 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 
 
-def open_page(page: str, query: dict | None = None, timeout: float = 120) -> AppTest:
+def open_page(page: str, query: dict | None = None, timeout: float = 120, code: bool = False) -> AppTest:
     """Open ``page`` (e.g. ``"pages/bayes.py"``) as a fresh browser session following a link:
     the router runs with ``query`` in the URL and renders that page on its first run.
+    ``code``: with the page's two code expanders open ("Show the code", "Reproduce this view in
+    Python"); closed, they hold nothing (their content is made only when opened).
 
     (Pages' url_path equals their file name, so the page is found before the first run.)
     """
     at = AppTest.from_file(APP, default_timeout=timeout)
     if query:
         at.query_params.update({k: str(v) for k, v in query.items()})
+    if code:
+        from core import ui
+
+        at.session_state[ui.SHOW_CODE_KEY] = at.session_state[ui.REPRODUCE_KEY] = True
     at.switch_page(page)
     at.run()
     return at
@@ -60,17 +66,17 @@ def views(at: AppTest) -> list[str]:
     return next((list(b.options) for b in at.get("button_group") if b.key == "view"), [])
 
 
-def open_views(page: str, query: dict | None = None, timeout: float = 120) -> dict[str, AppTest]:
+def open_views(page: str, query: dict | None = None, timeout: float = 120, code: bool = False) -> dict[str, AppTest]:
     """Open ``page`` once per view (the same ``query`` plus ``view=label``): label -> AppTest.
-    A page without views gives ``{"": at}``."""
-    first = open_page(page, query, timeout)
+    A page without views gives ``{"": at}``. ``code`` as in :func:`open_page`."""
+    first = open_page(page, query, timeout, code)
     labels = views(first)
     if not labels:
         return {"": first}
     out = {labels[0]: first} if (query or {}).get("view", labels[0]) == labels[0] else {}
     for label in labels:
         if label not in out:
-            out[label] = open_page(page, {**(query or {}), "view": label}, timeout)
+            out[label] = open_page(page, {**(query or {}), "view": label}, timeout, code)
     return out
 
 
@@ -104,11 +110,12 @@ def switch_view(at: AppTest, label: str) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
-def open_each_view(page: str, charts: dict, images: dict | None = None, query: dict | None = None) -> dict[str, AppTest]:
+def open_each_view(page: str, charts: dict, images: dict | None = None, query: dict | None = None,
+                   code: bool = False) -> dict[str, AppTest]:
     """Open ``page`` once per view and check each: the views are ``charts``' keys in order, no exception or
     warning, exactly ``charts[label]`` plotly charts (and ``images[label]`` images), and the link names the view
     unless it is the default. Returns label -> AppTest."""
-    ats = open_views(page, query)
+    ats = open_views(page, query, code=code)
     assert list(ats) == list(charts)
     default = next(iter(charts))
     for label, at in ats.items():

@@ -39,7 +39,7 @@ def test_defaults_open_trained_on_the_forward_process():
 
 
 def test_each_view_draws_only_its_own_figures():
-    ats = open_views(PAGE)
+    ats = open_views(PAGE, code=True)
     assert list(ats) == list(VIEW_FIGURES)
     for label, at in ats.items():
         assert_ok(at)
@@ -77,7 +77,7 @@ def test_extreme_values_in_the_link_are_shown(query, expect):
 def test_a_hidden_views_settings_survive_in_the_link():
     """The digits view's settings in a link opened on another view: no notice, kept in the link, used by the
     reproduce script, and shown once that view is picked."""
-    at = open_page(PAGE, {"sampler": "DDPM", "steps": 10, "n": 4, "lsteps": 10})
+    at = open_page(PAGE, {"sampler": "DDPM", "steps": 10, "n": 4, "lsteps": 10}, code=True)
     assert_ok(at)
     assert figures(at) == VIEW_FIGURES[FORWARD]
     assert not notices(at), notices(at)

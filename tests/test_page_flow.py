@@ -53,7 +53,7 @@ def test_flow_each_view_draws_only_its_own_figures():
     {"data": "Two spirals", "K": 2, "steps": 250, "lr": "0.0003", "dir": "base to data (sampling)", "k": 1},
 ])
 def test_flow_extremes_and_link_restores_view(query):
-    ats = open_views(FLOW, query)
+    ats = open_views(FLOW, query, code=True)
     links = {}
     for label, at in ats.items():
         assert_ok(at)

@@ -39,8 +39,13 @@ def test_vae_gan_diffusion_snippets(one_torch_thread):
 
 
 def test_pages_offer_their_script(one_torch_thread):
-    at = open_page("pages/bayes.py", {"seed": 5})
+    closed = open_page("pages/bayes.py", {"seed": 5})
+    assert_ok(closed)  # folded away, the code expanders hold nothing: no syntax highlighter on a first view
+    assert {"Show the code", "Reproduce this view in Python"} <= {e.label for e in closed.expander}
+    assert not closed.main.code and not closed.get("download_button")  # (the sidebar link is code too)
+    at = open_page("pages/bayes.py", {"seed": 5}, code=True)
     assert_ok(at)
+    assert any("def make_dataset" in c.value for c in at.code)
     code = [c.value for c in at.code if "bayes.fit_pair" in c.value]
     assert code and "seed=5" in code[0]
     assert any(b.label == "Download the script" for b in at.get("download_button"))

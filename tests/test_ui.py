@@ -1,5 +1,6 @@
 """The Streamlit glue on its own: progress callback, checkpoint fallback, code expander, URL state."""
 from streamlit.testing.v1 import AppTest
+from core import ui
 
 
 def _progress_app():
@@ -101,6 +102,7 @@ def _code_and_url_app():
 def test_url_state_query_and_problems():
     at = AppTest.from_function(_code_and_url_app)
     at.query_params.update({"n": "7", "x": "2.5", "c": "b"})
+    at.session_state[ui.SHOW_CODE_KEY] = True  # the code expander, opened
     at.run()
     assert not at.exception
     assert at.session_state["query"] == {"n": "7", "c": "b"}  # x was out of range: default, left out of the link
