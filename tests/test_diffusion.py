@@ -211,7 +211,14 @@ def test_latent_diffusion_end_to_end(tmp_path):
     imgs = m.to_data(traj.x_0)
     assert imgs.shape == (3, 8, 8)
     back = D.load(D.save(m, tmp_path / "lat"), "cpu")
-    assert np.array_equal(back.sample(2, seed=1, steps=3), m.sample(2, seed=1, steps=3))
+    # the checkpoint holds the weights bit for bit (the sampled, EMA ones; and the autoencoder's) ...
+    for mine, loaded in ((m.ema_net, back.net), (m.autoencoder, back.autoencoder)):
+        a, b = mine.state_dict(), loaded.state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # ... and samples agree to float precision. Not always bit for bit: on an AVX2 CPU, MKL's sgemm in the
+    # autoencoder's attention gave a last-bit difference between two models with equal weights and inputs
+    # (MKL_CBWR=COMPATIBLE made them equal), so the kernel, not the checkpoint, decides the last bit.
+    np.testing.assert_allclose(back.sample(2, seed=1, steps=3), m.sample(2, seed=1, steps=3), rtol=0, atol=1e-5)
     with pytest.raises(checkpoints.CheckpointError):
         D.load_autoencoder(tmp_path / "lat")
 
