@@ -57,10 +57,15 @@ def inference_dtype(device: str):
     return torch.float16 if str(device).startswith("cuda") else torch.float32
 
 
+def torch_device_type(device) -> str:
+    """``"cuda"`` for ``"cuda:1"`` or ``torch.device("cuda", 1)``; ``"cpu"`` for ``"cpu"``."""
+    return getattr(device, "type", None) or str(device).split(":")[0]
+
+
 @lru_cache(maxsize=None)
-def bf16_is_fast(device: str) -> bool:
-    """Whether bfloat16 matmuls run natively on ``device``: CUDA with bf16 support, or a CPU with
-    AVX-512 BF16 or AMX (what oneDNN needs for its bf16 kernels).
+def bf16_is_fast(kind: str) -> bool:
+    """Whether bfloat16 matmuls run natively on devices of ``kind`` ("cpu", "cuda": :func:`torch_device_type`):
+    CUDA with bf16 support, or a CPU with AVX-512 BF16 or AMX (what oneDNN needs for its bf16 kernels).
 
     Elsewhere bf16 is emulated and much slower than float32: on an AVX2-only CPU here a 512x512 bf16
     matmul ran at 1.2 GFLOP/s against 64 GFLOP/s in float32, and sampling a model trained under bf16
@@ -68,7 +73,6 @@ def bf16_is_fast(device: str) -> bool:
     """
     import torch
 
-    kind = str(device).split(":")[0]
     try:
         if kind == "cuda":
             return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
@@ -83,12 +87,7 @@ def bf16_is_fast(device: str) -> bool:
 def effective_precision(device, precision: str) -> str:
     """The precision a model configured with ``precision`` ("fp32" or "bf16") really runs in on
     ``device``: "bf16" only where :func:`bf16_is_fast`, else "fp32" (the weights are float32 either way)."""
-    return "bf16" if precision == "bf16" and bf16_is_fast(str(torch_device_type(device))) else "fp32"
-
-
-def torch_device_type(device) -> str:
-    """``"cuda"`` for ``"cuda:1"`` or ``torch.device("cuda", 1)``; ``"cpu"`` for ``"cpu"``."""
-    return getattr(device, "type", None) or str(device).split(":")[0]
+    return "bf16" if precision == "bf16" and bf16_is_fast(torch_device_type(device)) else "fp32"
 
 
 def autocast(device, precision: str):

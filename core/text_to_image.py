@@ -440,10 +440,6 @@ def _batch_index(n: int, batch: int, seed: int, step: int) -> np.ndarray:
     return np.random.default_rng([seed, step]).integers(0, n, size=batch)
 
 
-def _autocast(device: str, precision: str):  # bf16 only where the device runs it natively
-    return runtime.autocast(device, precision)
-
-
 def training_data(n: int, seed: int, two_share: float = 0.3):
     """The generated captioned images (cached per process: the same call is cheap the second time)."""
     key = (n, seed, two_share)
@@ -547,7 +543,7 @@ def train(config: T2IConfig, vae, callback=None, device: str | None = None, text
         z0, c, t, eps = z0.to(device), c.to(device), t.to(device), eps.to(device)
         ab = alpha_bar[t].view(-1, 1, 1, 1)
         z_t = ab.sqrt() * z0 + (1 - ab).sqrt() * eps                            # (F2)
-        with _autocast(device, config.precision):
+        with runtime.autocast(device, config.precision):  # bf16 only where the device runs it natively
             pred = unet(z_t, t, encoder_hidden_states=c).sample
         loss = torch.nn.functional.mse_loss(pred.float(), eps)
         if not torch.isfinite(loss):
