@@ -173,9 +173,8 @@ class AffineCoupling(nn.Module):
 
     def __init__(self, dim: int, parity: int, hidden: int, depth: int, activation: str, scale_bound: float):
         super().__init__()
-        a = torch.arange(dim) % 2 == parity  # the mask m_k: True = passes unchanged
-        self.register_buffer("idx_a", torch.nonzero(a).flatten(), persistent=False)
-        self.register_buffer("idx_b", torch.nonzero(~a).flatten(), persistent=False)
+        a = torch.arange(dim) % 2 == parity  # the mask m_k: True = passes unchanged (every other coordinate)
+        self.parity = parity
         self.scale_bound = float(scale_bound)
         n_a, n_b = int(a.sum()), int((~a).sum())
         widths = [n_a] + [hidden] * depth
@@ -192,18 +191,28 @@ class AffineCoupling(nn.Module):
         s = self.scale_bound * torch.tanh(s_raw / self.scale_bound)  # soft clamp |s| < bound, slope 1 at 0
         return s, t
 
+    def _split(self, u):
+        """(u_a, u_b): the coordinates the mask keeps (every other one, from ``parity``) and the rest.
+        Strided slices, not index gathers: a 2-D flow's step is a few hundred tiny ops, and the gathers'
+        backward (index_put) was a tenth of its time."""
+        p = self.parity
+        return u[:, p::2].contiguous(), u[:, 1 - p::2].contiguous()
+
     def _assemble(self, u_a, v_b):
-        out = torch.empty(u_a.shape[0], u_a.shape[1] + v_b.shape[1], dtype=u_a.dtype, device=u_a.device)
-        return out.index_copy(1, self.idx_a, u_a).index_copy(1, self.idx_b, v_b)
+        """Inverse of :meth:`_split`: interleave the two parts back into coordinate order."""
+        even, odd = (u_a, v_b) if self.parity == 0 else (v_b, u_a)
+        k = odd.shape[1]
+        out = torch.stack((even[:, :k], odd), 2).reshape(even.shape[0], 2 * k)
+        return out if even.shape[1] == k else torch.cat((out, even[:, k:]), 1)
 
     def to_base(self, y):  # f^{-1}: data side -> base side
-        y_a, y_b = y[:, self.idx_a], y[:, self.idx_b]
+        y_a, y_b = self._split(y)
         s, t = self.scale_shift(y_a)
         z_b = y_b * torch.exp(s) + t
         return self._assemble(y_a, z_b), s.sum(1)
 
     def to_data(self, z):  # f: base side -> data side
-        z_a, z_b = z[:, self.idx_a], z[:, self.idx_b]
+        z_a, z_b = self._split(z)
         s, t = self.scale_shift(z_a)
         y_b = (z_b - t) * torch.exp(-s)
         return self._assemble(z_a, y_b), -s.sum(1)
@@ -459,7 +468,7 @@ def _train(config, Xtr, Xte, callback, model, steps, device) -> RealNVP:
     state = model.train_state_
     net, opt = state.net, state.optimizer
     params = list(net.parameters())
-    ema_pairs = list(zip(model.parameters(), params)) if net is not model else []
+    ema_avg = list(model.parameters()) if net is not model else []
     end = config.steps if steps is None else min(config.steps, model.step_ + max(0, int(steps)))
     n = len(Xtr)
     while model.step_ < end:
@@ -477,17 +486,16 @@ def _train(config, Xtr, Xte, callback, model, steps, device) -> RealNVP:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         # 3. clip the gradient norm (and check it), then one Adam step
-        norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip if config.grad_clip > 0 else math.inf)
+        norm = _clip_grad_norm(params, config.grad_clip)
         if not torch.isfinite(norm):
             _diverged(model, f"the gradient norm became {norm.item()} at step {model.step_} "
                       f"(learning rate {lr:.3g}); lower the learning rate.")
         opt.step()
         # 4. moving average of the weights, with diffusers EMAModel's warm-up: decay = min(ema, (1+t)/(10+t))
-        if ema_pairs:
+        if ema_avg:
             decay = min(config.ema, (1 + model.step_) / (10 + model.step_))
             with torch.no_grad():
-                for p_avg, p in ema_pairs:
-                    p_avg.lerp_(p, 1 - decay)
+                torch._foreach_lerp_(ema_avg, params, 1 - decay)
         model.step_ += 1
         model.train_seconds_ += time.perf_counter() - t0
         state.batch_nll_sum += float(loss.detach())
@@ -505,6 +513,22 @@ def _train(config, Xtr, Xte, callback, model, steps, device) -> RealNVP:
             if callback is not None and callback(model.step_, dict(metrics)) in (True, "stop"):
                 break
     return model
+
+
+def _clip_grad_norm(params, max_norm: float) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_`` (same arithmetic, same result) in two foreach calls.
+
+    On the CPU torch's version loops in Python over the parameters (its foreach path is for GPUs),
+    about a hundred small ops per step for a 2-D flow; ``torch._foreach_*`` loops in C++ on every device.
+    ``max_norm`` 0 means no clipping; the norm is still returned, to catch NaN gradients.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    if max_norm > 0:
+        torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    return total
 
 
 def _diverged(model: RealNVP, reason: str):

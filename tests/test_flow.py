@@ -31,9 +31,9 @@ def trained(moons):
     return flow.train(TINY, moons, device="cpu")
 
 
-def _random_flow(seed=0, dtype=torch.float32):
+def _random_flow(seed=0, dtype=torch.float32, dim=2):
     """A tiny flow whose every weight is random (zero-initialised last layers would make it the identity)."""
-    model = flow.build(flow.FlowConfig(n_layers=4, hidden=16, scale_bound=2.0, seed=seed)).to(dtype)
+    model = flow.build(flow.FlowConfig(dim=dim, n_layers=4, hidden=16, scale_bound=2.0, seed=seed)).to(dtype)
     g = runtime.torch_generator(seed)
     with torch.no_grad():
         for p in model.parameters():
@@ -53,16 +53,20 @@ def test_inverse_of_forward_is_identity():
     assert torch.max(torch.abs(ld_fwd + ld_inv)) < 1e-4
 
 
+@pytest.mark.parametrize("dim", [2, 3, 4])
 @pytest.mark.parametrize("direction", ["forward", "inverse"])
-def test_logdet_matches_autograd_jacobian(direction):
-    model = _random_flow(4, torch.float64)
-    pts = torch.randn(6, 2, generator=runtime.torch_generator(5), dtype=torch.float64)
+def test_logdet_matches_autograd_jacobian(direction, dim):
+    """Also in 3 and 4 dimensions, where the masks keep every other coordinate (odd D: unequal halves)."""
+    model = _random_flow(4, torch.float64, dim=dim)
+    pts = torch.randn(6, dim, generator=runtime.torch_generator(5), dtype=torch.float64)
     fn = model.forward if direction == "forward" else model.inverse
     _, logdet = fn(pts)
+    x_back, _ = (model.inverse if direction == "forward" else model.forward)(fn(pts)[0])
+    assert torch.allclose(x_back, pts, atol=1e-10)
     for i in range(len(pts)):
         J = torch.autograd.functional.jacobian(lambda p: fn(p[None])[0][0], pts[i])
         sign, logabs = torch.linalg.slogdet(J)
-        assert J.shape == (2, 2) and sign != 0
+        assert J.shape == (dim, dim) and sign != 0
         assert abs(float(logabs) - float(logdet[i].detach())) < 1e-10
 
 
@@ -211,3 +215,19 @@ def test_reference_densities_on_a_gaussian():
     assert abs(refs["kde"].test_nll - entropy) < 0.15
     assert 0.1 < refs["kde"].params["bandwidth"] < 1.0
     assert np.allclose(refs["kde"].log_prob(X[:5]), refs["kde"].estimator.score_samples(X[:5]))
+
+
+@pytest.mark.parametrize("max_norm", [0.0, 0.5, 1e6])
+def test_gradient_clipping_equals_torchs(max_norm):
+    """The foreach clipping used in training gives torch.nn.utils.clip_grad_norm_'s result bit for bit."""
+    g = runtime.torch_generator(0)
+    grads = [torch.randn(s, generator=g) for s in ((16, 1), (16,), (16, 16), (2, 16))]
+    ours = [torch.nn.Parameter(torch.zeros_like(x)) for x in grads]
+    theirs = [torch.nn.Parameter(torch.zeros_like(x)) for x in grads]
+    for p, q, x in zip(ours, theirs, grads):
+        p.grad, q.grad = x.clone(), x.clone()
+    total = flow._clip_grad_norm(ours, max_norm)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm if max_norm > 0 else float("inf"))
+    assert torch.equal(total, expected)
+    assert all(torch.equal(p.grad, q.grad) for p, q in zip(ours, theirs))
+    assert (max_norm == 0.5) == (not torch.equal(ours[0].grad, grads[0]))  # clipped only when over the bound
