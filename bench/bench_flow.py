@@ -2,7 +2,8 @@
 
 For moons, ring8 and checkerboard (6,000 points each, 2/3 train and 1/3 test, data seed 0):
 
-1. GenLab's flow with its default :class:`core.flow.FlowConfig` (what "Train live" on the page runs),
+1. GenLab's flow with the shipped checkpoint's config (what "Train live" on the page runs; for ring8 a
+   mixture base, so ring8 also runs the same flow from a standard normal base, as the peers' are),
    zuko's ``RealNVP(features=2, transforms=8, hidden_features=(64, 64))`` and normflows' README
    RealNVP (32 ``AffineCouplingBlock``s with ``MLP([1, 64, 64, 2], init_zeros=True)`` and swaps, a
    ``DiagGaussian`` base) are trained on the same points, round-robin in 0.5 s slices of their own
@@ -41,9 +42,8 @@ SLICE = 0.5  # seconds of own gradient-step time per turn
 
 # ------------------------------------------------------------------------------------------ runners
 class GenLabRunner:
-    name = "GenLab"
-
-    def __init__(self, Xtr, Xte, config: flow.FlowConfig):
+    def __init__(self, Xtr, Xte, config: flow.FlowConfig, name="GenLab"):
+        self.name = name
         self.data = (Xtr, Xte)
         self.Xte = torch.from_numpy(Xte)
         self.config = config
@@ -137,6 +137,22 @@ def normflows_runner(Xtr, Xte, batch, seed=0):
 
 
 # ---------------------------------------------------------------------------------------- training
+def live_config(name: str) -> flow.FlowConfig:
+    """What *Train live* on the page runs for a toy set: the shipped checkpoint's config, else the default."""
+    from core import checkpoints
+
+    try:
+        return flow.load(checkpoints.shipped(flow.shipped_name(name)), device="cpu")[0].config
+    except checkpoints.CheckpointError:
+        return flow.FlowConfig()
+
+
+def mode_share(samples) -> float:
+    from core import data as gdata, metrics
+
+    return metrics.mode_coverage(samples, gdata.ring_centers(8), gdata.RING_STD).high_quality
+
+
 def stop_time(curve, tol=0.01):
     """Seconds after which the test NLL never improves on its best-so-far by more than ``tol`` nats."""
     best_final = min(v for _, v in curve if math.isfinite(v))
@@ -154,15 +170,17 @@ def at(curve, T):
 
 def bench_training(sets, seconds, plots=None, n_points=6000):
     torch.set_num_threads(1)
-    cfg = flow.FlowConfig()
-    rows, summary = [], []
+    rows, summary, shares = [], [], []
     for name in sets:
+        cfg = live_config(name)
         Xtr, Xte = flow.make_data(name, n_points, 0)
         t0 = time.perf_counter()
         refs = flow.reference_densities(Xtr, Xte, seed=0)
         ref_s = time.perf_counter() - t0
-        runners = [GenLabRunner(Xtr, Xte, cfg), zuko_runner(Xtr, Xte, cfg.batch_size),
-                   normflows_runner(Xtr, Xte, cfg.batch_size)]
+        runners = [GenLabRunner(Xtr, Xte, cfg)]
+        if cfg.base_components:  # the same flow from the standard normal, as the peers' flows are
+            runners.append(GenLabRunner(Xtr, Xte, cfg.replace(base_components=0), "GenLab, N(0,I) base"))
+        runners += [zuko_runner(Xtr, Xte, cfg.batch_size), normflows_runner(Xtr, Xte, cfg.batch_size)]
         curves = {r.name: [] for r in runners}
         snap = {}
         while any(r.seconds < seconds and not r.done for r in runners):
@@ -172,26 +190,33 @@ def bench_training(sets, seconds, plots=None, n_points=6000):
                 r.run_for(min(SLICE, seconds - r.seconds))
                 v = r.test_nll()
                 curves[r.name].append((r.seconds, v if math.isfinite(v) else float("inf")))
-                if plots and r.seconds <= 20 + SLICE and r.seconds >= 20 - SLICE / 2 and r.name not in snap:
+                if r.seconds >= 20 - SLICE / 2 and r.name not in snap:
                     snap[r.name] = r.sample(2000)
-        g = curves["GenLab"]
+                    if name == "ring8":
+                        shares.append((r.name, r.seconds, mode_share(snap[r.name])))
+        g = curves[runners[0].name]
         t_stop, v_stop = stop_time(g)
         summary.append((name, t_stop, v_stop, min(v for _, v in g), refs["kde"], refs["gmm"], ref_s,
                         runners[0].model.step_))
         for r in runners:
             c = curves[r.name]
-            extra = r.model.step_ if r.name == "GenLab" else r.steps
+            extra = r.model.step_ if isinstance(r, GenLabRunner) else r.steps
             rows.append((name, r.name, *[at(c, T) for T in MARKS], extra, c[-1][0]))
         if plots:
             _plot(plots, name, Xte, snap)
         print(f"  [{name} done: GenLab {at(g, 20):.3f} at 20 s]", flush=True)
     print()
     print(f"Test NLL (nats, lower is better) at equal seconds of gradient steps, 1 thread, batch {cfg.batch_size}")
-    print(f"{'data':13s} {'model':18s} " + " ".join(f"{str(T) + ' s':>8s}" for T in MARKS) + f" {'steps':>7s} {'ran s':>6s}")
+    print(f"{'data':13s} {'model':20s} " + " ".join(f"{str(T) + ' s':>8s}" for T in MARKS) + f" {'steps':>7s} {'ran s':>6s}")
     for name, who, *vals, steps, ran in rows:
-        print(f"{name:13s} {who:18s} " + " ".join(f"{v:8.3f}" for v in vals) + f" {steps:7d} {ran:6.1f}")
+        print(f"{name:13s} {who:20s} " + " ".join(f"{v:8.3f}" for v in vals) + f" {steps:7d} {ran:6.1f}")
+    if shares:
+        print()
+        print("Ring of 8 at 20 s: share of 2,000 samples within 3 sigma of a mode (the data: 98.9 %)")
+        for who, sec, share in shares:
+            print(f"  {who:22s} {share:6.1%}  (after {sec:.1f} s)")
     print()
-    print("GenLab flow (default config) vs reference densities on the same held-out points")
+    print("GenLab flow (the page's Train live settings) vs reference densities on the same held-out points")
     print(f"{'data':13s} {'stops improving':>16s} {'NLL then':>9s} {'best':>7s} {'KDE':>7s} {'GMM':>7s}  KDE bandwidth (CV), GMM size (BIC)  (fit s)")
     for name, t_stop, v_stop, best, kde, gmm, ref_s, steps in summary:
         print(f"{name:13s} {t_stop:14.1f} s {v_stop:9.3f} {best:7.3f} {kde.test_nll:7.3f} {gmm.test_nll:7.3f}  "

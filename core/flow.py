@@ -2,8 +2,9 @@
 
 Notation of the lecture (*Flow-Based Methods / Normalizing Flows*)
 ------------------------------------------------------------------
-A simple base density p_0 (here the standard normal N(0, I)) is carried into a complex one by a
-chain of K invertible maps f_1 ... f_K:
+A simple base density p_0 (the standard normal N(0, I), or with ``base_components = m`` a learned
+mixture of m Gaussians, :class:`MixtureBase`) is carried into a complex one by a chain of K invertible
+maps f_1 ... f_K:
 
     z_0 ~ p_0,     z_k = f_k(z_{k-1})  (k = 1..K),     x = z_K ~ p_K.
 
@@ -86,6 +87,7 @@ class FlowConfig:
     hidden: int = 64  # width of each hidden layer of the conditioner MLP that outputs (s, t)
     depth: int = 2  # number of hidden layers in each conditioner MLP
     activation: str = "relu"  # conditioner nonlinearity, one of ACTIVATIONS
+    base_components: int = 0  # p_0: 0 = the standard normal N(0, I); k >= 1 = a learned mixture of k Gaussians
     actnorm: bool = False  # an ActNorm (per-coordinate affine, data-initialised) in every layer
     scale_bound: float = 3.0  # |s| <= scale_bound via s = bound * tanh(raw / bound): keeps exp(s) finite
     batch_size: int = 512  # points per gradient step, drawn with replacement from the training set
@@ -104,7 +106,7 @@ class FlowConfig:
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"Unknown activation {self.activation!r}; valid choices are {sorted(ACTIVATIONS)}.")
         ints = {"dim": (self.dim, 2), "n_layers": (self.n_layers, 1), "hidden": (self.hidden, 1),
-                "depth": (self.depth, 0), "batch_size": (self.batch_size, 1), "steps": (self.steps, 0),
+                "depth": (self.depth, 0), "base_components": (self.base_components, 0), "batch_size": (self.batch_size, 1), "steps": (self.steps, 0),
                 "eval_every": (self.eval_every, 1), "lr_half_life": (self.lr_half_life, 1)}
         for name, (value, low) in ints.items():
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -241,6 +243,56 @@ class FlowLayer(nn.Module):
         return z, ld + ld2
 
 
+class MixtureBase(nn.Module):
+    """A learned base p_0(z) = sum_j pi_j N(z; mu_j, diag sigma_j^2) of ``k`` components.
+
+    A flow is a continuous bijection, so from a connected base (the standard normal) it cannot put zero
+    mass between separate clusters: it leaves thin bridges that only long training narrows. With one
+    base component per cluster the coupling layers only have to bend each component into shape; the
+    likelihood stays exact, ln p(x) = ln p_0(z_0) + sum of the log-determinants, with this p_0.
+    Parameters: ``logits`` (pi = softmax), ``means`` (k, D), ``log_std`` (k, D).
+    """
+
+    def __init__(self, dim: int, k: int):
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(k))
+        self.means = nn.Parameter(0.75 * torch.randn(k, dim) if k > 1 else torch.zeros(k, dim))
+        self.log_std = nn.Parameter(torch.full((k, dim), math.log(0.5) if k > 1 else 0.0))
+
+    @torch.no_grad()
+    def initialize(self, z: torch.Tensor, seed: int = 0) -> None:
+        """Means, scales and weights from scikit-learn's k-means of base-side points ``z`` (the training data)."""
+        k = len(self.logits)
+        if len(z) < 2 * k:
+            return
+        from sklearn.cluster import KMeans
+
+        zz = z.detach().double().cpu().numpy()
+        km = KMeans(k, n_init=3, random_state=seed).fit(zz)
+        labels = torch.as_tensor(km.labels_)
+        zc = z.detach().cpu()
+        for j in range(k):
+            members = zc[labels == j]
+            self.means[j] = torch.as_tensor(km.cluster_centers_[j], dtype=self.means.dtype)
+            std = members.std(0) if len(members) > 1 else torch.ones(z.shape[1])
+            self.log_std[j] = torch.log(std.clamp_min(1e-2))
+            self.logits[j] = math.log(max(len(members), 1) / len(zc))
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """ln p_0(z) = logsumexp_j [ln pi_j + ln N(z; mu_j, diag sigma_j^2)]."""
+        u = (z[:, None, :] - self.means) * torch.exp(-self.log_std)  # (n, k, D)
+        comp = -0.5 * (u * u).sum(2) - self.log_std.sum(1) - 0.5 * z.shape[1] * LOG_2PI
+        return torch.logsumexp(comp + torch.log_softmax(self.logits, 0), 1)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """j ~ Categorical(pi), then z = mu_j + sigma_j * eps; on the CPU, from ``generator``."""
+        probs = torch.softmax(self.logits.detach().float().cpu(), 0)
+        j = torch.multinomial(probs, int(n), replacement=True, generator=generator)
+        eps = torch.randn(int(n), self.means.shape[1], generator=generator)
+        return self.means.detach().cpu()[j] + torch.exp(self.log_std.detach().cpu()[j]) * eps
+
+
 # ------------------------------------------------------------------------------------------- model
 class TrainState:
     """What training needs beyond the model it returns: the raw weights being optimised (``net``: the
@@ -253,7 +305,8 @@ class TrainState:
 
 
 class RealNVP(nn.Module):
-    """The flow p_K: a standard normal p_0 carried by K coupling layers, ``layers[k-1] = f_k``.
+    """The flow p_K: a base p_0 (standard normal, or ``base``: a :class:`MixtureBase`) carried by K coupling
+    layers, ``layers[k-1] = f_k``.
 
     Learned state (set by :func:`train`, carried by checkpoints) ends in ``_``: ``step_`` (gradient
     steps done), ``history_`` (one metrics dict per evaluation), ``train_seconds_`` (time spent in
@@ -265,6 +318,7 @@ class RealNVP(nn.Module):
         super().__init__()
         self.config = config
         self.layers = nn.ModuleList([FlowLayer(config, k) for k in range(config.n_layers)])
+        self.base = MixtureBase(config.dim, config.base_components) if config.base_components else None
         self.step_ = 0
         self.history_: list[dict] = []
         self.train_seconds_ = 0.0
@@ -292,17 +346,27 @@ class RealNVP(nn.Module):
 
     @torch.no_grad()
     def initialize(self, x: torch.Tensor) -> None:
-        """Data-dependent ActNorm initialisation (Glow): push ``x`` data -> base, standardising at each ActNorm."""
+        """Data-dependent initialisation: push ``x`` data -> base, standardising at each ActNorm (Glow), then
+        start a mixture base from k-means of what arrives there (as EM for a Gaussian mixture is started)."""
         z = x
         for layer in reversed(self.layers):
             if layer.actnorm is not None and len(z) > 1:
                 layer.actnorm.initialize(z)
             z, _ = layer.to_base(z)
+        if self.base is not None:
+            self.base.initialize(z, seed=self.config.seed)
 
-    @staticmethod
-    def base_log_prob(z0: torch.Tensor) -> torch.Tensor:
-        """ln p_0(z_0) for the standard normal base: -||z_0||^2 / 2 - (D/2) ln 2 pi."""
+    def base_log_prob(self, z0: torch.Tensor) -> torch.Tensor:
+        """ln p_0(z_0): for the standard normal base -||z_0||^2 / 2 - (D/2) ln 2 pi; else the mixture's."""
+        if self.base is not None:
+            return self.base.log_prob(z0)
         return -0.5 * (z0 * z0).sum(1) - 0.5 * z0.shape[1] * LOG_2PI
+
+    def sample_base(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """``n`` draws z_0 ~ p_0 on the CPU from ``generator``."""
+        if self.base is not None:
+            return self.base.sample(n, generator)
+        return torch.randn(int(n), self.config.dim, generator=generator)
 
     def log_prob_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """Exact ln p_K(x) by the change of variables: ln p_0(z_0) - sum_k ln|det d f_k / d z_{k-1}|."""
@@ -333,10 +397,10 @@ class RealNVP(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, return_base: bool = False):
-        """Draw ``n`` points x = f_K(...f_1(z_0)), z_0 ~ N(0, I) drawn from ``seed``. Returns float32 (n, D)
+        """Draw ``n`` points x = f_K(...f_1(z_0)), z_0 ~ p_0 drawn from ``seed``. Returns float32 (n, D)
         (and z_0 too when ``return_base``)."""
         g = runtime.torch_generator(seed, "cpu")
-        z0 = torch.randn(int(n), self.config.dim, generator=g).to(self._device())
+        z0 = self.sample_base(int(n), g).to(self._device())
         x, _ = self.inverse(z0)
         x = x.cpu().numpy()
         return (x, z0.cpu().numpy()) if return_base else x

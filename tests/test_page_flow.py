@@ -48,6 +48,7 @@ def test_flow_each_view_draws_only_its_own_figures():
 @pytest.mark.parametrize("query", [
     {"data": "Ring of 8 Gaussians", "ns": 5000, "k": 0, "dir": "data to base (likelihood)", "q": 20, "out": 200,
      "px": -3.5, "py": 3.5, "logp": "true"},
+    {"data": "Ring of 8 Gaussians", "base": "mixture of 16", "k": 0, "dir": "base to data (sampling)"},
     {"data": "Checkerboard", "ns": 100, "k": 8, "q": 0, "out": 0, "px": 3.5, "py": -3.5},
     {"data": "Concentric circles", "K": 16, "width": 16, "steps": 8000, "lr": "0.1", "seed": 2147483647, "k": 3},
     {"data": "Two spirals", "K": 2, "steps": 250, "lr": "0.0003", "dir": "base to data (sampling)", "k": 1},
@@ -98,12 +99,12 @@ def test_flow_a_hidden_views_settings_survive_in_the_link():
 
 def test_flow_nonsense_url_parameters_fall_back_with_a_notice():
     query = {"data": "Nope", "k": "99", "q": "-5", "px": "abc", "dir": "sideways", "K": "1.5", "lr": "fast", "zz": "1",
-             "view": "Nowhere"}
+             "base": "3", "view": "Nowhere"}
     at = open_page(FLOW, query)
     assert_ok(at)
     assert charts(at) == VIEW_CHARTS[DENSITY]  # an unknown view: the default one
     text = notices(at)
-    for key in ("data=Nope", "K=1.5", "lr=fast", "`zz`", "view=Nowhere"):
+    for key in ("data=Nope", "K=1.5", "lr=fast", "base=3", "`zz`", "view=Nowhere"):
         assert key in text, (key, text)
     assert at.selectbox(key="data").value == "moons"
     # the widgets of the other views check their own values when their view is shown
@@ -156,15 +157,17 @@ def test_flow_walkthrough_steps_through_the_lecture():
     assert headings() == ["#### Step 1. The change of variables"]
     assert charts(at) == VIEW_CHARTS[DENSITY]
     seen, drawn = [], []
-    for _ in range(8):
+    for _ in range(9):
         seen.append(headings()[0])
         drawn.append(charts(at))
         next(b for b in at.button if b.label == "Next").click().run()
         assert not at.exception
-    assert len(set(seen)) == 7 and seen[-1].startswith("#### Step 7")
+    assert len(set(seen)) == 8 and seen[-1].startswith("#### Step 8")
+    assert "A flow cannot tear space" in seen[4]
     # one section per step, its view's charts
-    assert drawn == [VIEW_CHARTS[v] for v in (DENSITY, LAYERS, LAYERS, LAYERS, TRAINING, TRAINING, ANOMALY, ANOMALY)]
-    assert at.latex and "\\ln p_\\theta" in at.latex[0].value  # step 7's threshold on ln p
+    assert drawn == [VIEW_CHARTS[v] for v in (DENSITY, LAYERS, LAYERS, LAYERS, DENSITY, TRAINING, TRAINING, ANOMALY,
+                                              ANOMALY)]
+    assert at.latex and "\\ln p_\\theta" in at.latex[0].value  # step 8's threshold on ln p
 
 
 def test_flow_train_live_small_config_from_another_view():
@@ -254,6 +257,23 @@ def test_flow_csv_upload_good_and_bad_files():
     assert not at.exception and not at.error
     assert len(at.session_state["_flow_points"]) == 25
     assert any("No flow for these points yet" in i.value for i in at.info)
+
+
+def test_flow_ring_of_8_ships_a_mixture_base_and_trains_the_normal_one_live():
+    """The ring's shipped flow starts from a learned mixture of 8 Gaussians; the base setting shows it, the sampling
+    warp starts from it, and the standard normal can be trained live beside it."""
+    at = open_page(FLOW, {"data": "Ring of 8 Gaussians", "view": LAYERS, "k": 0})
+    assert_ok(at)
+    assert at.selectbox(key="base").value == 8
+    assert "--base-components 8" in captions(at)
+    assert "z0 ~ p0 (a mixture of 8)" in at.get("plotly_chart")[0].proto.spec
+    at = open_page(FLOW, {"data": "Ring of 8 Gaussians", "base": "standard normal", "K": 2, "width": 16, "steps": 250, "seed": 3,
+                          "view": LAYERS, "k": 0})
+    assert "until you click **Train live**" in captions(at)
+    at.button(key="train").click().run()
+    assert_ok(at)
+    assert "2 layers, seed 3." in captions(at)
+    assert "z0 ~ N(0, I)" in at.get("plotly_chart")[0].proto.spec
 
 
 def test_flow_deeper_shipped_flow_sets_the_settings():
