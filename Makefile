@@ -21,7 +21,7 @@ run: install
 	$(BIN)/streamlit run streamlit_app.py --server.port $${PORT:-8501}
 
 test: install-dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: install-dev
 	$(BIN)/python bench/bench_app.py

@@ -8,6 +8,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GENLAB_DEVICE", "cpu")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the server sets it (streamlit_app.py)
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on the 2 cores: one torch thread each
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _pin_navigation_mode():
