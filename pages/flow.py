@@ -12,7 +12,8 @@ ui.require_router()
 
 st.title("Normalizing flows")
 st.markdown(
-    "A **normalizing flow** carries a standard normal $p_0(\\mathbf z)$ into the data distribution through a chain "
+    "A **normalizing flow** carries a simple base density $p_0(\\mathbf z)$, usually the standard normal, into the "
+    "data distribution through a chain "
     "of invertible maps $\\mathbf x = f_K(\\dots f_1(\\mathbf z_0))$. Because every map can be undone and its "
     "Jacobian determinant is cheap, the flow gives the **exact** likelihood $\\ln p(\\mathbf x)$ of any point: it "
     "trains by plain maximum likelihood, samples by running the chain forwards, and scores anomalies by density."
@@ -43,8 +44,7 @@ STEPS = [
             "layer by layer, into the data. To evaluate a likelihood, run the other way: the data are carried back "
             "to a round Gaussian (switch the direction).", "layers"),
     ui.Step("Why the bridges? A flow cannot tear space",
-            r"p_0(\mathbf z)=\sum_{j=1}^{m}\pi_j\,\mathcal N(\mathbf z;\boldsymbol\mu_j,\operatorname{diag}\boldsymbol\sigma_j^2)"
-            r"\quad\text{instead of}\quad \mathcal N(\mathbf 0,I)",
+            r"p_0(\mathbf z)=\sum_{j=1}^{m}\pi_j\,\mathcal N(\mathbf z;\boldsymbol\mu_j,\operatorname{diag}\boldsymbol\sigma_j^2)",
             "Every layer is continuous and invertible, so the whole flow is too: it can stretch and squeeze the base "
             "but never cut it. From one connected Gaussian it cannot make eight separate blobs without leaving some "
             "mass on the way between them, the thin bridges you see on the ring of 8 with the standard normal base. "
@@ -317,7 +317,7 @@ elif record is not None:
             "Showing the shipped flow (its own settings, seed 0) until you click **Train live** for yours.")
 c[3].caption(note or "Not trained yet: click **Train live**.")
 if model_key is None:
-    st.info("No flow for these points yet: click **Train live** (about 20 s with the default settings).",
+    st.info("No flow for these points yet: click **Train live** (under a minute with the default settings on 2 CPU cores).",
             icon=":material/model_training:")
     st.stop()
 
@@ -347,6 +347,10 @@ def draw_density():
         S = samples(model_key, n_samples, seed)
         c3.plotly_chart(fig.scatter_map([("samples", S, fig.FLOW)], box, f"{n_samples:,} samples x = f(z0)",
                                         height=360), key="samples_map")
+        if model.base is not None:
+            st.caption(f"This flow starts from a learned mixture of {model.config.base_components} Gaussians, not from "
+                       "N(0, I): a flow cannot tear one Gaussian into separate clusters without leaving bridges "
+                       "between them. Set *Base p0* to standard normal and click **Train live** to see them.")
 
 
 def draw_layers():

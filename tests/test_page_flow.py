@@ -267,6 +267,8 @@ def test_flow_ring_of_8_ships_a_mixture_base_and_trains_the_normal_one_live():
     assert at.selectbox(key="base").value == 8
     assert "--base-components 8" in captions(at)
     assert "z0 ~ p0 (a mixture of 8)" in at.get("plotly_chart")[0].proto.spec
+    switch(at, DENSITY)
+    assert "learned mixture of 8 Gaussians, not from" in captions(at)
     at = open_page(FLOW, {"data": "Ring of 8 Gaussians", "base": "standard normal", "K": 2, "width": 16, "steps": 250, "seed": 3,
                           "view": LAYERS, "k": 0})
     assert "until you click **Train live**" in captions(at)
