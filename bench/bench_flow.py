@@ -258,7 +258,8 @@ def main(argv=None):
         bench_page()
 
 
-PAGE_SLIDERS = ("Layers applied", "Flag the least likely share", "Samples to draw")
+PAGE_SLIDERS = (("Density and samples", "Samples to draw"), ("Layer by layer", "Layers applied"),
+                ("Anomaly detection", "Flag the least likely share"))
 
 
 def bench_page(redraws: int = 10):
@@ -280,7 +281,10 @@ def bench_page(redraws: int = 10):
         warm = browser.open_and_time(warm_page, f"{base}/flow", 180)
         rows.append(("first render, cold server", cold, cold))
         rows.append(("first render, warm server", warm, warm))
-        for label in PAGE_SLIDERS:
+        from urllib.parse import quote_plus
+
+        for view, label in PAGE_SLIDERS:  # each view draws its own sliders: open it, then nudge
+            browser.open_and_time(warm_page, f"{base}/flow?view={quote_plus(view)}", 180)
             slider = warm_page.locator('[data-testid="stMain"] [data-testid="stSlider"]').filter(has_text=label)
             handle = slider.locator("input[type=range], [role=slider]").first
             times = []
