@@ -142,7 +142,7 @@ def live_config(name: str) -> flow.FlowConfig:
     from core import checkpoints
 
     try:
-        return flow.load(checkpoints.shipped(flow.shipped_name(name)), device="cpu")[0].config
+        return flow.FlowConfig(**checkpoints.read_record(checkpoints.shipped(flow.shipped_name(name)))["config"])
     except checkpoints.CheckpointError:
         return flow.FlowConfig()
 
@@ -150,7 +150,7 @@ def live_config(name: str) -> flow.FlowConfig:
 def mode_share(samples) -> float:
     from core import data as gdata, metrics
 
-    return metrics.mode_coverage(samples, gdata.ring_centers(8), gdata.RING_STD).high_quality
+    return metrics.mode_coverage(samples, *gdata.mixture_modes("ring8")).high_quality
 
 
 def stop_time(curve, tol=0.01):

@@ -106,8 +106,9 @@ class FlowConfig:
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"Unknown activation {self.activation!r}; valid choices are {sorted(ACTIVATIONS)}.")
         ints = {"dim": (self.dim, 2), "n_layers": (self.n_layers, 1), "hidden": (self.hidden, 1),
-                "depth": (self.depth, 0), "base_components": (self.base_components, 0), "batch_size": (self.batch_size, 1), "steps": (self.steps, 0),
-                "eval_every": (self.eval_every, 1), "lr_half_life": (self.lr_half_life, 1)}
+                "depth": (self.depth, 0), "base_components": (self.base_components, 0),
+                "batch_size": (self.batch_size, 1), "steps": (self.steps, 0), "eval_every": (self.eval_every, 1),
+                "lr_half_life": (self.lr_half_life, 1)}
         for name, (value, low) in ints.items():
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")

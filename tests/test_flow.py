@@ -242,7 +242,7 @@ def ring():
 def _share_on_modes(model):
     from core import data as gdata, metrics
     S = model.sample(2000, seed=1)
-    return metrics.mode_coverage(S, gdata.ring_centers(8), gdata.RING_STD).high_quality
+    return metrics.mode_coverage(S, *gdata.mixture_modes("ring8")).high_quality
 
 
 def test_mixture_base_removes_the_bridges_between_modes(ring):
