@@ -1,0 +1,288 @@
+"""N GenLab replicas on one machine behind HAProxy: one command, or a context manager.
+
+One Streamlit process runs its Python on one core (the GIL), so a class on a many-core machine is served by
+several processes behind a balancer that keeps each browser on its replica (see ``deploy/haproxy.cfg`` for
+the balancer's settings and why HAProxy).
+
+Command line (``make serve REPLICAS=2`` runs the first)::
+
+    python -m deploy.cluster --replicas 2 --port 8501            # http://127.0.0.1:8501, Ctrl-C stops all
+    python -m deploy.cluster --replicas 4 --host 0.0.0.0         # the balancer on every interface (a class on the LAN)
+
+Library (the load bench and the tests)::
+
+    from deploy.cluster import cluster
+
+    with cluster(replicas=2, port=None) as c:    # port=None: a free port
+        c.url                   # 'http://127.0.0.1:PORT', the balancer
+        c.replicas              # [(port, Popen), ...], one Streamlit process each, on 127.0.0.1
+        c.names                 # ['genlab1', 'genlab2']: HAProxy's server names = the sticky cookie's values
+        c.haproxy               # the HAProxy Popen (run in the foreground, -db)
+        c.kill(0)               # SIGKILL replica 0 (a crash); HAProxy sends its browsers to a live one
+        c.wait_for_status(0, "DOWN")   # until HAProxy's health checks mark it down (about 2 s)
+        c.status()              # {'genlab1': 'DOWN', 'genlab2': 'UP'}
+    # on exit (or an exception) HAProxy and every replica are stopped
+
+A browser pinned to replica ``i``: the cookie ``SERVERID=c.names[i]`` (``COOKIE``). Every replica gets the
+same ``STREAMLIT_SERVER_COOKIE_SECRET`` (the caller's, else the environment's, else one made per start), so
+cookies signed by one replica are accepted by the others. The generated config and one log per process
+(``replica-<i>.log``, ``haproxy.log``) lie in ``.cache/cluster-<port>/``. Loopback only unless ``host`` says
+otherwise; the replicas always listen on 127.0.0.1.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = Path(__file__).resolve().parent / "haproxy.cfg"
+COOKIE = "SERVERID"  # the sticky cookie HAProxy inserts (deploy/haproxy.cfg: `cookie SERVERID insert ...`)
+HEALTH = "/_stcore/health"
+
+
+def haproxy_path() -> str | None:
+    """HAProxy's binary: ``$GENLAB_HAPROXY``, else on PATH, else Debian's /usr/sbin/haproxy (not on a user's PATH)."""
+    found = os.environ.get("GENLAB_HAPROXY") or shutil.which("haproxy")
+    if found:
+        return found
+    return "/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free TCP ports on 127.0.0.1 (all held open while choosing, so none repeats)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+
+
+def haproxy_config(port: int, servers: list[tuple[str, str, int]], *, host: str = "127.0.0.1",
+                   stats_socket: str | Path | None = None) -> str:
+    """``deploy/haproxy.cfg`` for these ``servers`` ``[(name, address, port), ...]``: its ``bind`` line listens on
+    ``host:port`` and its ``server`` lines are replaced by one per server (cookie value = name). Everything
+    else (stickiness, timeouts, compression, health checks) is the template's. ``stats_socket`` adds HAProxy's
+    runtime API on a Unix socket (``status()`` reads it)."""
+    out, placed = [], False
+    for line in TEMPLATE.read_text().splitlines():
+        word = line.split(None, 1)[0] if line.strip() else ""
+        indent = line[: len(line) - len(line.lstrip())]
+        if word == "bind":
+            out.append(f"{indent}bind {host}:{port}")
+        elif word == "server":
+            if not placed:
+                out += [f"{indent}server {name} {address}:{p} cookie {name}" for name, address, p in servers]
+                placed = True
+        else:
+            out.append(line)
+            if word == "global" and stats_socket:
+                out.append(f"    stats socket {stats_socket} mode 600 level admin")
+    if not placed:
+        raise ValueError(f"{TEMPLATE} has no `server` lines to replace")
+    return "\n".join(out) + "\n"
+
+
+def _get(url: str, timeout: float = 2) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status
+    except OSError:
+        return None
+
+
+def _tail(path: Path, n: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+@dataclass
+class Cluster:
+    """A running cluster (see the module's docstring). ``replicas[i]`` is served by HAProxy as ``names[i]``."""
+    url: str
+    port: int
+    replicas: list[tuple[int, subprocess.Popen]]
+    haproxy: subprocess.Popen
+    names: list[str]
+    cookie_secret: str
+    workdir: Path
+    config_path: Path
+    stats_socket: Path | None = None
+    logs: list[Path] = field(default_factory=list)
+
+    def replica_url(self, i: int) -> str:
+        """Replica ``i`` directly, bypassing the balancer."""
+        return f"http://127.0.0.1:{self.replicas[i][0]}"
+
+    def kill(self, i: int, sig: int = signal.SIGKILL) -> None:
+        """Stop replica ``i`` with ``sig`` (default SIGKILL: a crash, no goodbye to its browsers) and reap it."""
+        proc = self.replicas[i][1]
+        if proc.poll() is None:
+            proc.send_signal(sig)
+        proc.wait(30)
+
+    def status(self) -> dict[str, str]:
+        """HAProxy's view of each replica: ``{name: 'UP' | 'DOWN' | 'UP 1/2' | 'DOWN 1/2' | 'MAINT' ...}``."""
+        if self.stats_socket is None:
+            raise RuntimeError("no stats socket")
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(str(self.stats_socket))
+            s.sendall(b"show stat\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        rows = [line.split(",") for line in data.decode().splitlines() if line and not line.startswith("#")]
+        return {r[1]: r[17] for r in rows if len(r) > 17 and r[1] in self.names}
+
+    def wait_for_status(self, i: int, state: str, timeout: float = 15) -> float:
+        """Wait until HAProxy reports replica ``i`` as exactly ``state`` ('UP' or 'DOWN'); return the seconds taken."""
+        t0 = time.monotonic()
+        while (now := self.status().get(self.names[i])) != state:
+            if time.monotonic() - t0 > timeout:
+                raise TimeoutError(f"{self.names[i]} still {now!r} after {timeout} s, not {state!r}")
+            time.sleep(0.1)
+        return time.monotonic() - t0
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 10) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def cluster(replicas: int = 2, port: int | None = None, *, host: str = "127.0.0.1", cookie_secret: str | None = None,
+            env: dict | None = None, threads: int | None = None, timeout: float = 120, quiet: bool = True):
+    """Start ``replicas`` GenLab processes on 127.0.0.1 and HAProxy on ``host:port`` in front of them; yield a
+    ``Cluster`` once every replica answers its health check and the balancer answers too; stop everything on exit.
+
+    ``port``: the balancer's (None: a free one). ``cookie_secret``: shared by all replicas (default: the
+    environment's ``STREAMLIT_SERVER_COOKIE_SECRET``, else a random one for this start). ``env``: extra
+    environment for the replicas. ``threads``: torch/OpenMP threads per replica (``OMP_NUM_THREADS``; default:
+    the cores divided among the replicas, at least 1, unless ``env`` or the environment sets it). ``timeout``:
+    seconds for all replicas to come up. ``quiet``: HAProxy's request log to its file only (else also stdout).
+    """
+    if replicas < 1:
+        raise ValueError(f"replicas must be at least 1, got {replicas}")
+    binary = haproxy_path()
+    if binary is None:
+        raise RuntimeError("haproxy not found: install it (apt-get install haproxy) or set GENLAB_HAPROXY")
+    ports = free_ports(replicas + (port is None))
+    port = port or ports.pop()
+    secret = cookie_secret or os.environ.get("STREAMLIT_SERVER_COOKIE_SECRET") or secrets.token_hex(32)
+    names = [f"genlab{i + 1}" for i in range(replicas)]
+    workdir = ROOT / ".cache" / f"cluster-{port}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    sock = workdir / "haproxy.sock"
+    if len(str(sock)) > 100:  # a Unix socket's path is limited to 108 bytes
+        sock = Path(tempfile.mkdtemp(prefix="genlab-haproxy-")) / "haproxy.sock"
+    sock.unlink(missing_ok=True)
+
+    renv = {**os.environ, **(env or {}), "STREAMLIT_SERVER_COOKIE_SECRET": secret}
+    if threads is not None:
+        renv["OMP_NUM_THREADS"] = str(threads)
+    elif "OMP_NUM_THREADS" not in renv:
+        renv["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // replicas))
+
+    procs: list[tuple[int, subprocess.Popen]] = []
+    logs: list[Path] = []
+    haproxy = None
+    try:
+        for i, p in enumerate(ports):
+            logs.append(workdir / f"replica-{i}.log")
+            cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.address", "127.0.0.1",
+                   "--server.port", str(p), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+            with open(logs[-1], "w") as log:
+                procs.append((p, subprocess.Popen(cmd, cwd=ROOT, env=renv, stdout=log, stderr=subprocess.STDOUT)))
+        deadline = time.monotonic() + timeout
+        pending = dict(enumerate(procs))
+        while pending:
+            for i, (p, proc) in list(pending.items()):
+                if _get(f"http://127.0.0.1:{p}{HEALTH}") == 200:
+                    del pending[i]
+                elif proc.poll() is not None:
+                    raise RuntimeError(f"replica {i} (port {p}) exited with {proc.returncode}:\n{_tail(logs[i])}")
+            if pending and time.monotonic() > deadline:
+                raise TimeoutError(f"replicas {sorted(pending)} not healthy after {timeout} s")
+            time.sleep(0.25)
+
+        config = workdir / "haproxy.cfg"
+        config.write_text(haproxy_config(port, [(n, "127.0.0.1", p) for n, (p, _) in zip(names, procs)],
+                                         host=host, stats_socket=sock))
+        logs.append(workdir / "haproxy.log")
+        with open(logs[-1], "w") as log:
+            haproxy = subprocess.Popen([binary, "-f", str(config), "-db"], cwd=workdir, stdin=subprocess.DEVNULL,
+                                       stdout=log if quiet else None, stderr=subprocess.STDOUT)
+        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '*', '') else host}:{port}"
+        deadline = time.monotonic() + 15
+        while _get(url + HEALTH) != 200:
+            if haproxy.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"haproxy did not come up on {url} (exit code {haproxy.poll()}):\n{_tail(logs[-1])}")
+            time.sleep(0.1)
+        yield Cluster(url=url, port=port, replicas=procs, haproxy=haproxy, names=names, cookie_secret=secret,
+                      workdir=workdir, config_path=config, stats_socket=sock, logs=logs)
+    finally:
+        if haproxy is not None:
+            _stop(haproxy)
+        for _, proc in procs:  # SIGTERM to all first: they shut down side by side
+            if proc.poll() is None:
+                proc.terminate()
+        for _, proc in procs:
+            _stop(proc)
+        sock.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Serve GenLab as N replicas behind HAProxy on this machine.")
+    ap.add_argument("--replicas", type=int, default=2, help="Streamlit processes (about one per core; default 2)")
+    ap.add_argument("--port", type=int, default=8501, help="the balancer's port (default 8501)")
+    ap.add_argument("--host", default="127.0.0.1", help="the balancer's address (default loopback; 0.0.0.0 for a LAN)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads per replica (default: cores / replicas)")
+    ap.add_argument("--timeout", type=float, default=120, help="seconds for the replicas to start")
+    a = ap.parse_args(argv)
+    # SIGTERM (docker stop, systemd, kill) stops the cluster as Ctrl-C does: through cluster()'s cleanup.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        with cluster(a.replicas, a.port, host=a.host, threads=a.threads, timeout=a.timeout) as c:
+            print(f"GenLab on {c.url} (HAProxy listening on {a.host}:{c.port}), {len(c.replicas)} replicas:", flush=True)
+            for name, (p, proc) in zip(c.names, c.replicas):
+                print(f"  {name}: http://127.0.0.1:{p} (pid {proc.pid})", flush=True)
+            print(f"  config and logs: {c.workdir}\nCtrl-C stops them all.", flush=True)
+            reported: set[int] = set()
+            while c.haproxy.poll() is None:
+                for i, (p, proc) in enumerate(c.replicas):
+                    if proc.poll() is not None and i not in reported:
+                        reported.add(i)
+                        print(f"{c.names[i]} (port {p}) exited with {proc.returncode}; the others keep serving "
+                              f"(log: {c.logs[i]})", file=sys.stderr, flush=True)
+                if len(reported) == len(c.replicas):
+                    print("every replica has exited", file=sys.stderr)
+                    return 1
+                time.sleep(1)
+            print(f"haproxy exited with {c.haproxy.returncode} (log: {c.logs[-1]})", file=sys.stderr)
+            return 1
+    except KeyboardInterrupt:
+        print("\nstopped", flush=True)
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
