@@ -28,3 +28,9 @@ bench: install-dev
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache artifacts
+
+# A class on one machine: REPLICAS GenLab processes (about one per core) behind HAProxy on PORT (deploy/cluster.py).
+REPLICAS ?= 2
+.PHONY: serve
+serve: install
+	$(BIN)/python -m deploy.cluster --replicas $(REPLICAS) --port $${PORT:-8501}
