@@ -53,11 +53,11 @@ HEALTH = "/_stcore/health"
 
 
 def haproxy_path() -> str | None:
-    """HAProxy's binary: ``$GENLAB_HAPROXY``, else on PATH, else Debian's /usr/sbin/haproxy (not on a user's PATH)."""
-    found = os.environ.get("GENLAB_HAPROXY") or shutil.which("haproxy")
-    if found:
-        return found
-    return "/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None
+    """HAProxy's binary: ``$GENLAB_HAPROXY`` if set (None if that is not an executable), else ``haproxy`` on PATH,
+    else Debian's /usr/sbin/haproxy (not on a non-root user's PATH); None if there is none."""
+    if os.environ.get("GENLAB_HAPROXY"):
+        return shutil.which(os.environ["GENLAB_HAPROXY"])
+    return shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
 
 
 def free_ports(n: int) -> list[int]:
@@ -185,7 +185,8 @@ def cluster(replicas: int = 2, port: int | None = None, *, host: str = "127.0.0.
     binary = haproxy_path()
     if binary is None:
         raise RuntimeError("haproxy not found: install it (apt-get install haproxy) or set GENLAB_HAPROXY")
-    ports = free_ports(replicas + (port is None))
+    auto_port = port is None
+    ports = free_ports(replicas + auto_port)
     port = port or ports.pop()
     secret = cookie_secret or os.environ.get("STREAMLIT_SERVER_COOKIE_SECRET") or secrets.token_hex(32)
     names = [f"genlab{i + 1}" for i in range(replicas)]
@@ -225,18 +226,25 @@ def cluster(replicas: int = 2, port: int | None = None, *, host: str = "127.0.0.
             time.sleep(0.25)
 
         config = workdir / "haproxy.cfg"
-        config.write_text(haproxy_config(port, [(n, "127.0.0.1", p) for n, (p, _) in zip(names, procs)],
-                                         host=host, stats_socket=sock))
         logs.append(workdir / "haproxy.log")
-        with open(logs[-1], "w") as log:
-            haproxy = subprocess.Popen([binary, "-f", str(config), "-db"], cwd=workdir, stdin=subprocess.DEVNULL,
-                                       stdout=log if quiet else None, stderr=subprocess.STDOUT)
-        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '*', '') else host}:{port}"
-        deadline = time.monotonic() + 15
-        while _get(url + HEALTH) != 200:
-            if haproxy.poll() is not None or time.monotonic() > deadline:
+        for attempt in range(3):  # a port chosen here may be taken by another program before HAProxy binds it
+            config.write_text(haproxy_config(port, [(n, "127.0.0.1", p) for n, (p, _) in zip(names, procs)],
+                                             host=host, stats_socket=sock))
+            with open(logs[-1], "w") as log:
+                haproxy = subprocess.Popen([binary, "-f", str(config), "-db"], cwd=workdir, stdin=subprocess.DEVNULL,
+                                           stdout=log if quiet else None, stderr=subprocess.STDOUT)
+            url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '*', '') else host}:{port}"
+            deadline = time.monotonic() + 15
+            while _get(url + HEALTH) != 200:
+                if haproxy.poll() is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            else:
+                break
+            _stop(haproxy)
+            if not (auto_port and "Address already in use" in _tail(logs[-1]) and attempt < 2):
                 raise RuntimeError(f"haproxy did not come up on {url} (exit code {haproxy.poll()}):\n{_tail(logs[-1])}")
-            time.sleep(0.1)
+            port = free_ports(1)[0]
         yield Cluster(url=url, port=port, replicas=procs, haproxy=haproxy, names=names, cookie_secret=secret,
                       workdir=workdir, config_path=config, stats_socket=sock, logs=logs)
     finally:
@@ -248,6 +256,8 @@ def cluster(replicas: int = 2, port: int | None = None, *, host: str = "127.0.0.
         for _, proc in procs:
             _stop(proc)
         sock.unlink(missing_ok=True)
+        if sock.parent != workdir:
+            shutil.rmtree(sock.parent, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -329,7 +329,7 @@ def test_first_visit_of_home_stays_within_the_download_budget(two, chromium):
 @needs_haproxy
 @needs_browser
 @pytest.mark.xfail(strict=False, reason="the lesson's first view loads plotly's 4.7 MB chunk (2.2 MB gzipped by HAProxy's "
-                   "libslz): 4.2 MB in all, until the first view is made lighter")
+                   "libslz): about 4 MB in all, until the first view is made lighter")
 def test_first_visit_of_a_lesson_stays_within_the_download_budget(two, chromium):
     check_first_visit(chromium, two, LESSON)
 
