@@ -22,7 +22,7 @@ Scenarios (``--scenario``, or Locust's ``--tags same-link`` / ``--tags lesson-wa
   sidebar of the open session (``navigate``); on each page two widget changes (the first two visible sliders
   of the main area nudged by one step, or the only one there forth and back), then the page's button where it
   has one (GAN "Train", flow "Train live", text to image "New seed"), as ``bench/bench_load.py`` does in
-  browsers.
+  browsers. ``--pages bayes,gan`` walks only those pages.
 
 Locust statistics: request type = kind of interaction (``open`` by URL, ``navigate`` from the sidebar,
 ``widget``, ``train``, ``sample``), name = the page's url path, time = until the server finished the run

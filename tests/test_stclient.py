@@ -164,3 +164,29 @@ def test_cache_refs_resolve_and_a_miss_is_an_error():
     assert r.ok and r.cache_refs == 1 and c.texts() == ["cached text"]
     r = _run([_msg(new_session="r3"), _msg(ref="unknown"), _msg(finished="r3")])
     assert r.status == "error" and "cache miss" in r.error
+
+
+def test_reconnect_keeps_the_session(server):
+    with StreamlitClient(server, timeout=60) as c:
+        assert c.open("bayes").ok and c.set_widget("n", 150).ok
+        session = c.session_id
+        r = c.reconnect()  # a new socket naming the session, as the frontend does after a lost connection
+        assert r.ok and c.session_id == session and c.widget("n").value == 150, r.summary()
+
+
+def test_sticky_cookie_through_the_balancer():
+    """Sessions live in one replica: a reconnect keeps its session only if the balancer's cookie (set on the
+    page's GET, or given) travels with the websocket handshake to the same replica."""
+    cluster = pytest.importorskip("deploy.cluster")
+    if cluster.haproxy_path() is None:
+        pytest.skip("haproxy is not installed")
+    with cluster.cluster(replicas=2) as lb:
+        for name in reversed(lb.names):  # pinned by a given cookie (the second replica first: not the default)
+            with StreamlitClient(lb.url, timeout=90, cookie={cluster.COOKIE: name}) as c:
+                assert c.open("").ok
+                session = c.session_id
+                assert c.reconnect().ok and c.session_id == session
+        with StreamlitClient(lb.url, timeout=90) as c:  # pinned by the cookie HAProxy sets on the page's GET
+            assert c.open("").ok and c.cookies.get(cluster.COOKIE) in lb.names
+            session = c.session_id
+            assert c.reconnect().ok and c.session_id == session
