@@ -4,7 +4,7 @@ It speaks to a running server (``streamlit run ...``, or a balancer in front of 
 Streamlit 1.67's frontend does, so a test or a load test exercises the server's real work (script
 runs, caches, sessions, training slots) without a browser drawing anything::
 
-    from tests.stclient import StreamlitClient
+    from tests.stclient import StreamlitClient, drawn
 
     with StreamlitClient("http://127.0.0.1:8501") as c:
         r = c.open("bayes", "walkthrough=true&step=1")   # a page load: new session, until the run ends
@@ -13,6 +13,16 @@ runs, caches, sessions, training slots) without a browser drawing anything::
         r = c.set_widget("Points per class", 150)         # a rerun with every widget's current value
         r = c.click("Train")                              # a button (by label or key): one trigger rerun
         r = c.navigate("gan")                             # the sidebar's link: same session, other page
+
+        c.open("gan", "n=2000")
+        c.click("Train", wait=False)                      # send, do not wait for the end of the run
+        c.wait(until=drawn("progress"))                   # ... until training has started
+        c.close(abrupt=True)                              # the tab dies mid-training (close(): a closed tab)
+
+Cookies: ``StreamlitClient(base, cookie="SERVERID=genlab2")`` (or a dict) sends them with every request;
+cookies set by the server or a balancer on the page's GET are kept and sent on the websocket too
+(``c.cookies``). What is on the page: ``c.widgets``, ``c.widget(key_or_label)``, ``c.elements``, ``c.texts()``,
+``c.path``, ``c.query_string`` (the URL the frontend would show), ``c.session_id``, ``c.pages``.
 
 Every action returns a :class:`RunResult`: seconds until the run finished, ``status`` (``"ok"``,
 ``"exception"``, ``"timeout"``, ``"dropped"``, ``"page_not_found"``, ``"compile_error"``,
@@ -65,7 +75,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-__all__ = ["StreamlitClient", "RunResult", "Widget", "Element", "open_page"]
+__all__ = ["StreamlitClient", "RunResult", "Widget", "Element", "drawn", "open_page"]
 
 FINISHED_OK = ForwardMsg.FINISHED_SUCCESSFULLY
 FINISHED_COMPILE_ERROR = ForwardMsg.FINISHED_WITH_COMPILE_ERROR
@@ -611,9 +621,11 @@ class StreamlitClient:
                 break
             except (websocket.WebSocketException, OSError):
                 break
+            if not isinstance(data, bytes):  # a close frame
+                self.close(abrupt=True)
+                break
             n += 1
-            if isinstance(data, bytes):
-                self._handle(data, res)
+            self._handle(data, res)
         return n
 
     def reconnect(self, rerun: bool = True, timeout: float | None = None) -> RunResult | None:
@@ -769,7 +781,11 @@ class StreamlitClient:
                 self.close(abrupt=True)
                 break
             if not isinstance(data, bytes):
-                res.status, res.error = "error", "a text frame: Streamlit sends binary protobufs only"
+                if data == "" or not self._ws.connected:  # websocket-client's answer to a close frame
+                    res.status, res.error = "dropped", "the server closed the socket"
+                    self.close(abrupt=True)
+                else:
+                    res.status, res.error = "error", "a text frame: Streamlit sends binary protobufs only"
                 break
             msg = self._handle(data, res)
             if res.status == "error":
@@ -952,6 +968,25 @@ class StreamlitClient:
         if w.type in ("segmented_control", "pills") and w.element.proto.click_mode == w.element.proto.SINGLE_SELECT:
             return wire[0] if wire else None
         return wire
+
+
+def drawn(element_type: str) -> Callable[[ForwardMsg], bool]:
+    """A ``wait(until=...)`` predicate: true for a delta that draws an element of this type ("progress",
+    "plotly_chart", "exception"...) or a block of this kind ("expandable", "popover"...)::
+
+        c.click("Train", wait=False)
+        c.wait(until=drawn("progress"))   # training has started (a progress bar is drawn)
+        c.close()                         # the tab is closed mid-training
+    """
+    def until(msg: ForwardMsg) -> bool:
+        if msg.WhichOneof("type") != "delta":
+            return False
+        d = msg.delta
+        if d.WhichOneof("type") == "new_element":
+            return d.new_element.WhichOneof("type") == element_type
+        return d.WhichOneof("type") == "add_block" and d.add_block.WhichOneof("type") == element_type
+
+    return until
 
 
 def open_page(base_url: str, path: str = "", query: str = "", **kw) -> tuple[StreamlitClient, RunResult]:

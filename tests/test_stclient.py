@@ -8,7 +8,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from tests import browser
-from tests.stclient import RunResult, StreamlitClient
+from tests.stclient import RunResult, StreamlitClient, drawn
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +153,8 @@ def test_timeout_and_dropped_socket():
     assert _run([_msg(new_session="r1")], timeout=0.2).status == "timeout"
     r = _run([_msg(new_session="r1"), websocket.WebSocketConnectionClosedException("gone")])
     assert r.status == "dropped" and "gone" in r.error
+    r = _run([_msg(new_session="r1"), ""])  # what websocket-client returns for the server's close frame
+    assert r.status == "dropped" and "closed" in r.error
 
 
 def test_cache_refs_resolve_and_a_miss_is_an_error():
@@ -190,3 +192,14 @@ def test_sticky_cookie_through_the_balancer():
             assert c.open("").ok and c.cookies.get(cluster.COOKIE) in lb.names
             session = c.session_id
             assert c.reconnect().ok and c.session_id == session
+
+
+def test_wait_until_an_element_then_to_the_end():
+    c = StreamlitClient("http://127.0.0.1:1")
+    c._ws = FakeSocket([_msg(new_session="r1"), _msg(markdown="step 1"), _msg(exception=("E", "late")),
+                        _msg(finished="r1")])
+    assert c._rerun_with(RunResult("click"), None, "", 5.0, wait=False).status == "ok"  # sent, not waited for
+    r = c.wait(until=drawn("markdown"))
+    assert r.status == "stopped" and r.ok and r.messages == 2
+    r = c.wait()  # the rest of the same run
+    assert r.action == "click" and r.finished and r.status == "exception" and r.messages == 4
