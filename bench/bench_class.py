@@ -191,7 +191,10 @@ def report(results: list[dict], scenario: str, link: str, pages: str) -> None:
         recs = res["records"]
         opens = [r for r in recs if r["kind"] in ("open", "navigate")]
         s = summarise(recs)
+        starts = [r["t"] - r["seconds"] for r in recs if r["kind"] == "open"]
+        first_opens = sorted(starts)[:res["users"]]
         rows.append({"target": res["target"], "users": res["users"], "interactions": s["n"], "failures": s["failures"],
+                     "arrivals_within_s": first_opens[-1] - first_opens[0] if first_opens else float("nan"),
                      "class_wall_s": class_wall(recs), "server_cpu_s": res["cpu"],
                      "cpu_per_open_s": res["cpu"] / len(opens) if opens and scenario == "same-link" else float("nan"),
                      "cpu_per_interaction_s": res["cpu"] / len(recs) if recs else float("nan"),
@@ -200,7 +203,9 @@ def report(results: list[dict], scenario: str, link: str, pages: str) -> None:
         for kind in KINDS:
             k = [r for r in recs if r["kind"] == kind]
             if k:
-                kinds.append({"target": res["target"], "users": res["users"], "kind": kind, **summarise(k)})
+                conn = [r["connect_s"] for r in k if r["ok"] and r["kind"] == "open"]
+                kinds.append({"target": res["target"], "users": res["users"], "kind": kind, **summarise(k),
+                              "of_which_connect_p95_s": _pct(conn, 0.95) if conn else float("nan")})
         if scenario == "lesson-walk":
             for page in dict.fromkeys(r["name"] for r in recs):
                 for kind in KINDS:
@@ -211,7 +216,8 @@ def report(results: list[dict], scenario: str, link: str, pages: str) -> None:
     print_table(rows, f"A class at once, protocol level ({where}). server_cpu_s = utime + stime of the server "
                       "process tree(s) while the class ran, from /proc; the Locust process ran on the same cores "
                       "(locust_cpu_s, not included); peak_rss_mb = VmHWM per server process")
-    print_table(kinds, "By kind of interaction: seconds until the server finished the run (successful ones)")
+    print_table(kinds, "By kind of interaction: seconds until the server finished the run (successful ones; an open "
+                       "includes the page's HTTP GET and the websocket handshake, of_which_connect)")
     if pages_rows:
         print_table(pages_rows, "By page and kind")
     bare = [r for r in results if r["target"] == "bare"]
@@ -272,9 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         if k == 1:
             targets.append(("genlab", genlab_server))
         elif why_not:
-            print(f"GenLab x{k} left out: {why_not}.")
+            print(f"genlab-x{k} (GenLab in {k} replicas behind HAProxy) left out: {why_not}.")
         else:
-            targets.append((f"genlab x{k}", lambda k=k: genlab_replicas(k)))
+            targets.append((f"genlab-x{k}", lambda k=k: genlab_replicas(k)))
     results = []
     for users in sizes:
         for name, make in targets:
