@@ -181,11 +181,11 @@ def measure(name: str, server, users: int, args, out: Path, link: str) -> dict:
             "rss": rss, "tree_rss_max": sum(s.max_mb for s in samplers), "users": users}
 
 
-def report(results: list[dict], scenario: str, link: str, pages: str) -> None:
+def report(results: list[dict], scenario: str, link: str, pages: str, cold: bool = False) -> None:
     where = (f"{machine()}; scenario {scenario}: "
              + (f"every user opens /{link} once" if scenario == "same-link" else
                 f"every user walks the lecture ({pages or 'every page'})")
-             + "; users arrive within 1 s; servers warmed by one user first")
+             + "; users arrive within 1 s; " + ("fresh servers, not warmed" if cold else "servers warmed by one user first"))
     rows, kinds, pages_rows, failures = [], [], [], []
     for res in results:
         recs = res["records"]
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {s['n']} interactions, {s['failures']} failed, p50 {s['p50_s']:.2f} s, p95 {s['p95_s']:.2f} s, "
                   f"server CPU {res['cpu']:.1f} s, Locust CPU {res['locust_cpu']:.1f} s", flush=True)
             results.append(res)
-    report(results, args.scenario, args.link, args.pages)
+    report(results, args.scenario, args.link, args.pages, args.cold)
     print(f"\nLocust CSVs, logs and records: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0
 
