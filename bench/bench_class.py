@@ -185,7 +185,8 @@ def report(results: list[dict], scenario: str, link: str, pages: str, cold: bool
     where = (f"{machine()}; scenario {scenario}: "
              + (f"every user opens /{link} once" if scenario == "same-link" else
                 f"every user walks the lecture ({pages or 'every page'})")
-             + "; users arrive within 1 s; " + ("fresh servers, not warmed" if cold else "servers warmed by one user first"))
+             + "; users arrive within 1 s; "
+             + ("fresh servers, not warmed" if cold else "servers warmed by one user first"))
     rows, kinds, pages_rows, failures = [], [], [], []
     for res in results:
         recs = res["records"]
@@ -199,6 +200,7 @@ def report(results: list[dict], scenario: str, link: str, pages: str, cold: bool
                      "cpu_per_open_s": res["cpu"] / len(opens) if opens and scenario == "same-link" else float("nan"),
                      "cpu_per_interaction_s": res["cpu"] / len(recs) if recs else float("nan"),
                      "peak_rss_mb": " / ".join(f"{m:.0f}" for m in res["rss"]),
+                     "rss_sum_max_mb": res["tree_rss_max"],
                      "haproxy_cpu_s": res["balancer_cpu"], "locust_cpu_s": res["locust_cpu"]})
         for kind in KINDS:
             k = [r for r in recs if r["kind"] == kind]
@@ -215,7 +217,8 @@ def report(results: list[dict], scenario: str, link: str, pages: str, cold: bool
         failures += [(res["target"], r) for r in recs if not r["ok"]]
     print_table(rows, f"A class at once, protocol level ({where}). server_cpu_s = utime + stime of the server "
                       "process tree(s) while the class ran, from /proc; the Locust process ran on the same cores "
-                      "(locust_cpu_s, not included); peak_rss_mb = VmHWM per server process")
+                      "(locust_cpu_s, not included); peak_rss_mb = VmHWM per server process; rss_sum_max_mb = each "
+                      "server's largest resident memory sampled every 0.25 s, summed over the servers")
     print_table(kinds, "By kind of interaction: seconds until the server finished the run (successful ones; an open "
                        "includes the page's HTTP GET and the websocket handshake, of_which_connect)")
     if pages_rows:
@@ -230,8 +233,10 @@ def report(results: list[dict], scenario: str, link: str, pages: str, cold: bool
                 continue
             g = summarise([r for r in res["records"] if r["kind"] == "open"])
             g_cpu = res["cpu"] / max(1, sum(r["kind"] == "open" for r in res["records"]))
-            ratio.append({"target": res["target"], "users": res["users"], "open_p50_x_bare": g["p50_s"] / b_open["p50_s"],
-                          "open_p95_x_bare": g["p95_s"] / b_open["p95_s"], "open_max_x_bare": g["max_s"] / b_open["max_s"],
+            ratio.append({"target": res["target"], "users": res["users"],
+                          "open_p50_x_bare": g["p50_s"] / b_open["p50_s"],
+                          "open_p95_x_bare": g["p95_s"] / b_open["p95_s"],
+                          "open_max_x_bare": g["max_s"] / b_open["max_s"],
                           **({"cpu_per_open_x_bare": g_cpu / b_cpu} if scenario == "same-link" and b_cpu > 0 else {})})
         if ratio:
             print_table(ratio, "GenLab against the bare app (open times; same users, same machine)")

@@ -149,9 +149,10 @@ class StreamlitUser(User):
             context={"status": r.status, "messages": r.messages})
         f = _records["file"]
         if f is not None:
-            f.write(json.dumps({"t": time.time(), "user": id(self), "kind": kind, "name": name, "target": r.target, "ok": not failed,
-                                "status": r.status, "seconds": round(r.elapsed_s, 4), "connect_s": round(r.connect_s, 4),
-                                "messages": r.messages, "bytes": r.bytes, "cache_refs": r.cache_refs,
+            f.write(json.dumps({"t": time.time(), "user": id(self), "kind": kind, "name": name, "target": r.target,
+                                "ok": not failed, "status": r.status, "seconds": round(r.elapsed_s, 4),
+                                "connect_s": round(r.connect_s, 4), "messages": r.messages, "bytes": r.bytes,
+                                "cache_refs": r.cache_refs,
                                 "error": r.error[:300]}) + "\n")
             f.flush()
         return r

@@ -68,14 +68,15 @@ import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import websocket
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-__all__ = ["StreamlitClient", "RunResult", "Widget", "Element", "drawn", "open_page"]
+__all__ = ["Element", "RunResult", "StreamlitClient", "Widget", "drawn", "open_page"]
 
 FINISHED_OK = ForwardMsg.FINISHED_SUCCESSFULLY
 FINISHED_COMPILE_ERROR = ForwardMsg.FINISHED_WITH_COMPILE_ERROR
@@ -119,7 +120,8 @@ class RunResult:
         return self.status in ("ok", "no_rerun", "stopped")
 
     def summary(self) -> str:
-        s = f"{self.action} {self.target}: {self.status} in {self.elapsed_s:.2f} s, {self.messages} msgs, {self.bytes} B"
+        s = (f"{self.action} {self.target}: {self.status} in {self.elapsed_s:.2f} s, "
+             f"{self.messages} msgs, {self.bytes} B")
         return s + (f" ({self.error})" if self.error else "")
 
 
@@ -658,7 +660,7 @@ class StreamlitClient:
         except Exception:  # noqa: BLE001 - closing a broken socket
             pass
 
-    def __enter__(self) -> "StreamlitClient":
+    def __enter__(self) -> StreamlitClient:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -13,7 +13,7 @@ from tests.stclient import RunResult, StreamlitClient, drawn
 
 @pytest.fixture(scope="module")
 def server():
-    with browser.streamlit_server(timeout=90) as (base, proc):
+    with browser.streamlit_server(timeout=90) as (base, _):
         yield base
 
 
