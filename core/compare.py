@@ -130,6 +130,7 @@ def make_split(config: CompareConfig, points=None) -> Split:
         X = np.asarray(points, np.float32)
         if X.ndim != 2 or X.shape[1] != 2 or len(X) < 20 or not np.isfinite(X).all():
             raise ValueError(f"Need at least 20 finite 2-D points of shape (n, 2), got {X.shape}.")
+        gdata.check_spread(X, "a density model")  # one spot (KDE: "bandwidth must be positive") or one line
         reach = float(np.abs(X).max())
         if reach > 3.5:
             X = X * np.float32(3.0 / reach)

@@ -190,7 +190,10 @@ def split(X, y, test_size: float = 0.2, seed: int = 0, stratify: bool = True):
 # ---- user points
 
 class DataError(ValueError):
-    """User-supplied data could not be used; the message says why, in words for the page."""
+    """User-supplied data could not be used; the message says why, in words for the page.
+
+    Messages are plain text that may quote the visitor's own file (a cell, a row): the page shows them through
+    ``core.text.escape_md``, never as markdown."""
 
 
 @dataclass(frozen=True)
@@ -199,13 +202,38 @@ class PointLimits:
     max_rows: int = 20_000
     min_rows: int = 10
     max_abs: float = 1e6
+    max_total: int = 20_000   # points one session may hold on a page, clicks and uploads together
+
+
+def _show(row: str, limit: int = 40) -> str:
+    """A cell or row of the visitor's file, cut and in quotes, for a message."""
+    row = row.strip()
+    return repr(row[:limit] + ("..." if len(row) > limit else ""))
+
+
+def _fields(row: str) -> list[str]:
+    """A row's comma-separated fields, stripped; empty fields at the end (a trailing comma, as spreadsheets
+    export) are dropped."""
+    fields = [v.strip() for v in row.split(",")]
+    while len(fields) > 1 and fields[-1] == "":
+        fields.pop()
+    return fields
+
+
+def _number(v: str) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
 
 
 def parse_points_csv(raw: bytes, limits: PointLimits = PointLimits()) -> np.ndarray:
     """Parse an uploaded CSV of ``x,y`` rows (an optional header row) into a float32 (n, 2) array.
 
-    Raises :class:`DataError` with a clear message for a file that is too big, not text,
-    has the wrong number of columns, non-numeric or non-finite values, or too few/many rows.
+    A first row none of whose fields is a number is a header (``x,y``) and skipped; a trailing comma on a row is
+    allowed (``1,2,``). Raises :class:`DataError` with a clear message for a file that is too big, not text,
+    has the wrong number of columns, non-numeric or non-finite values (naming the line), or too few/many rows.
     """
     if len(raw) > limits.max_bytes:
         raise DataError(f"The file is {len(raw) / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.1f} MB.")
@@ -213,19 +241,23 @@ def parse_points_csv(raw: bytes, limits: PointLimits = PointLimits()) -> np.ndar
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DataError("The file is not UTF-8 text; upload a CSV with two numeric columns x,y.") from None
-    rows = [r for r in text.splitlines() if r.strip()]
-    if rows and not _numeric_row(rows[0]):
+    rows = [(i, r) for i, r in enumerate(text.splitlines(), 1) if r.strip()]
+    if rows and not any(_number(v) for v in _fields(rows[0][1])):
         rows = rows[1:]  # header
     if not rows:
         raise DataError("The file holds no data rows.")
     if len(rows) > limits.max_rows:
         raise DataError(f"The file has {len(rows):,} rows; the limit is {limits.max_rows:,}.")
-    try:
-        X = np.loadtxt(io.StringIO("\n".join(rows)), delimiter=",", ndmin=2, dtype=np.float64)
-    except ValueError as e:
-        raise DataError(f"Could not read the file as numbers x,y: {e}") from None
-    if X.shape[1] != 2:
-        raise DataError(f"Expected 2 columns (x,y), found {X.shape[1]}.")
+    X = np.empty((len(rows), 2), np.float64)
+    for k, (line, row) in enumerate(rows):
+        fields = _fields(row)
+        numeric = all(_number(v) for v in fields)
+        if numeric and len(fields) == 2:
+            X[k] = float(fields[0]), float(fields[1])
+        elif numeric and len(fields) > 2:
+            raise DataError(f"Expected 2 columns (x,y), found {len(fields)} on line {line}: {_show(row)}.")
+        else:
+            raise DataError(f"Could not read line {line} as two numbers x,y: {_show(row)}.")
     if not np.isfinite(X).all():
         raise DataError("The file contains NaN or infinite values.")
     if np.abs(X).max() > limits.max_abs:
@@ -235,9 +267,58 @@ def parse_points_csv(raw: bytes, limits: PointLimits = PointLimits()) -> np.ndar
     return X.astype(np.float32)
 
 
-def _numeric_row(row: str) -> bool:
-    try:
-        [float(v) for v in row.split(",")]
-        return True
-    except ValueError:
-        return False
+def check_room(have: int, adding: int, limits: PointLimits = PointLimits()) -> None:
+    """Raise :class:`DataError` when ``adding`` more points to the ``have`` a session holds would pass the
+    per-session bound ``limits.max_total`` (so ten uploads cannot pile up 200,000 points)."""
+    if have + adding > limits.max_total:
+        raise DataError(f"That would make {have + adding:,} points; at most {limits.max_total:,} points in all can be "
+                        f"used here (you have {have:,}). Clear some first.")
+
+
+# ---- degenerate point sets
+
+def spread_problem(X, need: str = "plane") -> str | None:
+    """Whether user points are too degenerate to learn a 2-D distribution from: ``"identical"`` when they do not
+    differ (beyond what float32 tells apart: denormals such as 1e-45 against 0 count as one spot), ``"collinear"``
+    (with ``need="plane"``) when they lie on one straight line, else None. Computed in float64.
+
+    Collinearity is judged after scaling each axis to unit spread (as a flow's ActNorm does), so long thin data
+    in arbitrary units is fine; points on one line, at any angle, are not."""
+    X = np.asarray(X, np.float64).reshape(-1, 2)
+    if len(X) < 2:
+        return "identical"
+    tol = max(1e-30, 1e-6 * float(np.abs(X).max()))  # float32 keeps about 7 significant digits
+    std = X.std(0)
+    if (std <= tol).all():
+        return "identical"
+    if need == "point":
+        return None
+    if (std <= tol).any():
+        return "collinear"
+    s = np.linalg.svd((X - X.mean(0)) / std, compute_uv=False)
+    return "collinear" if s[1] <= 1e-3 * s[0] else None
+
+
+def check_spread(X, what: str = "a model", need: str = "plane") -> None:
+    """Raise :class:`DataError` in words when :func:`spread_problem` finds the points degenerate for ``what``."""
+    problem = spread_problem(X, need)
+    n = len(np.asarray(X).reshape(-1, 2))
+    if problem == "identical":
+        raise DataError(f"The data are degenerate: all {n} points sit at one spot (they differ by less than float32 "
+                        f"can tell apart), so there is no shape for {what} to learn. Spread the points out.")
+    if problem == "collinear":
+        raise DataError(f"The data are degenerate: all {n} points lie on one straight line. A density on a line is "
+                        f"infinitely thin, so {what}'s likelihood has no maximum (its loss runs off to minus infinity "
+                        "whatever the learning rate). Add points off the line.")
+
+
+def normalise_points(X, half_width: float = 2.5, what: str = "a model") -> np.ndarray:
+    """Shift and scale user points into [-half_width, half_width]^2 (the toy sets' box), keeping the aspect ratio.
+
+    Computed in float64 with a floor on the scale, so tiny (even denormal) or huge values never overflow to
+    inf/NaN; points that do not spread at all raise :class:`DataError` (see :func:`check_spread`)."""
+    X = np.asarray(X, np.float64).reshape(-1, 2)
+    check_spread(X, what, need="point")
+    c = (X.max(0) + X.min(0)) / 2
+    r = max(float(np.abs(X - c).max()), 1e-30)
+    return ((X - c) * (half_width / r)).astype(np.float32)

@@ -892,22 +892,27 @@ def save(model: DiffusionModel, path, meta: dict | None = None) -> Path:
 
 def load(path, device: str | None = None) -> DiffusionModel:
     """Load a :func:`save` checkpoint (sampling weights only: ``ema`` is off in the loaded model's net)."""
-    tensors, record = checkpoints.load(path)
-    if record.get("family") != FAMILY or "ae_only" in record.get("meta", {}):
-        raise checkpoints.CheckpointError(f"{path} does not hold a diffusion model.", path)
+    tensors, record = checkpoints.load(path, family=FAMILY)
+    if "ae_only" in record.get("meta", {}):
+        raise checkpoints.CheckpointError(f"Checkpoint {checkpoints._label(path)} holds an autoencoder, not a "
+                                          "diffusion model.", path)
+    config = checkpoints.config_from(record, DiffusionConfig.from_dict, path)
+    meta = record.get("meta", {})
     try:
-        config = DiffusionConfig.from_dict(record["config"])
-        meta = record.get("meta", {})
-        ae = None
-        if config.space == "latent":
-            ae = Autoencoder(AEConfig(**meta["ae_config"]))
-            ae.load_state_dict({k[3:]: v for k, v in tensors.items() if k.startswith("ae.")})
-            ae.eval()
-        model = DiffusionModel(config.replace(ema=0.0), tuple(meta["shape"]), ae)
-        model.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-        model.net.requires_grad_(False)  # as the EMA copy it was saved from: oneDNN picks its conv kernel by this flag
+        ae = Autoencoder(AEConfig(**meta["ae_config"])) if config.space == "latent" else None
+        model = DiffusionModel(config.replace(ema=0.0), tuple(int(d) for d in meta["shape"]), ae)
     except (ValueError, KeyError, TypeError, RuntimeError) as e:
-        raise checkpoints.CheckpointError(f"{path} does not rebuild a diffusion model: {e}", path) from e
+        raise checkpoints.CheckpointError(f"Checkpoint {checkpoints._label(path)} does not rebuild a diffusion "
+                                          f"model: {e}", path) from e
+    # the tensors are "ae.*" (latent space only) and "net.*": every one checked, none left over
+    expected = {f"net.{k}": v.shape for k, v in model.net.state_dict().items()}
+    if ae is not None:
+        expected.update({f"ae.{k}": v.shape for k, v in ae.state_dict().items()})
+    checkpoints.check_tensors(tensors, expected, path, "diffusion model")
+    if ae is not None:
+        checkpoints.load_weights(ae, tensors, path, prefix="ae.", what="autoencoder").eval()
+    checkpoints.load_weights(model.net, tensors, path, prefix="net.", what="denoiser")
+    model.net.requires_grad_(False)  # as the EMA copy it was saved from: oneDNN picks its conv kernel by this flag
     model.step_, model.history_ = int(meta.get("step", 0)), list(meta.get("history", []))
     model.train_seconds_, model.meta = float(meta.get("train_seconds", 0.0)), meta
     return model.eval().to(device or runtime.pick_device())
@@ -923,15 +928,12 @@ def load_autoencoder(name_or_path, device: str | None = None) -> Autoencoder:
     """Load an autoencoder checkpoint by shipped name or path; raises CheckpointError if missing or corrupt."""
     p = Path(str(name_or_path))
     path = p if p.parent != Path(".") or p.with_suffix(".json").exists() else checkpoints.shipped(str(name_or_path))
-    tensors, record = checkpoints.load(path)
+    tensors, record = checkpoints.load(path, family=FAMILY)
     if not record.get("meta", {}).get("ae_only"):
-        raise checkpoints.CheckpointError(f"{path} does not hold a diffusion autoencoder.", path)
-    try:
-        ae = Autoencoder(AEConfig(**record["config"]))
-        ae.load_state_dict(tensors)
-        ae.requires_grad_(False)
-    except (ValueError, KeyError, TypeError, RuntimeError) as e:
-        raise checkpoints.CheckpointError(f"{path} does not rebuild the autoencoder: {e}", path) from e
+        raise checkpoints.CheckpointError(f"Checkpoint {checkpoints._label(path)} does not hold a diffusion "
+                                          "autoencoder.", path)
+    ae = checkpoints.config_from(record, lambda c: Autoencoder(AEConfig(**c)), path)
+    checkpoints.load_weights(ae, tensors, path, what="autoencoder").requires_grad_(False)
     ae.step_, ae.meta = int(record["meta"].get("step", 0)), record["meta"]
     return ae.eval().to(device or runtime.pick_device())
 

@@ -441,6 +441,7 @@ def split_points(X, seed: int = 0, test_size: float = 1 / 3):
     X = np.asarray(X, np.float32)
     if len(X) < 4:
         raise ValueError(f"At least 4 points are needed to train and test a flow, got {len(X)}.")
+    gdata.check_spread(X, "a flow")  # one spot or one line: a DataError that says so, not a diverged loss
     Xtr, Xte, _, _ = gdata.split(X, np.zeros(len(X), np.int64), test_size=test_size, seed=seed, stratify=False)
     return np.ascontiguousarray(Xtr), np.ascontiguousarray(Xte)
 
@@ -506,9 +507,11 @@ def train(config: FlowConfig, data, callback: Callable | None = None, model: Rea
 
     Raises :class:`TrainingDiverged` (with ``.model`` = the last finite model and ``.reason``) if a
     loss, gradient or evaluated NLL becomes NaN or infinite; ValueError for bad data or a model of
-    another config.
+    another config (``core.data.DataError``, a ValueError, for points all at one spot or on one line).
     """
     Xtr, Xte = _unpack(data, config)
+    if model is None and config.dim == 2:  # points at one spot or on one line: no maximum likelihood to find
+        gdata.check_spread(torch.cat([Xtr, Xte]).numpy(), "a flow")
     old_threads = torch.get_num_threads()
     if threads is not None and threads != old_threads:
         torch.set_num_threads(max(1, int(threads)))
@@ -733,24 +736,12 @@ def load(path, device: str | None = None) -> tuple[RealNVP, dict]:
 
     The model can be sampled and evaluated at once, and :func:`train` resumes it exactly where it stopped.
     """
-    tensors, record = checkpoints.load(path)
-    name = Path(path).name
-    if record.get("family") != FAMILY:
-        raise checkpoints.CheckpointError(f"Checkpoint {name} is a {record.get('family')!r} "
-                                          f"checkpoint, not a {FAMILY!r} one.", path)
-    try:
-        config = FlowConfig(**record["config"])
-    except (TypeError, ValueError) as e:
-        raise checkpoints.CheckpointError(f"Checkpoint {name} has an unusable config: {e}", path) from e
+    tensors, record = checkpoints.load(path, family=FAMILY)
+    config = checkpoints.config_from(record, lambda c: FlowConfig(**c), path)
     device = torch.device(device or runtime.pick_device())
 
     def restore(prefix):
-        net = build(config)
-        try:
-            net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}, strict=True)
-        except RuntimeError as e:
-            raise checkpoints.CheckpointError(f"Checkpoint {name} does not fit its config: {e}", path) from e
-        return net.to(device)
+        return checkpoints.load_weights(build(config), tensors, path, prefix=prefix, what="flow").to(device)
 
     model = restore("model.")
     meta = record.get("meta", {})

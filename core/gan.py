@@ -827,41 +827,62 @@ class GAN:
                 "diverged": self.diverged_, "history": self.history_,
                 "snapshot_metrics": [s.metrics for s in self.snapshots_]}
 
-    def load_state(self, tensors: dict, meta: dict) -> "GAN":
-        """Restore what :meth:`state_tensors` / :meth:`state_meta` saved."""
-        self.G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
-        self.D.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")})
-        self.label_freq_ = tensors["label_freq_"].numpy().astype(np.float64)
+    def load_state(self, tensors: dict, meta: dict, path=None) -> "GAN":
+        """Restore what :meth:`state_tensors` / :meth:`state_meta` saved. Every tensor is checked against the
+        networks this config builds before anything is loaded (core.checkpoints.load_weights): a missing
+        tensor, a changed width or a forged file is a CheckpointError naming ``path``, never a traceback."""
+        checkpoints.load_weights(self.G, tensors, path, prefix="G.", what="generator G")
+        checkpoints.load_weights(self.D, tensors, path, prefix="D.", what="discriminator D")
+        params = {"opt_d": [p.shape for p in self.D.parameters()], "opt_g": [p.shape for p in self.G.parameters()]}
+        expected = {"label_freq_": (max(self.config.n_classes, 1),)}
         pending: dict = {}
         for key, v in tensors.items():
             name = key.split(".", 1)[0]
             if name in ("opt_d", "opt_g"):
-                _, i, field = key.split(".", 2)
+                try:
+                    _, i, field = key.split(".", 2)
+                    i = int(i)
+                    if field in ("exp_avg", "exp_avg_sq"):
+                        expected[key] = params[name][i]
+                except (ValueError, IndexError):
+                    expected[key] = ()  # a name that fits no parameter: reported as the wrong shape
+                    continue
                 # a copy: Adam updates its moments in place, and the loaded tensors may be shared (a cache)
-                pending.setdefault(name, {}).setdefault(int(i), {})[field] = v.to(self.device).clone()
-        self._opts, self._opt_pending = None, pending or None
-        if "rng_state" in tensors:
-            self.rng.set_state(tensors["rng_state"].to(torch.uint8))
-        if "acc" in tensors:
-            a = tensors["acc"]
-            self._acc = (a[0].float().to(self.device), a[1].float().to(self.device), int(a[2]))
-        self.step_ = int(meta.get("step", 0))
-        self.d_steps_ = int(meta.get("d_steps", 0))
-        self.g_steps_ = int(meta.get("g_steps", 0))
-        self.box_ = float(meta.get("box", 3.0))
-        self.snapshot_every_ = int(meta.get("snapshot_every", self.config.snapshot_every))
-        self.seconds_ = float(meta.get("seconds", 0.0))
-        self.diverged_ = meta.get("diverged")
-        self.history_ = list(meta.get("history", []))
-        self.snapshots_ = []
-        if "snap.step" in tensors:
-            sm = meta.get("snapshot_metrics", [])
-            for i, st in enumerate(tensors["snap.step"].tolist()):
-                self.snapshots_.append(Snapshot(
-                    int(st), tensors["snap.samples"][i].numpy(),
-                    tensors["snap.heat"][i].numpy() if "snap.heat" in tensors else None,
-                    tensors["snap.manifold"][i].numpy() if "snap.manifold" in tensors else None,
-                    sm[i] if i < len(sm) else {}))
+                pending.setdefault(name, {}).setdefault(i, {})[field] = v.to(self.device).clone()
+        n_snap = len(tensors["snap.step"]) if "snap.step" in tensors and tensors["snap.step"].dim() == 1 else None
+        for k in ("snap.samples", "snap.heat", "snap.manifold"):  # the timeline: one row per snapshot step
+            if n_snap is not None and k in tensors and (tensors[k].dim() < 2 or len(tensors[k]) != n_snap):
+                expected[k] = (n_snap, *tensors[k].shape[1:])
+        checkpoints.check_tensors({k: tensors[k] for k in expected if k in tensors}, expected, path,
+                                  "training state", strict=False)
+        try:
+            self.label_freq_ = tensors["label_freq_"].numpy().astype(np.float64)
+            self._opts, self._opt_pending = None, pending or None
+            if "rng_state" in tensors:
+                self.rng.set_state(tensors["rng_state"].to(torch.uint8))
+            if "acc" in tensors:
+                a = tensors["acc"]
+                self._acc = (a[0].float().to(self.device), a[1].float().to(self.device), int(a[2]))
+            self.step_ = int(meta.get("step", 0))
+            self.d_steps_ = int(meta.get("d_steps", 0))
+            self.g_steps_ = int(meta.get("g_steps", 0))
+            self.box_ = float(meta.get("box", 3.0))
+            self.snapshot_every_ = int(meta.get("snapshot_every", self.config.snapshot_every))
+            self.seconds_ = float(meta.get("seconds", 0.0))
+            self.diverged_ = meta.get("diverged")
+            self.history_ = list(meta.get("history", []))
+            self.snapshots_ = []
+            if "snap.step" in tensors:
+                sm = meta.get("snapshot_metrics", [])
+                for i, st in enumerate(tensors["snap.step"].tolist()):
+                    self.snapshots_.append(Snapshot(
+                        int(st), tensors["snap.samples"][i].numpy(),
+                        tensors["snap.heat"][i].numpy() if "snap.heat" in tensors else None,
+                        tensors["snap.manifold"][i].numpy() if "snap.manifold" in tensors else None,
+                        sm[i] if i < len(sm) else {}))
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+            raise checkpoints.CheckpointError(f"Checkpoint {checkpoints._label(path)} holds a training state that "
+                                              f"does not fit its config: {e}", path) from e
         return self
 
     @property
@@ -910,12 +931,19 @@ def save(model: GAN, path, meta: dict | None = None, optimizer: bool = True, sna
 
 def load(path, device: str | None = None) -> GAN:
     """Load a model saved by :func:`save` (raises core.checkpoints.CheckpointError if missing/corrupt)."""
-    dev = device or runtime.pick_device()
     tensors, record = checkpoints.load(path, device="cpu")
+    return from_checkpoint(tensors, record, path, device)
+
+
+def from_checkpoint(tensors: dict, record: dict, path=None, device: str | None = None) -> GAN:
+    """A GAN rebuilt from a loaded checkpoint's ``(tensors, record)`` (see :func:`core.checkpoints.load`): the
+    config checked, every tensor checked against the networks it builds. Raises CheckpointError."""
     if record.get("family") != FAMILY:
-        raise checkpoints.CheckpointError(f"{path} is a {record.get('family')!r} checkpoint, not a GAN.", path)
-    model = GAN(GANConfig.from_dict(record["config"]), dev)
-    return model.load_state(tensors, record.get("meta", {}))
+        raise checkpoints.CheckpointError(f"Checkpoint {checkpoints._label(path)} is a {record.get('family')!r} "
+                                          "checkpoint, not a GAN.", path)
+    config = checkpoints.config_from(record, GANConfig.from_dict, path)
+    model = GAN(config, device or runtime.pick_device())
+    return model.load_state(tensors, record.get("meta", {}), path)
 
 
 def load_shipped(name: str, device: str | None = None) -> GAN:

@@ -318,9 +318,10 @@ def _resolve(name_or_path) -> Path:
 
 
 def _record(path, kind: str):
-    tensors, record = checkpoints.load(path)
-    if record.get("family") != FAMILY or record.get("meta", {}).get("kind") != kind:
-        raise checkpoints.CheckpointError(f"{path} does not hold a guided-diffusion {kind}.", path)
+    tensors, record = checkpoints.load(path, family=FAMILY)
+    if record.get("meta", {}).get("kind") != kind:
+        raise checkpoints.CheckpointError(f"Checkpoint {checkpoints._label(path)} does not hold a guided-diffusion "
+                                          f"{kind}.", path)
     return tensors, record
 
 
@@ -328,14 +329,15 @@ def load(name_or_path=MODEL_NAME, device: str | None = None) -> GuidedModel:
     """Load a :func:`save` checkpoint (shipped name or path); raises CheckpointError if missing or corrupt."""
     path = _resolve(name_or_path)
     tensors, record = _record(path, "model")
+    config = checkpoints.config_from(record, GuidedConfig.from_dict, path)
     try:
-        config = GuidedConfig.from_dict(record["config"])
         model = GuidedModel(config.replace(ema=0.0, init=""))
-        model.config = config.replace(ema=0.0)
-        model.net.load_state_dict(tensors)
-        model.net.requires_grad_(False)
     except (ValueError, KeyError, TypeError, RuntimeError) as e:
-        raise checkpoints.CheckpointError(f"{path} does not rebuild a guided model: {e}", path) from e
+        raise checkpoints.CheckpointError(f"Checkpoint {checkpoints._label(path)} does not rebuild a guided model: "
+                                          f"{e}", path) from e
+    model.config = config.replace(ema=0.0)
+    checkpoints.load_weights(model.net, tensors, path, what="guided model")
+    model.net.requires_grad_(False)
     meta = record.get("meta", {})
     model.step_, model.history_, model.meta = int(meta.get("step", 0)), list(meta.get("history", [])), meta
     model.train_seconds_ = float(meta.get("train_seconds", 0.0))
@@ -501,11 +503,8 @@ def _load_net(name_or_path, kind: str, net_cls, config_cls, what: str, device: s
     """Rebuild a network saved by :func:`_save_net` from its config; a mismatch is a CheckpointError."""
     path = _resolve(name_or_path)
     tensors, record = _record(path, kind)
-    try:
-        net = net_cls(config_cls(**record["config"]))
-        net.load_state_dict(tensors)
-    except (ValueError, KeyError, TypeError, RuntimeError) as e:
-        raise checkpoints.CheckpointError(f"{path} does not rebuild the {what}: {e}", path) from e
+    net = checkpoints.config_from(record, lambda c: net_cls(config_cls(**c)), path)
+    checkpoints.load_weights(net, tensors, path, what=what)
     net.meta, net.step_ = record["meta"], int(record["meta"].get("step", 0))
     return net.eval().requires_grad_(False).to(device or runtime.pick_device())
 

@@ -46,6 +46,7 @@ import dataclasses
 import inspect
 import json
 import math
+import re
 import shlex
 import sys
 import threading
@@ -575,66 +576,219 @@ def train(config: T2IConfig, vae, callback=None, device: str | None = None, text
 META_FILE = "genlab.json"
 
 
+#: What a GenLab mini folder holds (save_pipeline writes them). Weights only as safetensors: a ``.bin`` would be
+#: unpickled, which can run code, so it is never loaded.
+MINI_FILES = ("model_index.json", "scheduler/scheduler_config.json", "tokenizer/tokenizer_config.json",
+              "tokenizer/tokenizer.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+              "vae/config.json", "vae/diffusion_pytorch_model.safetensors")
+
+
 def save_pipeline(pipe, out, meta: dict | None = None) -> Path:
-    """save_pretrained(out) plus ``genlab.json`` (the CLI commands, training time, metrics)."""
+    """save_pretrained(out) plus ``genlab.json`` (the CLI commands, training time, metrics, and ``files``: the
+    sha256 of every file saved, which :func:`load_mini` checks before loading)."""
     out = Path(out)
     pipe.save_pretrained(out)
     for f in out.rglob("*"):
         if f.is_file():
             f.chmod(0o644)
-    (out / META_FILE).write_text(json.dumps(checkpoints._plain(meta or {}), indent=2, sort_keys=True) + "\n")
+    meta = {**checkpoints._plain(meta or {}), "files": checkpoints.file_manifest(out, skip=(META_FILE,))}
+    (out / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return out
 
 
+def _read_json(f: Path, label: str) -> dict:
+    """A JSON object from ``f``; anything else (unreadable, invalid, a list, a folder) is a CheckpointError."""
+    if not f.is_file():
+        raise checkpoints.CheckpointError(f"{label}: {f.name} is missing or not a file.", f)
+    try:
+        value = json.loads(f.read_text(encoding="utf-8"))
+    except (ValueError, OSError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise checkpoints.CheckpointError(f"{label}: {f.name} is not valid JSON ({e}).", f) from e
+    if not isinstance(value, dict):
+        raise checkpoints.CheckpointError(f"{label}: {f.name} holds a JSON {checkpoints._json_type(value)}, not an "
+                                          "object.", f)
+    return value
+
+
 def read_meta(path) -> dict:
+    """The folder's ``genlab.json`` ({} if it has none); an unreadable one is a CheckpointError."""
     f = Path(path) / META_FILE
-    return json.loads(f.read_text()) if f.exists() else {}
+    return _read_json(f, f"The pipeline folder {Path(path).name}") if f.exists() else {}
+
+
+def check_mini_folder(path, label: str | None = None) -> None:
+    """Before anything is loaded from a GenLab mini folder: ``model_index.json`` is a GenLab pipeline's, every file
+    of :data:`MINI_FILES` is there (weights as safetensors, never ``.bin``), and where ``genlab.json`` lists the
+    files' sha256 (the shipped folder does) each is unchanged. Raises CheckpointError saying what is wrong."""
+    path = Path(path)
+    label = label or f"The pipeline folder {path.name}"
+    index = _read_json(path / "model_index.json", label)
+    if index.get("_class_name") != "GenLabText2ImagePipeline":
+        raise checkpoints.CheckpointError(f"{label} holds a {index.get('_class_name')!r} pipeline, not GenLab mini.",
+                                          path)
+    missing = [f for f in MINI_FILES if not (path / f).is_file()]
+    if missing:
+        pickles = sorted(p.relative_to(path).as_posix() for p in path.glob("*/*.bin"))
+        raise checkpoints.CheckpointError(
+            f"{label} is incomplete: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"
+            + (f" ({', '.join(pickles)} is never loaded: a .bin file is a pickle, which can run code)" if pickles else "")
+            + ".", path)
+    files = read_meta(path).get("files")
+    if files is not None:
+        checkpoints.verify_files(path, files, label)
+
+
+def _check_mini(pipe, path: Path, label: str) -> None:
+    """After loading: the U-Net's and the autoencoder's tensors are exactly those in their files (diffusers fills a
+    tensor missing from the file with random numbers and says nothing), and the tokenizer knows the captions'
+    words (without its vocabulary every word becomes [UNK] and every image is unconditional)."""
+    for part in ("unet", "vae"):
+        module = getattr(pipe, part)
+        stored = checkpoints.safetensors_shapes(path / part / "diffusion_pytorch_model.safetensors")
+        checkpoints.check_tensors(stored, {k: v.shape for k, v in module.state_dict().items()}, path, part)
+    words = " ".join(shapes.SHAPES + shapes.COLOURS)
+    ids = pipe.tokenizer(words)["input_ids"]
+    unk = getattr(pipe.tokenizer, "unk_token_id", None)
+    if unk is None or sum(i == unk for i in ids) > 0:
+        raise checkpoints.CheckpointError(f"{label}: its tokenizer does not know the captions' words (it turns them "
+                                          "into [UNK]); tokenizer/tokenizer.json is damaged.", path / "tokenizer")
 
 
 def load_mini(path=None, device: str | None = None):
-    """The GenLab mini pipeline from a folder (default: the shipped ``checkpoints/t2i_shapes``)."""
+    """The GenLab mini pipeline from a folder (default: the shipped ``checkpoints/t2i_shapes``), verified before and
+    after loading (:func:`check_mini_folder`, :func:`_check_mini`). Raises CheckpointError saying what is wrong."""
     path = Path(path) if path is not None else checkpoints.SHIPPED_DIR / SHIPPED
-    if not (path / "model_index.json").exists():
-        raise checkpoints.CheckpointError(f"No text-to-image pipeline in {path} (model_index.json is missing).", path)
+    label = f"The pipeline folder {path.name}"
+    if not path.is_dir():
+        raise checkpoints.CheckpointError(f"No text-to-image pipeline in {path} (no such folder).", path)
+    check_mini_folder(path, label)
     try:
-        pipe = _pipeline_class().from_pretrained(str(path))
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise checkpoints.CheckpointError(f"The pipeline in {path} could not be loaded: {e}", path) from e
+        with _quiet_loading():
+            pipe = _pipeline_class().from_pretrained(str(path), use_safetensors=True)
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError, IndexError) as e:
+        raise checkpoints.CheckpointError(f"{label} could not be loaded: {_first_words(e)}", path) from e
+    _check_mini(pipe, path, label)
     device = device or runtime.pick_device()
     return pipe.to(device)
 
 
-class ModelUnavailable(RuntimeError):
-    """A Stable Diffusion checkpoint could not be loaded (no weights here and no internet, a bad id, ...)."""
+def _first_words(e: Exception, limit: int = 300) -> str:
+    """An exception as one line for a message: its type and the start of its text, whitespace collapsed."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text[:limit]}{'...' if len(text) > limit else ''}" if text else type(e).__name__
+
+
+@contextlib.contextmanager
+def _quiet_loading():
+    """diffusers' and transformers' progress bars and advice, silenced while a pipeline loads."""
+    verbosity = None
+    with contextlib.suppress(Exception):
+        import diffusers
+
+        verbosity = diffusers.utils.logging.get_verbosity()
+        diffusers.utils.logging.set_verbosity_error()
+        diffusers.utils.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            import diffusers
+
+            diffusers.utils.logging.enable_progress_bar()
+            if verbosity is not None:
+                diffusers.utils.logging.set_verbosity(verbosity)
+
+
+class ModelUnavailable(checkpoints.CheckpointError):
+    """A Stable Diffusion checkpoint could not be loaded (a folder outside the allowed ones or not there, no weights
+    here and no internet, a bad id, ...). A CheckpointError, so pages catch every loading failure as one."""
+
+
+#: A Hugging Face hub id: ``name`` or ``owner/name`` (letters, digits, ``-``, ``_``, ``.``; at most 96 each).
+_HUB_ID = re.compile(r"[A-Za-z0-9](?:[\w.-]{0,94}[\w-])?(?:/[A-Za-z0-9](?:[\w.-]{0,94}[\w-])?)?")
+_ROOTS_HINT = ("(allowed: the project's models/ folder, the Hugging Face cache and the folders in GENLAB_SD_DIRS; "
+               "set GENLAB_SD_DIRS to add one).")
+
+
+def _is_path(name: str) -> bool:
+    """Whether the model field names a local folder rather than a hub id."""
+    if name.startswith(("/", ".", "~", "\\")) or "\\" in name or "//" in name or not _HUB_ID.fullmatch(name) \
+            or ".." in name:
+        return True
+    try:
+        return Path(name).exists()  # a relative folder that happens to look like owner/name
+    except (OSError, ValueError):
+        return True
 
 
 def load_pipeline(name_or_path: str, device: str | None = None):
-    """Load a text-to-image pipeline: ``"genlab-mini"`` (or a folder holding one) gives the mini model; anything
-    else goes to diffusers' ``AutoPipelineForText2Image.from_pretrained`` (a local folder or a hub id; local
-    files are tried first, so a cached model loads offline), half precision on CUDA. Raises ModelUnavailable
-    with the reason when it cannot load."""
+    """Load a text-to-image pipeline: ``"genlab-mini"`` gives the shipped mini model; a local folder (checked by
+    :func:`core.checkpoints.user_folder` against :func:`sd_roots` before anything in it is read) a GenLab mini
+    folder or any diffusers text-to-image folder; a hub id goes to diffusers'
+    ``AutoPipelineForText2Image.from_pretrained`` (the local cache first, so a cached model loads offline), half
+    precision on CUDA. Raises ModelUnavailable (a CheckpointError) with the reason when it cannot load."""
     device = device or runtime.pick_device()
     name = str(name_or_path or "").strip()
     if not name:
         raise ModelUnavailable("No model given: type a local folder or a Hugging Face hub id.")
     if name == MINI:
         return load_mini(device=device)
-    if Path(name).is_dir() and (Path(name) / "model_index.json").exists():
-        cls_name = json.loads((Path(name) / "model_index.json").read_text()).get("_class_name", "")
-        if cls_name == "GenLabText2ImagePipeline":
-            return load_mini(name, device)
-    looks_like_path = Path(name).exists() or name.startswith(("/", ".", "~"))
-    if looks_like_path and not _allowed_folder(name):
-        raise ModelUnavailable(f"{name!r} is not inside a folder this server allows models from ({', '.join(map(str, sd_roots()))}"
-                               "; set GENLAB_SD_DIRS to add one).")
-    import torch
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ModelUnavailable("The model name contains control characters (a NUL byte or a line break, for instance): "
+                               "type a local folder or a Hugging Face hub id.")
+    if _is_path(name):
+        return _load_folder(name, device)
+    return _load_hub(name, device)
+
+
+def _load_folder(name: str, device: str):
+    """A user-named folder: inside the allowed roots (symlinks resolved), then GenLab mini or a diffusers folder."""
+    folder = checkpoints.user_folder(name, sd_roots(), what="models", hint=_ROOTS_HINT, error=ModelUnavailable)
+    label = f"The folder {name!r}"
+    try:
+        index = _read_json(folder / "model_index.json", label)
+    except checkpoints.CheckpointError as e:
+        raise ModelUnavailable(f"{e} It exists but is not a diffusers pipeline folder (those hold a model_index.json "
+                               "object).") from e
+    if index.get("_class_name") == "GenLabText2ImagePipeline":
+        try:
+            check_mini_folder(folder, label)
+            with _quiet_loading():
+                pipe = _pipeline_class().from_pretrained(str(folder), use_safetensors=True)
+            _check_mini(pipe, folder, label)
+        except checkpoints.CheckpointError as e:
+            raise ModelUnavailable(f"{e}") from e
+        except Exception as e:  # noqa: BLE001 - any failure of a visitor's folder is "not loadable", in words
+            raise ModelUnavailable(f"{label} exists but could not be loaded: {_first_words(e)}") from e
+        return pipe.to(device)
     from diffusers import AutoPipelineForText2Image
 
-    dtype = runtime.inference_dtype(device)
+    try:
+        with _quiet_loading():
+            pipe = _from_pretrained(AutoPipelineForText2Image, str(folder), device, local_only=True)
+    except Exception as e:  # noqa: BLE001 - OS, config and weight errors all mean "this folder does not load"
+        raise ModelUnavailable(f"{label} exists but could not be loaded as a text-to-image pipeline: "
+                               f"{_first_words(e)}") from e
+    return pipe.to(device)
+
+
+def _from_pretrained(cls, name: str, device: str, local_only: bool):
+    # safetensors only: a downloaded or local .bin file would be unpickled
+    kwargs = {"dtype": runtime.inference_dtype(device), "local_files_only": local_only, "use_safetensors": True}
+    try:
+        pipe = cls.from_pretrained(name, safety_checker=None, **kwargs)
+    except TypeError:
+        pipe = cls.from_pretrained(name, **kwargs)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _load_hub(name: str, device: str):
+    """A hub id: the local Hugging Face cache first, then (where the operator allows it and there is internet) the hub."""
+    from diffusers import AutoPipelineForText2Image
+
     errors = []
     for local_only in (True, False):
-        if not local_only and looks_like_path:
-            break  # a path that is not there: the hub will not have it either
         if not local_only and not download_allowed():
             errors.append("this server only loads models already on its disk (GENLAB_ALLOW_SD_DOWNLOAD is not set)")
             break
@@ -642,23 +796,13 @@ def load_pipeline(name_or_path: str, device: str | None = None):
             errors.append("the Hugging Face hub cannot be reached from here (no internet)")
             break
         try:
-            # safetensors only: a downloaded or local .bin file would be unpickled
-            kwargs = {"dtype": dtype, "local_files_only": local_only, "use_safetensors": True}
-            with contextlib.suppress(Exception):
-                import diffusers
-                diffusers.utils.logging.set_verbosity_error()
-            try:
-                pipe = AutoPipelineForText2Image.from_pretrained(name, safety_checker=None, **kwargs)
-            except TypeError:
-                pipe = AutoPipelineForText2Image.from_pretrained(name, **kwargs)
-            pipe.set_progress_bar_config(disable=True)
-            return pipe.to(device)
+            with _quiet_loading():
+                return _from_pretrained(AutoPipelineForText2Image, name, device, local_only).to(device)
         except Exception as e:  # noqa: BLE001 - hub, OS and config errors all mean "not available here"
-            errors.append(f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
-    del torch
+            errors.append(_first_words(e))
     errors = list(dict.fromkeys(errors))  # the local and the online attempt often fail alike
-    raise ModelUnavailable(f"Could not load {name!r} (no such local folder, and the hub could not be reached or "
-                           f"has no such model). " + " | ".join(errors))
+    raise ModelUnavailable(f"Could not load {name!r}: it is not in this server's Hugging Face cache, and the hub "
+                           "could not be reached or has no such model. " + " | ".join(errors))
 
 
 def sd_roots() -> list[Path]:
@@ -670,12 +814,7 @@ def sd_roots() -> list[Path]:
     roots = [Path(__file__).resolve().parent.parent / "models",
              Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", "~/.cache/huggingface")) / "hub")]
     roots += [Path(p) for p in os.environ.get("GENLAB_SD_DIRS", "").split(os.pathsep) if p.strip()]
-    return [r.expanduser().resolve() for r in roots]
-
-
-def _allowed_folder(name: str) -> bool:
-    path = Path(name).expanduser().resolve()
-    return any(path == root or root in path.parents for root in sd_roots())
+    return [Path(os.path.realpath(r.expanduser())) for r in roots]
 
 
 def download_allowed() -> bool:
@@ -864,9 +1003,9 @@ class AttributeEvaluator:
 
     @classmethod
     def load(cls, path=None):
-        tensors, record = checkpoints.load(path or checkpoints.shipped(EVALUATOR))
-        net = _evaluator_net()
-        net.load_state_dict(tensors)
+        path = path or checkpoints.shipped(EVALUATOR)
+        tensors, record = checkpoints.load(path, family="t2i_evaluator")
+        net = checkpoints.load_weights(_evaluator_net(), tensors, path, what="attribute evaluator")
         return cls(net, record["config"])
 
     def read(self, images) -> dict:

@@ -19,6 +19,8 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from core import text as _text
+
 _STATE_KEY = "_genlab_url_state"
 _FRAGMENT_DEPTH = threading.local()  # per script thread: how many ui.fragment draws are running
 
@@ -63,13 +65,10 @@ GLOBAL_KEYS = ("walkthrough", "step", "hide", "present")
 PSEUDO_CONTROLS = {"code"}  # hideable parts that are not widgets: the "Show the code" expanders
 
 
-def _quote(text, limit: int = 60) -> str:
-    """Link text shown back to the user as an inline code span: cut to ``limit`` characters and with
-    its backticks replaced, so a crafted link can neither flood the notice nor end the code span
-    and smuggle live markdown (a link, an image) into GenLab's own message."""
-    text = str(text)
-    cut = text[:limit] + ("..." if len(text) > limit else "")
-    return "`" + cut.replace("`", "'").replace("\n", " ") + "`"
+#: The one rule for text a visitor or a link supplies (see core/text.py): ``escape_md`` shows it as typed,
+#: ``quote`` as a short inline code span. Both are re-exported here for the pages.
+escape_md, quote = _text.escape_md, _text.quote
+_quote = quote  # link notices name the offending parameter as a code span
 
 
 def _drop_seeded_value(key: str) -> None:
@@ -777,18 +776,26 @@ def points_editor(name: str, box, intro: str, caption: str, color: str | None = 
             clicked = [(p["x"], p["y"]) for p in event.selection["points"] if p.get("curve_number", 0) == 0]
         except (AttributeError, KeyError, TypeError):
             clicked = []
+        # the selection comes from the browser: keep finite numbers in range only, and within the session's bound
+        lim = gdata.PointLimits()
+        clicked = [(x, y) for x, y in clicked if all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                     and math.isfinite(v) and abs(v) <= lim.max_abs for v in (x, y))]
         sig = tuple(clicked)
         if clicked and st.session_state.get(f"_{name}_last_click") != sig:
             st.session_state[f"_{name}_last_click"] = sig
-            pts.extend([float(x), float(y)] for x, y in clicked)
-            st.rerun()
+            if len(pts) + len(clicked) <= lim.max_total:
+                pts.extend([float(x), float(y)] for x, y in clicked)
+                st.rerun()
+            st.toast(f"At most {lim.max_total:,} points in all: clear some first.", icon=":material/block:")
     with b:
         up = st.file_uploader("CSV with two columns x,y (a header row is allowed)", type=["csv", "txt"], key="csv")
         if up is not None and st.session_state.get(f"_{name}_csv") != up.file_id:
             try:
                 X = gdata.parse_points_csv(up.getvalue())
+                gdata.check_room(len(pts), len(X))  # a bound on the session's points in all, not per file
             except gdata.DataError as e:
-                st.error(f"Could not use **{up.name}**: {e}", icon=":material/error:")
+                # the file's name and its cells are the visitor's text: shown as typed, never as markdown
+                st.error(f"Could not use {quote(up.name, 120)}: {escape_md(e)}", icon=":material/error:")
             else:
                 st.session_state[f"_{name}_csv"] = up.file_id
                 pts.extend(X.tolist())

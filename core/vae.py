@@ -667,16 +667,15 @@ def save(model: VAEModel, path, meta: dict | None = None):
 
 def load(path, device: str | None = None) -> VAEModel:
     """Load a checkpoint saved by :func:`save`; raises CheckpointError if it is missing or corrupt."""
-    tensors, record = checkpoints.load(path)
-    if record.get("family") != FAMILY:
-        raise checkpoints.CheckpointError(f"{path} holds a {record.get('family')!r} model, not a VAE.", path)
+    tensors, record = checkpoints.load(path, family=FAMILY)
+    config = checkpoints.config_from(record, VAEConfig.from_dict, path)
+    meta = record.get("meta", {})
     try:
-        config = VAEConfig.from_dict(record["config"])
-        meta = record.get("meta", {})
-        model = VAEModel(config, meta["dim"], tuple(meta["shape"]))
-        model.load_state_dict(tensors)
+        model = VAEModel(config, int(meta["dim"]), tuple(int(d) for d in meta["shape"]))
     except (ValueError, KeyError, TypeError, RuntimeError) as e:
-        raise checkpoints.CheckpointError(f"{path} does not rebuild a VAE: {e}", path) from e
+        raise checkpoints.CheckpointError(f"Checkpoint {checkpoints._label(path)} does not rebuild a VAE: {e}",
+                                          path) from e
+    checkpoints.load_weights(model, tensors, path, what="VAE")
     model.step_ = int(meta.get("step", 0))
     model.history_ = list(meta.get("history", []))
     model.train_seconds_ = float(meta.get("train_seconds", 0.0))

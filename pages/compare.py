@@ -146,7 +146,7 @@ def train(key: tuple, config: compare.CompareConfig, points):
             res = compare.compare(config, points=points, progress=progress)
         except (ValueError, RuntimeError) as e:  # bad points, or a failure inside a family's training
             progress.status.update(label="Could not train", state="error")
-            st.error(f"{e}", icon=":material/error:")
+            st.error(ui.escape_md(e), icon=":material/error:")
             return None
         progress.status.update(label=f"Trained and measured in {res.meta['wall_seconds']:.0f} s", state="complete",
                                expanded=False)
@@ -179,6 +179,11 @@ if name == "mine":
     if len(points) < 20:
         st.info(f"Add at least 20 points (you have {len(points)}) to compare the families on them.",
                 icon=":material/touch_app:")
+        st.stop()
+    try:  # all at one spot or on one line: said before any training (KDE would fail with "bandwidth must be positive")
+        gdata.check_spread(points, "a density model")
+    except gdata.DataError as e:
+        st.warning(ui.escape_md(e), icon=":material/scatter_plot:")
         st.stop()
     digest = hashlib.sha1(points.tobytes()).hexdigest()[:16]
     data_key = f"mine:{digest}"

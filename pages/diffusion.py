@@ -151,15 +151,20 @@ def forward_points(name: str, t: int, kind: str, seed: int, copies: int = 20):
     return x0.numpy(), closed.numpy(), chain.numpy(), float(s["alpha_bar"][t])
 
 
+SHIP_ERRORS: dict = {}  # this run: data set -> why its shipped 2-D model could not be loaded
+
+
 def model_2d(cfg: diffusion.DiffusionConfig):
-    """The 2-D model of ``cfg``: shipped if it is a shipped config, live-trained if trained here, else None."""
+    """The 2-D model of ``cfg``: shipped if it is a shipped config, live-trained if trained here, else None
+    (a shipped checkpoint that fails to load leaves its reason in SHIP_ERRORS, to be said, not hidden)."""
     key = diffusion.checkpoints.config_hash(cfg)
     if key in live_store():
         return live_store()[key]
     if cfg.data in SHIPPED_2D:
         try:
             m = shipped(SHIPPED_2D[cfg.data])
-        except CheckpointError:
+        except CheckpointError as e:
+            SHIP_ERRORS[cfg.data] = e
             return None
         if diffusion.checkpoints.config_hash(m.config.replace(ema=cfg.ema)) == key or m.config.replace(ema=cfg.ema) == cfg:
             return m
@@ -334,7 +339,11 @@ with st.container(border=True):
     if st.session_state.pop("_diff_train", False):
         live_store().pop(diffusion.checkpoints.config_hash(cfg2d), None)
         model = train_live(cfg2d)
-    if model is None:
+    if model is None and data_name in SHIP_ERRORS:
+        st.warning(f"The shipped 2-D model for the {DATA_LABELS[data_name].lower()} could not be loaded: "
+                   f"{SHIP_ERRORS[data_name]} Click **Train live** to train one here (a few seconds).",
+                   icon=":material/error:")
+    elif model is None:
         st.info(f"No 2-D model for these settings yet ({DATA_LABELS[data_name]}, {kind} schedule, {train_steps:,} steps, "
                 f"learning rate {lr:g}): click **Train live** (a few seconds). Shipped: swiss roll and two moons with "
                 "the linear schedule, 2,000 steps, learning rate 0.003.", icon=":material/info:")

@@ -288,7 +288,11 @@ if name == "mine":
     if data_key not in store:
         if len(store) >= 64:  # bounded memory on a shared server
             store.pop(next(iter(store)))
-        store[data_key] = flow.split_points(X_user, seed=seed)
+        try:
+            store[data_key] = flow.split_points(X_user, seed=seed)
+        except gdata.DataError as e:  # all at one spot or on one line: say the data are degenerate
+            st.warning(ui.escape_md(e), icon=":material/scatter_plot:")
+            st.stop()
 else:
     data_key = f"toy:{name}"
 Xtr, Xte = get_data(data_key)

@@ -103,9 +103,10 @@ def shipped_state(name: str):
 
 
 def from_shipped(name: str):
+    """A session's own GAN from the shipped checkpoint ``name`` (config and every tensor checked by core.gan);
+    raises CheckpointError."""
     tensors, record = shipped_state(name)
-    model = gan.GAN(gan.GANConfig.from_dict(record["config"]))
-    return model.load_state(tensors, record.get("meta", {})), record
+    return gan.from_checkpoint(tensors, record, name), record
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -195,12 +196,6 @@ def user_points_panel():
                             "{n} points (at least {min_rows} are needed). A GAN on a few dozen points mostly learns "
                             "to copy them: click many.", color=fig.REAL)
 
-def normalise(X: np.ndarray) -> np.ndarray:
-    """Shift and scale user points into [-2.5, 2.5]^2 (the toy sets' box), keeping the aspect ratio."""
-    c = (X.max(0) + X.min(0)) / 2
-    r = float(np.abs(X - c).max()) or 1.0
-    return ((X - c) * (2.5 / r)).astype(np.float32)
-
 
 if name == "mine":
     X_user = user_points_panel()
@@ -208,7 +203,11 @@ if name == "mine":
         st.info(f"Add at least {gdata.PointLimits.min_rows} points (you have {len(X_user)}) to train a GAN on them.",
                 icon=":material/touch_app:")
         st.stop()
-    Xn = normalise(X_user)
+    try:  # into the toy sets' box [-2.5, 2.5]^2, in float64 (denormals or one repeated point never give NaN)
+        Xn = gdata.normalise_points(X_user, 2.5, what="a GAN")
+    except gdata.DataError as e:
+        st.warning(ui.escape_md(e), icon=":material/scatter_plot:")
+        st.stop()
     digest = hashlib.sha1(Xn.tobytes()).hexdigest()[:16]
     data_key = f"mine:{digest}"
     store = user_data_store()

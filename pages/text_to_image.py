@@ -84,13 +84,22 @@ def stable_diffusion(name: str):
     """(pipeline, None) or (None, reason): failures are cached too, so a missing model is not retried per rerun."""
     try:
         return t2i.load_pipeline(name), None
-    except t2i.ModelUnavailable as e:
+    except CheckpointError as e:  # ModelUnavailable (refused, absent, unloadable) or a broken GenLab folder
         return None, str(e)
 
 
 @st.cache_resource(show_spinner=False)
 def evaluator():
     return t2i.AttributeEvaluator.load()
+
+
+def evaluator_error():
+    """None when the shipped attribute evaluator loads (checked like every checkpoint), else why not."""
+    try:
+        evaluator()
+    except CheckpointError as e:
+        return e
+    return None
 
 
 def _threads1():
@@ -121,7 +130,7 @@ def tradeoff(_pipe, model_key: str, prompt: str, negative: str, steps: int, sche
         for s in SCALES:
             imgs = t2i.generate(_pipe, prompt, negative, s, steps, n, seed, scheduler)["images"]
             pics[s] = imgs
-            if t2i.is_mini(_pipe):
+            if t2i.is_mini(_pipe) and evaluator_error() is None:  # a broken evaluator: images, no fidelity
                 f = evaluator().fidelity(imgs, prompt)
                 rows.append({"scale": s, "fidelity": f["fidelity"], "exact": f["exact"], "diversity": f["diversity"]})
     finally:
@@ -167,7 +176,8 @@ pipe, model_key = None, t2i.MINI
 if choice == "sd":
     pipe, reason = stable_diffusion(sd_name.strip())
     if pipe is None:
-        st.warning(f"Stable Diffusion is not available here, so the page stays on GenLab mini. {reason} "
+        # the reason quotes the visitor's own text (the field, or a link's sd=): shown as typed, never as markdown
+        st.warning(f"Stable Diffusion is not available here, so the page stays on GenLab mini. {ui.escape_md(reason)} "
                    "Real Stable Diffusion needs its weights in a local folder or in the Hugging Face cache, or internet "
                    "to download them (several GB; a GPU makes it usable).", icon=":material/cloud_off:")
     else:
@@ -196,9 +206,9 @@ def prompt_notes(rep: dict) -> None:
                 icon=":material/text_fields:")
     if rep["truncated"]:
         st.warning(f"The prompt is {rep['n_tokens']} tokens long; the tokenizer's limit is {rep['limit']}, so it was "
-                   f"**truncated** to: *{rep['kept_text']}*", icon=":material/content_cut:")
+                   f"**truncated** to: *{ui.escape_md(rep['kept_text'])}*", icon=":material/content_cut:")
     if is_mini and rep["unknown_words"]:
-        words = ", ".join(f"*{w}*" for w in rep["unknown_words"][:20])
+        words = ", ".join(f"*{ui.escape_md(w, 40)}*" for w in rep["unknown_words"][:20])
         st.warning(f"Words no training caption used: {words}. The frozen text encoder still maps them somewhere "
                    "(near words with similar meaning), but the model was never shown what they look like.",
                    icon=":material/help:")
@@ -313,6 +323,11 @@ def draw_tradeoff():
                 "only. The images at several scales are above.", icon=":material/info:")
         return
     rows, _ = tradeoff(pipe, model_key, prompt, negative, min(steps, 20), scheduler, seed)
+    problem = evaluator_error()
+    if problem is not None:
+        st.warning(f"The shipped attribute evaluator could not be loaded, so fidelity is not measured: {problem} "
+                   "The images at several scales are above.", icon=":material/error:")
+        return
     asked = shapes.parse(prompt)
     st.plotly_chart(fig.tradeoff_fig(rows, current=scale if scale <= 7.5 else None), key="tradeoff")
     held = [f"{th.colour} {th.shape}" for th in asked if (th.shape, th.colour) in shapes.HELD_OUT]

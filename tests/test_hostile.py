@@ -19,6 +19,7 @@ import streamlit as st
 from core import checkpoints
 from core import data as gdata
 from core.app_pages import PAGES
+from core.text import unescape_md
 from tests.pagetest import ROOT, assert_ok, notices, open_page
 
 KINDS = ("selectbox", "slider", "number_input", "radio", "toggle", "text_input")
@@ -235,7 +236,7 @@ def test_bad_uploads_on_the_page_say_why_and_keep_the_page(page, one_torch_threa
                             ("big.csv", b"1,2\n" * 300_000, "limit is 1.0 MB")]:
         at.file_uploader(key="csv").set_value((name, raw, "text/csv")).run()
         assert not at.exception, [e.value for e in at.exception]
-        errors = " ".join(e.value for e in at.error)
+        errors = unescape_md(" ".join(e.value for e in at.error))  # shown as written: escaped markdown
         assert "Could not use" in errors and says in errors, errors
         _no_user_html(at)
         assert at.button(key="undo").disabled  # nothing was added

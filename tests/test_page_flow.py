@@ -249,7 +249,7 @@ def test_flow_csv_upload_good_and_bad_files():
     assert not at.exception
     at.file_uploader(key="csv").upload("bad.csv", b"x,y\n1,2\n3,oops\n", "text/csv").run()
     assert not at.exception
-    assert any("Could not use **bad.csv**" in e.value and "numbers" in e.value for e in at.error)
+    assert any("Could not use `bad.csv`" in e.value and "numbers" in e.value for e in at.error)
     at.file_uploader(key="csv").upload("few.csv", b"1,2\n3,4\n", "text/csv").run()
     assert any("at least 10 are needed" in e.value for e in at.error)
     rows = "\n".join(f"{x:.3f},{y:.3f}" for x, y in np.random.default_rng(1).normal(size=(25, 2)))
