@@ -4,6 +4,9 @@ import os
 # Before any page loads torch: idle OpenMP threads sleep instead of spinning. On a busy 2-core
 # server spinning workers made a training step 13x slower (178 ms vs 13.5 ms measured here).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The server's one thread policy (core.runtime.server_threads): every computation on one thread unless the
+# operator says otherwise; set before torch or numpy load so their thread pools start that size.
+os.environ.setdefault("OMP_NUM_THREADS", os.environ.get("GENLAB_TORCH_THREADS", "1"))
 
 import streamlit as st  # noqa: E402
 

@@ -22,7 +22,7 @@ Clock. A family's training seconds are the wall-clock time inside its ``train`` 
 evaluation included, minus the time spent in this module's callback (the curve evaluations and the page's
 progress drawing). The budget is enforced through the callback, which asks training to stop once the budget is
 spent, so a family may overrun by one callback interval (about 0.1-0.4 s; the table shows the measured time).
-Every family runs on the same number of torch threads (``threads``, 1 by default: 2-D models are tiny).
+Every family runs on the process's torch threads (the CLI sets ``threads``, 1 by default: 2-D models are tiny).
 
 Determinism. With a budget in seconds, the number of steps reached depends on the machine and its load, so two
 runs differ. Every result records the steps each family reached; ``CompareConfig(steps=...)`` with those steps
@@ -42,7 +42,6 @@ import math
 import shlex
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +77,7 @@ class CompareConfig:
     curve_samples: int = 400
     iwae_k: int = 100                     # importance samples of the VAE's bound
     bound_timesteps: int = 0              # diffusion bound: 0 sums all T terms; K > 0 a stratified estimate from K
-    threads: int = 1                      # torch threads for every family (None-like 0: leave torch's setting)
+    threads: int = 1                      # torch threads the CLI runs with (a server keeps its own policy)
 
     def __post_init__(self):
         _choice("data", self.data, TOY_SETS + ("custom",))
@@ -118,6 +117,11 @@ class Split:
     note: str = ""                        # e.g. how user points were rescaled
 
 
+#: At most this many user points enter a comparison (a random subset beyond): with more, measuring (KDE,
+#: MMD, precision/recall) grew past the page's stated cost (20,000 points took 140 s at a 2 s budget).
+MAX_POINTS = 4000
+
+
 def make_split(config: CompareConfig, points=None) -> Split:
     """Draw the toy set (or take the user's ``points``) and split it with ``config.data_seed``.
 
@@ -131,10 +135,14 @@ def make_split(config: CompareConfig, points=None) -> Split:
         if X.ndim != 2 or X.shape[1] != 2 or len(X) < 20 or not np.isfinite(X).all():
             raise ValueError(f"Need at least 20 finite 2-D points of shape (n, 2), got {X.shape}.")
         gdata.check_spread(X, "a density model")  # one spot (KDE: "bandwidth must be positive") or one line
+        if len(X) > MAX_POINTS:  # the measuring cost grows with the points: keep the stated cost true
+            keep = np.sort(np.random.default_rng(config.data_seed).choice(len(X), MAX_POINTS, replace=False))
+            X = X[keep]
+            note = f"A random {MAX_POINTS:,} of your {len(points):,} points were used (the comparison's bound). "
         reach = float(np.abs(X).max())
         if reach > 3.5:
             X = X * np.float32(3.0 / reach)
-            note = f"Your points were scaled by 3/{reach:.3g} to fit [-3, 3]^2 (NLLs are in the scaled units)."
+            note += f"Your points were scaled by 3/{reach:.3g} to fit [-3, 3]^2 (NLLs are in the scaled units)."
         y = np.zeros(len(X), np.int64)
         Xtr, Xte, ytr, yte = gdata.split(X, y, test_size=config.test_size, seed=config.data_seed, stratify=False)
     else:
@@ -215,9 +223,9 @@ class _Family:
     def train(self, callback):
         m = self.mod
         if self.family == "gan":
-            self.model = m.train(self.cfg, self.data, callback, model=self.model, threads=None)
+            self.model = m.train(self.cfg, self.data, callback, model=self.model)
         elif self.family == "flow":
-            self.model = m.train(self.cfg, self.data, callback, model=self.model, threads=None)
+            self.model = m.train(self.cfg, self.data, callback, model=self.model)
         else:
             self.model = m.train(self.cfg, self.data, callback, model=self.model)
 
@@ -250,19 +258,6 @@ class _Family:
         nets = {"gan": lambda: [self.model.G, self.model.D], "vae": lambda: [self.model],
                 "flow": lambda: [self.model], "diffusion": lambda: [self.model.net]}[self.family]()
         return int(sum(p.numel() for net in nets for p in net.parameters()))
-
-
-@contextmanager
-def _torch_threads(n: int):
-    import torch
-
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _warm_up() -> None:
@@ -410,79 +405,78 @@ def compare(config: CompareConfig = CompareConfig(), points=None, progress=None,
         r = progress(event)
         return r is True or r == "stop"
 
-    with _torch_threads(config.threads):
-        _warm_up()
-        for i, fam_name in enumerate(families):
-            steps = config.steps[FAMILIES.index(fam_name)] if config.steps else None
-            fam = _Family(fam_name, config, split, device, steps)
-            labels[fam_name] = fam.loss_label
-            curve = curves.setdefault(fam_name, [])
-            clock = {"excluded": 0.0, "next": 0.0, "last_loss": None}
-            marks = (np.linspace(0, steps, config.curve_points + 1)[1:] if steps else
-                     np.linspace(0, config.budget, config.curve_points + 1)[1:])
+    _warm_up()
+    for i, fam_name in enumerate(families):
+        steps = config.steps[FAMILIES.index(fam_name)] if config.steps else None
+        fam = _Family(fam_name, config, split, device, steps)
+        labels[fam_name] = fam.loss_label
+        curve = curves.setdefault(fam_name, [])
+        clock = {"excluded": 0.0, "next": 0.0, "last_loss": None}
+        marks = (np.linspace(0, steps, config.curve_points + 1)[1:] if steps else
+                 np.linspace(0, config.budget, config.curve_points + 1)[1:])
 
-            def evaluate_curve(seconds, step):
-                S = fam.sample(config.curve_samples, config.seed + 2)
-                swd = metrics.sliced_wasserstein(split.x_test, S, n_projections=64) if np.isfinite(S).all() else None
-                curve.append({"seconds": round(seconds, 3), "step": int(step), "swd": swd,
-                              "loss": clock["last_loss"]})
+        def evaluate_curve(seconds, step):
+            S = fam.sample(config.curve_samples, config.seed + 2)
+            swd = metrics.sliced_wasserstein(split.x_test, S, n_projections=64) if np.isfinite(S).all() else None
+            curve.append({"seconds": round(seconds, 3), "step": int(step), "swd": swd,
+                          "loss": clock["last_loss"]})
 
-            evaluate_curve(0.0, 0)
-            start = time.perf_counter()
+        evaluate_curve(0.0, 0)
+        start = time.perf_counter()
 
-            def callback(step, m, fam=fam, start=start, marks=marks, i=i):
-                t_in = time.perf_counter()
-                seconds = t_in - start - clock["excluded"]
-                loss = m.get(fam.loss_key)
-                if loss is not None and math.isfinite(float(loss)):
-                    clock["last_loss"] = float(loss)
-                j = len(curve) - 1  # curve points taken so far after the start
-                done_by_time = not steps and seconds >= config.budget
-                if j < len(marks) and ((step if steps else seconds) >= marks[j] or done_by_time):
-                    evaluate_curve(seconds, step)
-                frac = min(1.0, step / steps) if steps else min(1.0, seconds / config.budget)
-                stop = report({"family": fam.family, "phase": "train", "fraction": (i + frac) / total,
-                               "seconds": seconds, "step": step, "curves": curves})
-                clock["excluded"] += time.perf_counter() - t_in
-                return "stop" if (done_by_time or stop) else None
+        def callback(step, m, fam=fam, start=start, marks=marks, i=i):
+            t_in = time.perf_counter()
+            seconds = t_in - start - clock["excluded"]
+            loss = m.get(fam.loss_key)
+            if loss is not None and math.isfinite(float(loss)):
+                clock["last_loss"] = float(loss)
+            j = len(curve) - 1  # curve points taken so far after the start
+            done_by_time = not steps and seconds >= config.budget
+            if j < len(marks) and ((step if steps else seconds) >= marks[j] or done_by_time):
+                evaluate_curve(seconds, step)
+            frac = min(1.0, step / steps) if steps else min(1.0, seconds / config.budget)
+            stop = report({"family": fam.family, "phase": "train", "fraction": (i + frac) / total,
+                           "seconds": seconds, "step": step, "curves": curves})
+            clock["excluded"] += time.perf_counter() - t_in
+            return "stop" if (done_by_time or stop) else None
 
-            diverged = None
+        diverged = None
+        try:
+            fam.train(callback)
+        except TrainingDiverged as e:
+            diverged = str(e)
+            if getattr(e, "model", None) is not None:
+                fam.model = e.model
+        train_seconds = time.perf_counter() - start - clock["excluded"]
+        if not curve or curve[-1]["step"] != fam.step:
+            evaluate_curve(train_seconds, fam.step)
+        report({"family": fam_name, "phase": "evaluate", "fraction": (i + 1) / total, "seconds": train_seconds,
+                "step": fam.step, "curves": curves})
+        # -- the table row (not timed as training)
+        fam.model.eval() if hasattr(fam.model, "eval") else None
+        with torch.no_grad():
+            S = fam.sample(n_eval, config.seed + 1)
+        samples[fam_name] = S
+        nll = nll_se = None
+        if diverged is None or np.isfinite(S).all():
             try:
-                fam.train(callback)
-            except TrainingDiverged as e:
-                diverged = str(e)
-                if getattr(e, "model", None) is not None:
-                    fam.model = e.model
-            train_seconds = time.perf_counter() - start - clock["excluded"]
-            if not curve or curve[-1]["step"] != fam.step:
-                evaluate_curve(train_seconds, fam.step)
-            report({"family": fam_name, "phase": "evaluate", "fraction": (i + 1) / total, "seconds": train_seconds,
-                    "step": fam.step, "curves": curves})
-            # -- the table row (not timed as training)
-            fam.model.eval() if hasattr(fam.model, "eval") else None
-            with torch.no_grad():
-                S = fam.sample(n_eval, config.seed + 1)
-            samples[fam_name] = S
-            nll = nll_se = None
-            if diverged is None or np.isfinite(S).all():
-                try:
-                    nll, nll_se = fam.test_nll(split.x_test, config, config.seed + 3)
-                except (ValueError, RuntimeError):
-                    nll = None
-                nll = nll if nll is not None and math.isfinite(nll) else None
-            rows.append({"family": fam_name, "label": LABELS[fam_name], "capability": CAPABILITIES[fam_name],
-                         "nll": nll, "nll_kind": NLL_KIND[fam_name], "nll_se": nll_se if nll is not None else None,
-                         **sample_measures(S, split, bandwidth, seed=config.seed),
-                         "steps": fam.step, "train_seconds": round(train_seconds, 3),
-                         "sample_seconds_per_1000": _timed_sample(fam, 1000, config.seed + 4),
-                         "params": fam.parameters(), "diverged": diverged})
-            del fam
-        report({"family": None, "phase": "references", "fraction": len(families) / total + 0.5 / total,
-                "seconds": 0.0, "step": 0, "curves": curves})
-        refs = _references(split, n_eval, bandwidth, config.seed)
+                nll, nll_se = fam.test_nll(split.x_test, config, config.seed + 3)
+            except (ValueError, RuntimeError):
+                nll = None
+            nll = nll if nll is not None and math.isfinite(nll) else None
+        rows.append({"family": fam_name, "label": LABELS[fam_name], "capability": CAPABILITIES[fam_name],
+                     "nll": nll, "nll_kind": NLL_KIND[fam_name], "nll_se": nll_se if nll is not None else None,
+                     **sample_measures(S, split, bandwidth, seed=config.seed),
+                     "steps": fam.step, "train_seconds": round(train_seconds, 3),
+                     "sample_seconds_per_1000": _timed_sample(fam, 1000, config.seed + 4),
+                     "params": fam.parameters(), "diverged": diverged})
+        del fam
+    report({"family": None, "phase": "references", "fraction": len(families) / total + 0.5 / total,
+            "seconds": 0.0, "step": 0, "curves": curves})
+    refs = _references(split, n_eval, bandwidth, config.seed)
     samples["kde"] = refs.pop("_kde_samples")
     report({"family": None, "phase": "done", "fraction": 1.0, "seconds": 0.0, "step": 0, "curves": curves})
-    meta = {"torch": torch.__version__, "threads": config.threads or torch.get_num_threads(), "device": device,
+    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": device,
             "wall_seconds": round(time.perf_counter() - wall0, 1), "n_train": len(split.x_train),
             "n_test": len(split.x_test)}
     return CompareResult(config, rows, refs["rows"], curves, samples, split.x_test, bandwidth, labels, split.note, meta)
@@ -733,6 +727,7 @@ def _cli(argv=None) -> int:
     args = p.parse_args(argv)
     command = "python -m core.compare " + " ".join(shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
     cfg = CompareConfig(data=args.data, budget=args.budget, seed=args.seed, threads=args.threads)
+    runtime.set_threads(cfg.threads)
 
     def progress(e):
         if e["phase"] == "evaluate":

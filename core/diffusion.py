@@ -981,7 +981,7 @@ def _cli(argv=None) -> int:
         print(rec["config"])
         print({k: v for k, v in rec["meta"].items() if k != "history"})
         return 0
-    torch.set_num_threads(max(1, args.threads))
+    runtime.set_threads(args.threads)
     command = "python -m core.diffusion " + " ".join(shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
     report = lambda s, m: print(f"step {s:6d}  " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()), flush=True)
     t0 = time.perf_counter()

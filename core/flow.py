@@ -485,7 +485,7 @@ def _new_train_state(model: RealNVP, Xtr: torch.Tensor) -> TrainState:
 
 
 def train(config: FlowConfig, data, callback: Callable | None = None, model: RealNVP | None = None,
-          steps: int | None = None, device: str | None = None, threads: int | None = 1) -> RealNVP:
+          steps: int | None = None, device: str | None = None) -> RealNVP:
     """Fit a flow by maximum likelihood: minimise -1/B sum_i ln p_K(x_i) over minibatches with Adam.
 
     ``data``: ``(X_train, X_test)`` arrays (n, D), or one array that is split with ``config.seed``.
@@ -496,9 +496,9 @@ def train(config: FlowConfig, data, callback: Callable | None = None, model: Rea
     ``model``: resume this model (from an earlier call or a checkpoint) instead of starting afresh.
     ``steps``: do at most this many steps in this call (a chunk); by default run to ``config.steps``.
     ``device``: where a new model lives (default :func:`core.runtime.pick_device`).
-    ``threads``: torch's intra-op threads while training (restored afterwards; None leaves them alone).
-    A 2-D flow's matrices are tiny, so one thread is fastest, and several threads on a busy machine
-    can be ten times slower (measured here: 35 s instead of 5 s for 100 steps on 2 shared cores).
+    Torch's thread count is the process's own (``core.runtime.set_threads``, set once at its start): a 2-D
+    flow's matrices are tiny, so one thread is fastest, and several threads on a busy machine can be ten
+    times slower (measured here: 35 s instead of 5 s for 100 steps on 2 shared cores).
     Chunks give bit-identical results to one uninterrupted run: batches come from the model's own
     seeded generator and Adam's state lives on the model (``model.train_state_``).
 
@@ -512,14 +512,7 @@ def train(config: FlowConfig, data, callback: Callable | None = None, model: Rea
     Xtr, Xte = _unpack(data, config)
     if model is None and config.dim == 2:  # points at one spot or on one line: no maximum likelihood to find
         gdata.check_spread(torch.cat([Xtr, Xte]).numpy(), "a flow")
-    old_threads = torch.get_num_threads()
-    if threads is not None and threads != old_threads:
-        torch.set_num_threads(max(1, int(threads)))
-    try:
-        return _train(config, Xtr, Xte, callback, model, steps, device)
-    finally:
-        if torch.get_num_threads() != old_threads:
-            torch.set_num_threads(old_threads)
+    return _train(config, Xtr, Xte, callback, model, steps, device)
 
 
 def _train(config, Xtr, Xte, callback, model, steps, device) -> RealNVP:
@@ -789,7 +782,7 @@ def _cli(argv=None) -> int:
         else:
             t.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    runtime.set_threads(args.threads)
     config = FlowConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(FlowConfig)})
     Xtr, Xte = make_data(args.data, args.n, args.data_seed)
     t0 = time.perf_counter()

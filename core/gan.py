@@ -62,7 +62,6 @@ import math
 import shlex
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -362,22 +361,6 @@ class Snapshot:
     metrics: dict
 
 
-@contextmanager
-def _threads(n: int | None):
-    """Run a block with ``n`` torch threads (restored afterwards); None leaves them as they are."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    if old != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != old:
-            torch.set_num_threads(old)
-
-
 class GAN:
     """Generator, discriminator, their Adam optimizers and the training state.
 
@@ -659,24 +642,20 @@ class GAN:
         self._last_fake = fake_np
         return m
 
-    def fit(self, data: GANData, steps: int, callback=None, phase: str = "both", threads: int | None = -1) -> "GAN":
+    def fit(self, data: GANData, steps: int, callback=None, phase: str = "both") -> "GAN":
         """Train ``steps`` more iterations on ``data`` (resumable: call again to continue).
 
         ``phase``: ``"both"`` (k_d D steps then 1 G step per iteration), ``"d"`` (1 D step, G frozen) or
         ``"g"`` (1 G step, D frozen): the page's "step D only" / "step G only".
         ``callback(step, metrics)`` runs at every log step; returning True or ``"stop"`` ends training.
-        ``threads``: torch threads while training; -1 (default) uses 1 thread for 2-D models on CPU (tiny
-        matrices run fastest on one core), None leaves the setting alone.
+        Torch's thread count is the process's (``core.runtime.set_threads``, set once at its start).
         Raises :class:`TrainingDiverged` when a loss or the samples become NaN/inf.
         """
         _choice("phase", phase, PHASES)
         if self.diverged_:
             raise TrainingDiverged(self.diverged_, self.step_, self)
-        if threads == -1:
-            threads = 1 if (self.device.type == "cpu" and self.config.x_dim <= 16) else None
-        with _threads(threads):
-            self._attach(data)
-            return self._fit(int(steps), callback, phase)
+        self._attach(data)
+        return self._fit(int(steps), callback, phase)
 
     def _fit(self, steps: int, callback, phase: str) -> "GAN":
         cfg = self.config
@@ -899,8 +878,7 @@ def build(config: GANConfig, device: str | None = None) -> GAN:
 
 
 def train(config: GANConfig, data: GANData | None = None, callback=None, *, model: GAN | None = None,
-          steps: int | None = None, phase: str = "both", device: str | None = None,
-          threads: int | None = -1) -> GAN:
+          steps: int | None = None, phase: str = "both", device: str | None = None) -> GAN:
     """Train a GAN and return it (deterministic for a given config and seed on CPU).
 
     - ``data``: a :class:`GANData` (default: :func:`load_data(config) <load_data>`).
@@ -920,7 +898,7 @@ def train(config: GANConfig, data: GANData | None = None, callback=None, *, mode
         model = GAN(config, device)
     elif model.config != config:
         raise ValueError("model was trained with another config; start a new model for a new config.")
-    return model.fit(data, config.steps if steps is None else steps, callback, phase, threads)
+    return model.fit(data, config.steps if steps is None else steps, callback, phase)
 
 
 def save(model: GAN, path, meta: dict | None = None, optimizer: bool = True, snapshots: bool = True):
@@ -966,7 +944,7 @@ def main(argv=None) -> int:
     tr = sub.add_parser("train", help="train a GAN and save it")
     tr.add_argument("--preset", default="converges", choices=sorted(PRESETS))
     tr.add_argument("--out", required=True, help="checkpoint path without suffix")
-    tr.add_argument("--threads", type=int, default=None, help="torch threads (default: leave torch's choice)")
+    tr.add_argument("--threads", type=int, default=1, help="torch threads for this process (default 1: 2-D nets are tiny)")
     tr.add_argument("--no-optimizer", action="store_true", help="save weights only (smaller; no exact resume)")
     tr.add_argument("--no-snapshots", action="store_true", help="do not save the timeline snapshots")
     _config_args(tr)
@@ -983,8 +961,7 @@ def main(argv=None) -> int:
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(GANConfig)
                if getattr(args, f.name) is not None}
     config = preset(args.preset, **changes)
-    if args.threads:
-        runtime.set_threads(args.threads)
+    runtime.set_threads(args.threads)
 
     def report(step, m):
         keys = ("d_loss", "g_loss", "d_real", "d_fake", "js_value", "js_hist", "modes", "hq")
@@ -992,7 +969,7 @@ def main(argv=None) -> int:
                                               for k in keys if k in m), flush=True)
 
     t0 = time.perf_counter()
-    model = train(config, callback=report, threads=args.threads or -1)
+    model = train(config, callback=report)
     seconds = time.perf_counter() - t0
     command = "python -m core.gan " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     path = save(model, args.out, meta={"command": command, "train_seconds": round(seconds, 1),

@@ -914,7 +914,7 @@ def _cli(argv=None) -> int:
         print(rec["config"])
         print({k: v for k, v in rec["meta"].items() if k != "history"})
         return 0
-    torch.set_num_threads(max(1, args.threads))
+    runtime.set_threads(args.threads)
     command = "python -m core.guided " + " ".join(shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
     base = {"command": command, "threads": args.threads, "torch": torch.__version__}
     t0 = time.perf_counter()

@@ -106,7 +106,12 @@ def autocast(device, precision: str):
 
 
 def set_threads(n: int | None = None) -> int:
-    """Set torch's intra-op threads (default: all cores this process may use) and return the count."""
+    """Set torch's intra-op threads (default: all cores this process may use) and return the count.
+
+    GenLab's one thread policy: a process sets its thread count once, at its start, and nothing changes
+    it per request (a save/restore of this process-wide setting in two sessions' threads at once left every
+    later script thread on the wrong count). The CLIs call this with ``--threads``; the server calls
+    :func:`server_threads`."""
     import torch
 
     if n is None:
@@ -118,6 +123,20 @@ def set_threads(n: int | None = None) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+def server_threads() -> int:
+    """The server's thread policy: ``GENLAB_TORCH_THREADS`` torch threads (default 1) in every script thread.
+
+    One thread per computation: the models are small (a 2-D MLP runs as fast on one core), and on a shared
+    2-core server several sessions' OpenMP teams would spin against each other (measured 10x slower under
+    load). The router calls this at the start of every run with the same value, so a script thread that
+    torch started with another count is brought in line, and no run ever sets a different one."""
+    try:
+        n = int(os.environ.get("GENLAB_TORCH_THREADS", "1"))
+    except ValueError:
+        n = 1
+    return set_threads(max(1, n))
 
 
 def torch_generator(seed: int, device: str = "cpu"):

@@ -255,7 +255,11 @@ class UrlState:
 
 
 def begin_run() -> UrlState:
-    """Start a script run's URL state (called once per run by the router, before the page)."""
+    """Start a script run's URL state (called once per run by the router, before the page), in a script
+    thread that follows the server's one thread policy (``core.runtime.server_threads``)."""
+    from core.runtime import server_threads
+
+    server_threads()
     state = UrlState(st.query_params.to_dict())
     st.session_state[_STATE_KEY] = state
     _FRAGMENT_DEPTH.n = 0  # a full run starts outside every fragment, whatever an interrupted run left
@@ -459,41 +463,140 @@ class Walkthrough:
 
 
 def table(rows, digits: int = 3, index: str | None = None, labels: dict | None = None, container=None) -> None:
-    """A small table of numbers as a static ``st.table``, floats shown with ``digits`` decimals.
+    """A small table of numbers as one static markdown table, floats shown with ``digits`` decimals.
 
-    For a handful of rows the interactive ``st.dataframe`` grid costs a second of browser work (its
-    canvas grid loads on first use); a static table draws at once. ``rows`` is a list of dicts (one per
-    row) or a dict of dicts (outer keys become the index); ``index`` names the column to use as index;
-    ``labels`` renames columns. None is shown as an empty cell.
+    For a handful of rows the interactive ``st.dataframe`` grid costs a second of browser work (its canvas
+    grid loads on first use), and ``st.table`` of a pandas Styler cost the server 6 % of a page open (the
+    Styler renders every cell); a markdown table is one string. ``rows`` is a list of dicts (one per row) or
+    a dict of dicts (outer keys become the index); ``index`` names the column to use as index; ``labels``
+    renames columns. None (or NaN) is shown as an empty cell; every cell is escaped (``core.text``).
     """
-    import pandas as pd
+    import math
 
-    df = pd.DataFrame.from_dict(rows, orient="index") if isinstance(rows, dict) else pd.DataFrame(rows)
-    if index is not None:
-        df = df.set_index(index)
-    if labels:
-        df = df.rename(columns=labels)
-    fmt = {c: f"{{:.{digits}f}}" for c in df.columns if pd.api.types.is_float_dtype(df[c])}
-    (container or st).table(df.style.format(fmt, na_rep=""))
+    from core.text import escape_md
+
+    if isinstance(rows, dict):
+        names, rows = [str(k) for k in rows], list(rows.values())
+        first = ""
+    else:
+        rows = list(rows)
+        names = [r.get(index) for r in rows] if index is not None else None
+        first = index or ""
+    cols = [c for c in dict.fromkeys(k for r in rows for k in r) if c != index]
+
+    def fmt(v) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return ""
+        if isinstance(v, float) or (hasattr(v, "dtype") and getattr(v.dtype, "kind", "") == "f"):
+            return f"{float(v):.{digits}f}"
+        return escape_md(v).replace("|", "\\|")
+
+    head = ([escape_md(first)] if names is not None else []) + [escape_md((labels or {}).get(c, c)) for c in cols]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for i, r in enumerate(rows):
+        cells = ([f"**{fmt(names[i])}**"] if names is not None else []) + [fmt(r.get(c)) for c in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    (container or st).markdown("\n".join(lines))
 
 
-# ---- training progress
+# ---- views computed once per process
 
-@st.cache_resource(show_spinner=False)
-def _training_slots():
-    """Process-wide cap on live training runs at once (GENLAB_MAX_TRAININGS, default 2): on a
-    2-core server a third concurrent run only slows every run down, so it waits its turn."""
-    import os
-    import threading
-
-    n = max(1, int(os.environ.get("GENLAB_MAX_TRAININGS", "2")))
-    return threading.BoundedSemaphore(n), n
+@st.cache_resource(max_entries=512, show_spinner=False)
+def _shared(page: str, name: str, key, _build):
+    return _build()
 
 
-def _max_train_seconds() -> float:
-    import os
+def shared(name: str, key, build):
+    """What ``build()`` returns (a figure, a view's numbers), built once per process for this page, ``name`` and
+    settings ``key``, then shared read-only by every session that asks for the same: a class of 30 opening one
+    lesson link builds its figures once, and each open only sends them. ``key`` must hold every setting the
+    result depends on (a config dataclass, a tuple of widget values); nothing may change the result later."""
+    return _shared(_page_id(), name, key, build)
 
-    return float(os.environ.get("GENLAB_MAX_TRAIN_SECONDS", "180"))
+
+# ---- heavy actions: one admission path (core.admission), drawn
+
+def _admit(what: str, box):
+    """A ticket from the server's gate for ``what``, drawn in ``box`` (an ``st.status``): "queued" while
+    every slot is taken; after 5 minutes the box says the server is busy and the run stops (``st.stop``)."""
+    from core import admission
+
+    gate = admission.gate()
+    ticket = gate.try_enter(what)
+    if ticket is not None:
+        return ticket
+    with box:
+        note = st.empty()
+        note.info(f"Queued: the server already runs {gate.n} heavy action{'s' if gate.n > 1 else ''} (its limit). "
+                  "Yours starts as soon as one finishes.", icon=":material/hourglass_top:")
+        try:
+            ticket = gate.enter(what, wait=300)
+        except admission.Busy:
+            busy = "The server is busy: no slot freed up in 5 minutes. Try again later; what is shown stays as it was."
+            if hasattr(box, "update"):
+                box.update(label=busy, state="error")
+            else:
+                note.error(busy, icon=":material/hourglass_disabled:")
+            st.stop()
+        try:
+            note.empty()  # any st call may raise Streamlit's stop (the tab closed): never leave with the slot held
+        except BaseException:
+            ticket.release()
+            raise
+    return ticket
+
+
+class slot:
+    """``with ui.slot("Generating 16 images"):`` -- a server slot for a heavy computation that draws its own
+    output (e.g. a cached sampler call): nothing is drawn unless it has to queue. Released whatever ends it."""
+
+    def __init__(self, what: str):
+        self.what, self.ticket = what, None
+
+    def __enter__(self):
+        self.ticket = _admit(self.what, st.container())
+        return self.ticket
+
+    def __exit__(self, *exc) -> bool:
+        if self.ticket is not None:
+            self.ticket.release()
+        return False
+
+
+class heavy:
+    """``with ui.heavy("Measuring the trade-off", estimate_s=...) as ticket:`` -- any heavy action that is not a
+    step-by-step training (those use :class:`TrainingProgress`): refused with a clear message when its stated
+    estimate exceeds the server's cap on one action, queued for a slot, the slot released whatever ends the
+    block. Loops inside ask ``ticket.expired()`` to stop at the time cap. ``label`` heads an ``st.status`` box."""
+
+    def __init__(self, label: str, estimate_s: float | None = None):
+        self.label, self.estimate_s, self.ticket = label, estimate_s, None
+
+    def __enter__(self):
+        from core import admission
+
+        if self.estimate_s is not None:
+            try:
+                admission.check_cost(self.estimate_s, self.label)
+            except admission.TooCostly as e:
+                st.error(str(e), icon=":material/timer_off:")
+                st.stop()
+        self.status = st.status(self.label, expanded=True)
+        self.ticket = _admit(self.label, self.status)
+        return self.ticket
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.ticket is not None:
+            self.ticket.release()
+        self.status.update(state="error" if exc_type is not None else "complete", expanded=False)
+        return False
+
+
+def max_action_seconds() -> float:
+    """The server's cap on one heavy action, in seconds (``GENLAB_MAX_TRAIN_SECONDS``)."""
+    from core import admission
+
+    return admission.gate().seconds
 
 
 @st.cache_resource(show_spinner=False)
@@ -525,7 +628,7 @@ class one_run_per_key:
                 return True
         with st.status(f"Another session is training {self.what} right now: waiting for its result instead of "
                        "training it twice.", expanded=False) as box:
-            other.wait(timeout=_max_train_seconds() + 60)
+            other.wait(timeout=max_action_seconds() + 60)
             if self.ready():
                 box.update(label=f"Using the model another session just trained ({self.what}).", state="complete")
                 return False
@@ -543,46 +646,47 @@ class one_run_per_key:
 
 
 class TrainingProgress:
-    """A progress callback for core training loops: ``callback(step, metrics) -> stop?``.
+    """``with ui.TrainingProgress(steps, label) as progress:`` -- a progress callback for core training loops,
+    ``callback(step, metrics) -> stop?``, holding one of the server's slots for the length of the block.
 
-    Drives an ``st.status`` box with ``st.progress`` and a live line chart of the metrics,
-    redrawn every ``every`` steps (drawing is the slow part, so not on every step).
-
-    It also holds one of the server's training slots from creation until :meth:`done` (or until it
-    is dropped): when every slot is taken, it says "queued" and waits. A run longer than
-    GENLAB_MAX_TRAIN_SECONDS is asked to stop, and the box says so.
+    Drives an ``st.status`` box with ``st.progress`` and a live line chart of the metrics, redrawn every
+    ``every`` steps (drawing is the slow part, so not on every step). On entry it takes a ticket from the
+    server's gate (:mod:`core.admission`; "queued" while every slot is taken); on exit it gives it back,
+    however the block ends: done, an exception, a rerun, or the stop Streamlit raises when the tab is closed.
+    A run longer than the server's cap (``GENLAB_MAX_TRAIN_SECONDS``) is asked to stop, and the box says so.
     """
 
     def __init__(self, total_steps: int, label: str = "Training", every: int = 10, chart_keys=None):
-        import time
-        import weakref
-
         self.total = max(1, int(total_steps))
         self.every = max(1, int(every))
         self.keys = chart_keys
+        self.label = label
         self.history: list[dict] = []
         self._drawn = 0
-        self.status = st.status(label, expanded=True)
-        sem, n = _training_slots()
-        with self.status:
-            if not sem.acquire(blocking=False):
-                note = st.empty()
-                note.info(f"Queued: the server already runs {n} live training{'s' if n > 1 else ''} (its limit). "
-                          "Yours starts as soon as one finishes.", icon=":material/hourglass_top:")
-                if not sem.acquire(timeout=300):
-                    self.status.update(label="The server is busy: no training slot freed up in 5 minutes. Try again "
-                                             "later; the shipped model stays shown.", state="error")
-                    st.stop()
-                note.empty()
-            self._release = weakref.finalize(self, sem.release)  # released once: done() or when dropped
-            self.bar = st.progress(0.0)
-            self.chart = st.empty()
         self.stopped_for_time = False
-        self._t0 = time.perf_counter()
+        self.finished = False
+        self.ticket = None
+
+    def __enter__(self) -> "TrainingProgress":
+        self.status = st.status(self.label, expanded=True)
+        self.ticket = _admit(self.label, self.status)
+        try:  # __exit__ does not run when __enter__ raises: a stop raised while drawing must not keep the slot
+            with self.status:
+                self.bar = st.progress(0.0)
+                self.chart = st.empty()
+        except BaseException:
+            self.ticket.release()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.ticket is not None:
+            self.ticket.release()
+        if exc_type is not None and not self.finished and issubclass(exc_type, Exception):
+            self.status.update(label="Training stopped by an error", state="error", expanded=True)
+        return False
 
     def __call__(self, step: int, metrics: dict) -> bool:
-        import time
-
         row = {"step": step, **{k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}}
         if len(self.history) < 5000:  # per-session memory stays bounded, whatever the step count
             self.history.append(row)
@@ -595,15 +699,17 @@ class TrainingProgress:
             if self.keys:
                 df = df[[k for k in self.keys if k in df]]
             self.chart.line_chart(df)
-        if time.perf_counter() - self._t0 > _max_train_seconds():
+        if self.ticket is not None and self.ticket.expired():
             self.stopped_for_time = True
             return True
         return False
 
     def done(self, message: str, ok: bool = True) -> None:
-        self._release()
+        self.finished = True
+        if self.ticket is not None:
+            self.ticket.release()
         if self.stopped_for_time:
-            message += f" (stopped at the server's limit of {_max_train_seconds():.0f} s per live run)"
+            message += f" (stopped at the server's limit of {max_action_seconds():.0f} s per live run)"
         self.bar.progress(1.0)
         self.status.update(label=message, state="complete" if ok else "error", expanded=not ok)
 

@@ -722,7 +722,7 @@ def _cli(argv=None) -> int:
         print(m.config)
         print({k: v for k, v in m.meta.items() if k != "history"})
         return 0
-    torch.set_num_threads(max(1, args.threads))
+    runtime.set_threads(args.threads)
     cfg = VAEConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(VAEConfig)})
     command = "python -m core.vae " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     data = load_data(cfg)

@@ -1,6 +1,5 @@
 """Compare the families: a GAN, a VAE, a flow and a diffusion model on the same points, for the same seconds."""
 import hashlib
-import threading
 import time
 
 import numpy as np
@@ -85,34 +84,24 @@ def live_store() -> dict:
 
 
 @st.cache_resource(show_spinner=False)
-def key_locks() -> tuple:
-    return threading.Lock(), {}
-
-
-@st.cache_resource(show_spinner=False)
 def user_points_store() -> dict:
     return ui.BoundedStore(64)
 
 
-def lock_for(key: tuple) -> threading.Lock:
-    guard, locks = key_locks()
-    with guard:
-        if len(locks) > 64:
-            locks.clear()
-        return locks.setdefault(key, threading.Lock())
-
-
 class LiveProgress:
-    """The progress callback of :func:`core.compare.compare`: a bar and the curves so far, redrawn now and then."""
+    """The progress callback of :func:`core.compare.compare`: a bar and the curves so far, redrawn now and then.
+    It asks the comparison to stop once the server's cap on one action (the ticket's deadline) is reached."""
 
-    def __init__(self, budget: float):
-        self.status = st.status(f"Training four models for {budget:g} s each, then measuring them", expanded=True)
+    def __init__(self, budget: float, box, ticket):
+        self.status, self.ticket = box, ticket
         with self.status:
             self.bar = st.progress(0.0)
             self.chart = st.empty()
         self.budget, self.drawn, self.points = budget, 0.0, 0
 
     def __call__(self, e: dict):
+        if self.ticket.expired():
+            return "stop"
         now = time.perf_counter()
         n = sum(len(c) for c in e["curves"].values())
         if now - self.drawn < 0.3 and n == self.points and e["phase"] == "train":
@@ -131,27 +120,35 @@ class LiveProgress:
         return None
 
 
+def estimate_seconds(budget: float) -> float:
+    """What a comparison costs, stated before it runs: four families for ``budget`` s each, then about 15 s of
+    measuring (user points are thinned to ``compare.MAX_POINTS`` so this holds for any upload)."""
+    return 4 * budget + 15
+
+
 def train(key: tuple, config: compare.CompareConfig, points):
-    """Run the comparison with a progress box, once per key on this server (a second session waits for it)."""
+    """Run the comparison with a progress box, once per key on this server (a second session waits for it),
+    through the server's one admission path (a slot, the time cap, released whatever ends the run)."""
     store = live_store()
-    lock = lock_for(key)
-    if lock.locked():
-        with st.spinner("Another session is training exactly this comparison; waiting for its result..."):
-            with lock:
-                pass
-        return store.get(key)
-    with lock:
-        progress = LiveProgress(config.budget)
-        try:
-            res = compare.compare(config, points=points, progress=progress)
-        except (ValueError, RuntimeError) as e:  # bad points, or a failure inside a family's training
-            progress.status.update(label="Could not train", state="error")
-            st.error(ui.escape_md(e), icon=":material/error:")
-            return None
-        progress.status.update(label=f"Trained and measured in {res.meta['wall_seconds']:.0f} s", state="complete",
-                               expanded=False)
-        if len(store) >= 16:  # bounded memory on a shared server
-            store.pop(next(iter(store)))
+    with ui.one_run_per_key(f"compare:{key}", lambda: key in store, what="exactly this comparison") as mine:
+        if not mine:
+            return store.get(key)
+        heavy = ui.heavy(f"Training four models for {config.budget:g} s each, then measuring them",
+                         estimate_s=estimate_seconds(config.budget))
+        with heavy as ticket:
+            progress = LiveProgress(config.budget, heavy.status, ticket)
+            try:
+                res = compare.compare(config, points=points, progress=progress)
+            except (ValueError, RuntimeError) as e:  # bad points, or a failure inside a family's training
+                heavy.status.update(label="Could not train", state="error")
+                st.error(ui.escape_md(e), icon=":material/error:")
+                return None
+            if ticket.expired():  # the families after the cap got no training: nothing honest to show
+                heavy.status.update(label=f"Stopped at the server's limit of {ticket.seconds:.0f} s per run: "
+                                          "nothing kept. Try a smaller budget.", state="error")
+                return None
+        heavy.status.update(label=f"Trained and measured in {res.meta['wall_seconds']:.0f} s", state="complete",
+                            expanded=False)
         store[key] = res
         return res
 
@@ -167,7 +164,8 @@ with st.container(border=True):
     seed = ui.seed_input(container=c[2])
     c[3].write("")
     c[3].button("Train again", icon=":material/model_training:", key="train", type="primary", width="stretch",
-                help="Train all four with this budget and seed (about 4 x the budget, plus ~15 s of measuring).",
+                help="Train all four with this budget and seed (about 4 x the budget, plus ~15 s of measuring; "
+                     "never longer than the server's limit per run).",
                 on_click=lambda: st.session_state.update(_compare_train=True))
 
 points, note = None, ""
@@ -216,7 +214,7 @@ elif name != "mine":
                       f"Showing the precomputed result ({pre.config.budget:g} s per family, seed {pre.config.seed}) "
                       f"until you click **Train again** for {budget} s and seed {seed}.")
 if result is None:
-    st.info(f"Nothing trained for these settings yet: click **Train again** (about {4 * budget + 15} s).",
+    st.info(f"Nothing trained for these settings yet: click **Train again** (about {estimate_seconds(budget):.0f} s).",
             icon=":material/model_training:")
     st.stop()
 st.caption(provenance)

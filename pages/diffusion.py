@@ -108,16 +108,6 @@ def schedules(T: int = 1000):
     return {k: {n: v.numpy() for n, v in diffusion.schedule(k, T).items()} for k in diffusion.SCHEDULES}
 
 
-def _threads1():
-    """One torch thread while the page computes: small models run as fast, and on a shared CPU several
-    OpenMP threads spin against each other. Returns a restore function."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    return lambda: torch.set_num_threads(before)
-
-
 @st.cache_data(max_entries=32, show_spinner=False)
 def forward_digits(t: int, kind: str, seed: int, n: int = 8):
     import torch
@@ -177,11 +167,7 @@ def model_key(m) -> str:
 
 @st.cache_data(max_entries=16, show_spinner="Running the reverse process...")
 def traj_2d(_m, key: str, sampler: str, steps: int, seed: int, n: int = 600):
-    restore = _threads1()
-    try:
-        tr = diffusion.reverse(_m, n, sampler, steps, seed, record=True)
-    finally:
-        restore()
+    tr = diffusion.reverse(_m, n, sampler, steps, seed, record=True)
     stride = max(1, len(tr.t) // 60)  # at most ~60 animation frames
     keep = list(range(0, len(tr.t), stride))
     return [tr.t[k] for k in keep], np.concatenate([tr.x[keep].numpy(), tr.x[-1:].numpy()]), tr.seconds
@@ -189,29 +175,21 @@ def traj_2d(_m, key: str, sampler: str, steps: int, seed: int, n: int = 600):
 
 @st.cache_data(max_entries=8, show_spinner="Comparing samplers from the same noise...")
 def compare_2d(_m, key: str, name: str, seed: int, n: int = 500):
-    restore = _threads1()
     rows, clouds = [], {}
     test = points(name).x_test.numpy()
-    try:
-        for sampler, steps in (("ddim", 5), ("ddim", 10), ("ddim", 50), ("ddim", 200),
-                               ("ddpm", 10), ("ddpm", 50), ("ddpm", 200), ("ddpm", 1000)):
-            tr = diffusion.reverse(_m, n, sampler, steps, seed)
-            x = tr.x_0.numpy()
-            rows.append({"sampler": sampler, "steps": steps, "seconds": tr.seconds,
-                         "swd": diffusion.sliced_wasserstein(x, test, seed=seed)})
-            clouds[f"{SAMPLER_LABELS[sampler]} {steps}"] = x
-    finally:
-        restore()
+    for sampler, steps in (("ddim", 5), ("ddim", 10), ("ddim", 50), ("ddim", 200),
+                           ("ddpm", 10), ("ddpm", 50), ("ddpm", 200), ("ddpm", 1000)):
+        tr = diffusion.reverse(_m, n, sampler, steps, seed)
+        x = tr.x_0.numpy()
+        rows.append({"sampler": sampler, "steps": steps, "seconds": tr.seconds,
+                     "swd": diffusion.sliced_wasserstein(x, test, seed=seed)})
+        clouds[f"{SAMPLER_LABELS[sampler]} {steps}"] = x
     return rows, clouds
 
 
 @st.cache_data(max_entries=12, show_spinner="Running the U-Net through the reverse process...")
 def traj_digits(sampler: str, steps: int, seed: int, n: int):
-    restore = _threads1()
-    try:
-        tr = diffusion.reverse(shipped(PIXEL), n, sampler, steps, seed, record=True)
-    finally:
-        restore()
+    tr = diffusion.reverse(shipped(PIXEL), n, sampler, steps, seed, record=True)
     return tr.t, tr.x[:, :, 0].numpy(), tr.eps[:, :, 0].numpy(), tr.x0[:, :, 0].numpy(), tr.seconds
 
 
@@ -220,12 +198,8 @@ def continue_digits(sampler: str, steps: int, seed: int, n: int, k: int, sampler
     import torch
 
     t, x, _, _, _ = traj_digits(sampler, steps, seed, n)
-    restore = _threads1()
-    try:
-        tr = diffusion.reverse(shipped(PIXEL), sampler=sampler2, steps=steps2, seed=seed + 1,
-                               x_t=torch.from_numpy(x[k][:, None]), t_start=t[k])
-    finally:
-        restore()
+    tr = diffusion.reverse(shipped(PIXEL), sampler=sampler2, steps=steps2, seed=seed + 1,
+                           x_t=torch.from_numpy(x[k][:, None]), t_start=t[k])
     return tr.x_0[:, 0].numpy(), tr.steps, tr.seconds
 
 
@@ -237,51 +211,39 @@ def denoise_levels(seed: int, levels=(50, 150, 300, 500, 700, 900), n: int = 6):
     x0 = digits().x_test[8: 8 + n]
     g = torch.Generator().manual_seed(seed)
     rows = []
-    restore = _threads1()
-    try:
-        with torch.no_grad():
-            for t in levels:
-                eps = torch.randn(x0.shape, generator=g)
-                x_t = diffusion.q_sample(x0, t, m.alpha_bar, eps)
-                e = m.eps(x_t, t)
-                rows.append((t, x_t[:, 0].numpy(), diffusion.predict_x0(x_t, t, m.alpha_bar, e).clamp(-1, 1)[:, 0].numpy()))
-    finally:
-        restore()
+    with torch.no_grad():
+        for t in levels:
+            eps = torch.randn(x0.shape, generator=g)
+            x_t = diffusion.q_sample(x0, t, m.alpha_bar, eps)
+            e = m.eps(x_t, t)
+            rows.append((t, x_t[:, 0].numpy(), diffusion.predict_x0(x_t, t, m.alpha_bar, e).clamp(-1, 1)[:, 0].numpy()))
     return x0[:, 0].numpy(), rows
 
 
 @st.cache_data(max_entries=8, show_spinner="Sampling in pixel space and in latent space...")
 def pixel_vs_latent(seed: int, steps: int, n: int = 16):
-    restore = _threads1()
     out = {}
-    try:
-        for name in (PIXEL, LATENT):
-            m = shipped(name)
-            import time
+    for name in (PIXEL, LATENT):
+        m = shipped(name)
+        import time
 
-            t0 = time.perf_counter()
-            imgs = m.sample(n, seed=seed, sampler="ddim", steps=steps)
-            out[name] = (imgs, time.perf_counter() - t0)
-    finally:
-        restore()
+        t0 = time.perf_counter()
+        imgs = m.sample(n, seed=seed, sampler="ddim", steps=steps)
+        out[name] = (imgs, time.perf_counter() - t0)
     return out
 
 
 @st.cache_data(max_entries=8, show_spinner="Comparing samplers on the latent digit model...")
 def compare_digits(seed: int, n: int = 16):
-    restore = _threads1()
     rows, pics = [], {}
-    try:
-        m = shipped(LATENT)
-        for sampler, steps in (("ddim", 10), ("ddim", 50), ("ddim", 200), ("ddpm", 50), ("ddpm", 200), ("ddpm", 1000)):
-            import time
+    m = shipped(LATENT)
+    for sampler, steps in (("ddim", 10), ("ddim", 50), ("ddim", 200), ("ddpm", 50), ("ddpm", 200), ("ddpm", 1000)):
+        import time
 
-            t0 = time.perf_counter()
-            imgs = m.sample(n, seed=seed, sampler=sampler, steps=steps)
-            rows.append({"sampler": sampler, "steps": steps, "seconds": time.perf_counter() - t0})
-            pics[f"{SAMPLER_LABELS[sampler]} {steps}"] = imgs
-    finally:
-        restore()
+        t0 = time.perf_counter()
+        imgs = m.sample(n, seed=seed, sampler=sampler, steps=steps)
+        rows.append({"sampler": sampler, "steps": steps, "seconds": time.perf_counter() - t0})
+        pics[f"{SAMPLER_LABELS[sampler]} {steps}"] = imgs
     return rows, pics
 
 
@@ -294,26 +256,23 @@ def train_live(cfg: diffusion.DiffusionConfig):
 
 
 def _train_live(cfg: diffusion.DiffusionConfig):
-    progress = ui.TrainingProgress(cfg.steps, label=f"Training eps_theta for {cfg.steps:,} steps (Algorithm 1)",
-                                   every=100, chart_keys=["train/loss", "test/loss", "test/swd"])
-    restore = _threads1()
     last: dict = {}
+    with ui.TrainingProgress(cfg.steps, label=f"Training eps_theta for {cfg.steps:,} steps (Algorithm 1)",
+                             every=100, chart_keys=["train/loss", "test/loss", "test/swd"]) as progress:
 
-    def callback(step, metrics):
-        last.update({k: v for k, v in metrics.items() if k.startswith("test/")})
-        return progress(step, {**metrics, **last})
+        def callback(step, metrics):
+            last.update({k: v for k, v in metrics.items() if k.startswith("test/")})
+            return progress(step, {**metrics, **last})
 
-    try:
-        m = diffusion.train(cfg, points(cfg.data), callback=callback)
-    except diffusion.TrainingDiverged as e:
-        progress.done("Training diverged", ok=False)
-        st.error(f"{e}", icon=":material/error:")
-        return None
-    finally:
-        restore()
-    h = m.history_[-1]
-    progress.done(f"Trained {m.step_:,} steps in {m.train_seconds_:.1f} s: held-out loss {h['test/loss']:.3f}, "
-                  f"sliced Wasserstein to held-out data {h.get('test/swd', float('nan')):.3f}")
+        try:
+            m = diffusion.train(cfg, points(cfg.data), callback=callback)
+        except diffusion.TrainingDiverged as e:
+            progress.done("Training diverged", ok=False)
+            st.error(f"{e}", icon=":material/error:")
+            return None
+        h = m.history_[-1]
+        progress.done(f"Trained {m.step_:,} steps in {m.train_seconds_:.1f} s: held-out loss {h['test/loss']:.3f}, "
+                      f"sliced Wasserstein to held-out data {h.get('test/swd', float('nan')):.3f}")
     store = live_store()
     if len(store) >= 8:
         store.pop(next(iter(store)))

@@ -209,16 +209,16 @@ def train_live(cfg: flow.FlowConfig, data, key: str):
 
 def _train_live(cfg: flow.FlowConfig, data, key: str):
     every = max(cfg.eval_every, (cfg.steps // 25) // cfg.eval_every * cfg.eval_every)
-    progress = ui.TrainingProgress(cfg.steps, label=f"Training a {cfg.n_layers}-layer flow for {cfg.steps:,} steps",
-                                   every=every, chart_keys=["train_nll", "test_nll"])
-    try:
-        m = flow.train(cfg, data, callback=progress)
-    except flow.TrainingDiverged as e:
-        progress.done("Training diverged", ok=False)
-        st.error(f"{e.reason} Nothing was kept; try a smaller learning rate.", icon=":material/error:")
-        return None
-    h = m.history_[-1]
-    progress.done(f"Trained {m.step_:,} steps in {m.train_seconds_:.1f} s: test NLL {h['test_nll']:.3f} nats")
+    with ui.TrainingProgress(cfg.steps, label=f"Training a {cfg.n_layers}-layer flow for {cfg.steps:,} steps",
+                             every=every, chart_keys=["train_nll", "test_nll"]) as progress:
+        try:
+            m = flow.train(cfg, data, callback=progress)
+        except flow.TrainingDiverged as e:
+            progress.done("Training diverged", ok=False)
+            st.error(f"{e.reason} Nothing was kept; try a smaller learning rate.", icon=":material/error:")
+            return None
+        h = m.history_[-1]
+        progress.done(f"Trained {m.step_:,} steps in {m.train_seconds_:.1f} s: test NLL {h['test_nll']:.3f} nats")
     store = live_store()
     if len(store) >= 16:  # bounded memory on a shared server
         store.pop(next(iter(store)))

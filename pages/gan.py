@@ -6,7 +6,7 @@ import time
 import numpy as np
 import streamlit as st
 
-from core import checkpoints, runtime, snippets, ui
+from core import admission, checkpoints, runtime, snippets, ui
 from core import data as gdata
 from core.viz import gan as fig
 from core.viz.common import image_mosaic
@@ -280,18 +280,18 @@ with st.container(border=True):
 # the requested action runs before the buttons are drawn, so they show the state after it (e.g. disabled
 # once training diverged); its progress box appears just below the control bar
 if action == "train":
-    progress = ui.TrainingProgress(n_steps, label=f"Training {n_steps:,} iterations "
-                                   f"({cfg.k_d} D step{'s' * (cfg.k_d > 1)} + 1 G step each)",
-                                   every=max(cfg.log_every, n_steps // 20 // cfg.log_every * cfg.log_every),
-                                   chart_keys=["d_loss", "g_loss", "d_real", "d_fake"])
-    t0 = time.perf_counter()
-    run_training(n_steps, "both", progress)
-    dt = time.perf_counter() - t0
-    if slot["error"]:
-        progress.done("Training diverged", ok=False)
-    else:
-        progress.done(f"Trained {n_steps:,} iterations in {dt:.1f} s ({n_steps / max(dt, 1e-9):,.0f} it/s); "
-                      f"now at iteration {model.step_:,}")
+    with ui.TrainingProgress(n_steps, label=f"Training {n_steps:,} iterations "
+                             f"({cfg.k_d} D step{'s' * (cfg.k_d > 1)} + 1 G step each)",
+                             every=max(cfg.log_every, n_steps // 20 // cfg.log_every * cfg.log_every),
+                             chart_keys=["d_loss", "g_loss", "d_real", "d_fake"]) as progress:
+        t0 = time.perf_counter()
+        run_training(n_steps, "both", progress)
+        dt = time.perf_counter() - t0
+        if slot["error"]:
+            progress.done("Training diverged", ok=False)
+        else:
+            progress.done(f"Trained {n_steps:,} iterations in {dt:.1f} s ({n_steps / max(dt, 1e-9):,.0f} it/s); "
+                          f"now at iteration {model.step_:,}")
 elif action in ("d", "g"):
     run_training(10, action)
 
@@ -332,12 +332,31 @@ def current_view(seed_: int):
     return {"xs": xs, "Z": Z, "z": z.cpu().numpy(), "fake": fake, "manifold": manifold, "arrows": arrows}
 
 
-def draw_live():
-    if playing and not model.diverged_:
-        # one tick: train ~TICK_S seconds in log_every chunks, then redraw
+def play_tick() -> None:
+    """One Play tick: train about TICK_S seconds in log_every chunks, holding one of the server's slots for
+    the tick only (so a closed tab, whose ticks stop, holds nothing); Play pauses while every slot is busy
+    and stops for good at the server's cap on one action, counted over this model's whole play."""
+    gate = admission.gate()
+    played = slot.setdefault("played_s", 0.0)
+    if played >= gate.seconds:
+        st.info(f"Play stopped at the server's limit of {gate.seconds:.0f} s of training per run. Switch **Play** "
+                "off and on to go on, or press **Train**.", icon=":material/timer_off:")
+        return
+    ticket = gate.try_enter("GAN Play")
+    if ticket is None:
+        st.info("Play is paused: the server's training slots are all busy. It goes on by itself when one frees.",
+                icon=":material/hourglass_top:")
+        return
+    with ticket:
         t_end = time.perf_counter() + TICK_S
         while time.perf_counter() < t_end and not model.diverged_ and not slot["error"]:
             run_training(cfg.log_every)
+        slot["played_s"] = played + ticket.elapsed()
+
+
+def draw_live():
+    if playing and not model.diverged_:
+        play_tick()
     if slot["error"]:
         st.error(f"{slot['error']}  The views show the last state before it happened; press **Reset** to start "
                  "again.", icon=":material/error:")
@@ -567,15 +586,15 @@ def draw_digits():
 
 
 def train_digits_live(mcfg, key: str):
-    progress = ui.TrainingProgress(mcfg.steps, label=f"Training the digit cGAN for {mcfg.steps:,} iterations",
-                                   every=mcfg.log_every, chart_keys=["d_loss", "g_loss", "d_real", "d_fake"])
-    try:
-        m = gan.train(mcfg, digit_data(), callback=progress)
-    except gan.TrainingDiverged as e:
-        progress.done("Training diverged", ok=False)
-        st.error(str(e), icon=":material/error:")
-        return
-    progress.done(f"Trained {m.step_:,} iterations in {m.seconds_:.0f} s")
+    with ui.TrainingProgress(mcfg.steps, label=f"Training the digit cGAN for {mcfg.steps:,} iterations",
+                             every=mcfg.log_every, chart_keys=["d_loss", "g_loss", "d_real", "d_fake"]) as progress:
+        try:
+            m = gan.train(mcfg, digit_data(), callback=progress)
+        except gan.TrainingDiverged as e:
+            progress.done("Training diverged", ok=False)
+            st.error(str(e), icon=":material/error:")
+            return
+        progress.done(f"Trained {m.step_:,} iterations in {m.seconds_:.0f} s")
     store = live_digit_store()
     if len(store) >= 4:
         store.pop(next(iter(store)))

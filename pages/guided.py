@@ -70,34 +70,17 @@ def models():
     return guided.load(), guided.load_classifier(), guided.load_evaluator()
 
 
-def _threads1():
-    """One torch thread while the page computes (small models run as fast; a shared CPU stays responsive)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    return lambda: torch.set_num_threads(before)
-
-
-def _run(fn, *args, **kw):
-    restore = _threads1()
-    try:
-        return fn(*args, **kw)
-    finally:
-        restore()
-
-
 @st.cache_data(max_entries=32, show_spinner="Sampling...")
 def grid(digit: int, kind: str, scale: float, sampler: str, steps: int, seed: int, n: int = 16):
     m, c, ev = models()
-    out = _run(guided.guided_reverse, m, np.full(n, digit), kind, scale, sampler, steps, seed, c)
+    out = guided.guided_reverse(m, np.full(n, digit), kind, scale, sampler, steps, seed, c)
     return out.images, out.seconds, ev.measure(out.images, out.labels)
 
 
 @st.cache_data(max_entries=16, show_spinner="Sampling the same noise at six scales...")
 def scale_rows(digit: int, kind: str, sampler: str, steps: int, seed: int, noises: int = 4):
     m, c, _ = models()
-    return _run(guided.scale_rows, m, digit, ROW_SCALES, kind, sampler, steps, range(seed, seed + noises), c)
+    return guided.scale_rows(m, digit, ROW_SCALES, kind, sampler, steps, range(seed, seed + noises), c)
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing the classifier's gradient...")
@@ -112,7 +95,7 @@ def classifier_gradients(digit: int, t: int, seed: int):
     from core.diffusion import q_sample
 
     x_t = q_sample(x0, t, m.alpha_bar.cpu(), e).to(m.device)
-    grads = _run(c.grad_log_prob, x_t.expand(10, -1, -1, -1), t, torch.arange(10))
+    grads = c.grad_log_prob(x_t.expand(10, -1, -1, -1), t, torch.arange(10))
     with torch.no_grad():
         probs = torch.softmax(c(x_t, t), -1)[0].cpu().numpy()
     return x0[0, 0].numpy(), x_t[0, 0].cpu().numpy(), grads[:, 0].cpu().numpy(), probs
@@ -131,7 +114,7 @@ def cfg_parts(digit: int, t: int, scale: float, seed: int, n: int = 4):
     e = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(m.device)
     x_t = q_sample(x0, t, m.alpha_bar, e)
     with torch.no_grad():
-        eu, ec = _run(m.eps, x_t, t, guided.NULL), _run(m.eps, x_t, t, digit)
+        eu, ec = m.eps(x_t, t, guided.NULL), m.eps(x_t, t, digit)
     eg = classifier_free(eu, ec, scale)
     x0h = lambda eps: predict_x0(x_t, t, m.alpha_bar, eps).clamp(-1, 1)[:, 0].cpu().numpy()
     np_ = lambda a: a[:, 0].cpu().numpy()
@@ -149,14 +132,44 @@ def measured() -> dict:
     return {}
 
 
-def measure(settings: dict) -> list[dict]:
-    """The trade-off for settings other than the shipped table's, measured now with a progress bar."""
+def measure_estimate(settings: dict) -> float | None:
+    """Seconds a measurement costs, stated before it runs: the shipped table's time scaled by samples x steps
+    (the sampler's per-step cost is the same for DDIM and DDPM); None without a shipped table to scale."""
+    table = guided.load_table()
+    if not table or not table.get("wall_seconds"):
+        return None
+    ref = table["settings"]
+    work = lambda st_: st_["per_class"] * st_["steps"] * len(st_["scales"])
+    return float(table["wall_seconds"]) * work(settings) / max(1, work(ref))
+
+
+class _OverTime(Exception):
+    pass
+
+
+def measure(settings: dict) -> list[dict] | None:
+    """The trade-off for settings other than the shipped table's, measured now with a progress bar, through
+    the server's admission path (a slot, the time cap); None when it was stopped at the cap."""
     m, c, ev = models()
-    bar = st.progress(0.0, text="Sampling every digit at every scale...")
-    cb = lambda d, n: bar.progress(d / n, text=f"Sampling every digit at every scale: batch {d} of {n}")
-    rows = _run(guided.tradeoff, m, c, ev, settings["scales"], per_class=settings["per_class"],
-                sampler=settings["sampler"], steps=settings["steps"], seed=settings["seed"], batch=160, callback=cb)
-    bar.empty()
+    heavy = ui.heavy("Measuring the trade-off: every digit at every scale", estimate_s=measure_estimate(settings))
+    with heavy as ticket:
+        bar = st.progress(0.0, text="Sampling every digit at every scale...")
+
+        def cb(d, n):
+            if ticket.expired():
+                raise _OverTime
+            bar.progress(d / n, text=f"Sampling every digit at every scale: batch {d} of {n}")
+
+        try:
+            rows = guided.tradeoff(m, c, ev, settings["scales"], per_class=settings["per_class"],
+                                   sampler=settings["sampler"], steps=settings["steps"], seed=settings["seed"],
+                                   batch=160, callback=cb)
+        except _OverTime:
+            heavy.status.update(label=f"Stopped at the server's limit of {ticket.seconds:.0f} s per run: nothing "
+                                      "kept. Fewer samples per digit or fewer steps measure faster.", state="error")
+            return None
+        finally:
+            bar.empty()
     store = measured()
     if len(store) >= 8:
         store.pop(next(iter(store)))
@@ -290,9 +303,11 @@ def draw_curve():
         have = (f" The shipped table covers {shipped['settings']['per_class']} samples per digit, "
                 f"{shipped['settings']['steps']} {SAMPLER_LABELS.get(shipped['settings']['sampler'], '')} steps, seed "
                 f"{shipped['settings']['seed']}." if shipped else " No shipped table was found.")
+        est = measure_estimate(settings)
         st.info(f"No table yet for {per_class} samples per digit, {csteps} {SAMPLER_LABELS[sampler]} steps, seed {seed}."
-                + have + f" Measuring takes {len(guided.DEFAULT_SCALES) * 2} sampling runs of {10 * per_class} digits.",
-                icon=":material/info:")
+                + have + f" Measuring takes {len(guided.DEFAULT_SCALES) * 2} sampling runs of {10 * per_class} digits"
+                + (f", about {est:.0f} s here" if est is not None else "") + f" (the server stops any run at "
+                f"{ui.max_action_seconds():.0f} s).", icon=":material/info:")
         st.button("Measure now", icon=":material/speed:", key="measure", type="primary",
                   on_click=lambda: st.session_state.update(_guided_measure=settings))
     else:

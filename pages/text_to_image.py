@@ -1,10 +1,11 @@
 """Text to image: Stable Diffusion's parts, small, trained here on captioned shapes; real Stable Diffusion where present."""
 import json
+from contextlib import nullcontext
 
 import numpy as np
 import streamlit as st
 
-from core import shapes, snippets, ui
+from core import admission, shapes, snippets, ui
 from core import text_to_image as t2i
 from core.checkpoints import CheckpointError
 from core.viz import text_to_image as fig
@@ -102,39 +103,33 @@ def evaluator_error():
     return None
 
 
-def _threads1():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    return lambda: torch.set_num_threads(before)
+#: Image-steps (images x steps) a request may cost outside the server's slots: the page's default, 8 x 25.
+#: Larger batches, the trade-off rows and real Stable Diffusion take a slot (core.admission) while they run;
+#: a cached result takes none.
+FREE_WORK = 8 * 25
 
 
-@st.cache_data(max_entries=24, show_spinner="Generating...")
+@st.cache_data(max_entries=24, show_spinner="Generating (a large batch waits for a free slot on a busy server)...")
 def run(_pipe, model_key: str, prompt: str, negative: str, scale: float, steps: int, scheduler: str, n: int, seed: int,
         every: int):
-    restore = _threads1() if t2i.is_mini(_pipe) else (lambda: None)
-    try:
+    heavy = not t2i.is_mini(_pipe) or n * steps > FREE_WORK
+    with admission.gate().enter(f"text to image: {n} x {steps} steps", wait=300) if heavy else nullcontext():
         out = t2i.generate(_pipe, prompt, negative, scale, steps, n, seed, scheduler, preview_every=every)
-    finally:
-        restore()
     out["report"] = vars(out["report"])
     return out
 
 
-@st.cache_data(max_entries=12, show_spinner="Sampling the same seeds at several guidance scales...")
+@st.cache_data(max_entries=12, show_spinner="Sampling the same seeds at several guidance scales (on a busy server "
+                                             "this waits for a free slot)...")
 def tradeoff(_pipe, model_key: str, prompt: str, negative: str, steps: int, scheduler: str, seed: int, n: int = 8):
-    restore = _threads1() if t2i.is_mini(_pipe) else (lambda: None)
     rows, pics = [], {}
-    try:
+    with admission.gate().enter("text to image: the guidance rows", wait=300):
         for s in SCALES:
             imgs = t2i.generate(_pipe, prompt, negative, s, steps, n, seed, scheduler)["images"]
             pics[s] = imgs
             if t2i.is_mini(_pipe) and evaluator_error() is None:  # a broken evaluator: images, no fidelity
                 f = evaluator().fidelity(imgs, prompt)
                 rows.append({"scale": s, "fidelity": f["fidelity"], "exact": f["exact"], "diversity": f["diversity"]})
-    finally:
-        restore()
     return rows, pics
 
 
@@ -192,10 +187,25 @@ if pipe is None:
 is_mini = t2i.is_mini(pipe)
 
 
+def _busy(fn):
+    try:
+        return fn()
+    except admission.Busy:
+        st.error("The server is busy: no slot freed up in 5 minutes for this batch. Try again later, or ask for fewer "
+                 "images or steps.", icon=":material/hourglass_disabled:")
+        st.stop()
+
+
 def sampled() -> dict:
     """The images for the controls (and the predicted clean images along the way): only the views that show them
     run the sampler (cached, so the two views share one run)."""
-    return run(pipe, model_key, prompt, negative, scale, steps, scheduler, n_images, seed, max(1, steps // 8))
+    return _busy(lambda: run(pipe, model_key, prompt, negative, scale, steps, scheduler, n_images, seed,
+                             max(1, steps // 8)))
+
+
+def guidance_rows() -> tuple:
+    """The same seeds at every scale of SCALES (cached; computed through a server slot)."""
+    return _busy(lambda: tradeoff(pipe, model_key, prompt, negative, min(steps, 20), scheduler, seed))
 
 
 def prompt_notes(rep: dict) -> None:
@@ -279,7 +289,7 @@ def draw_preview():
 
 def draw_guidance():
     st.subheader("Classifier-free guidance: same seeds, several scales")
-    rows, pics = tradeoff(pipe, model_key, prompt, negative, min(steps, 20), scheduler, seed)
+    rows, pics = guidance_rows()
     k = min(4, len(next(iter(pics.values()))))
     grid = np.stack([pics[s][i] for i in range(k) for s in SCALES])  # rows: seeds, columns: scales
     st.image(fig.image_grid(grid, ncols=len(SCALES), scale=4 if is_mini else 1), width=110 * len(SCALES),
@@ -322,7 +332,7 @@ def draw_tradeoff():
         st.info("The evaluator only knows the shapes world GenLab mini was trained on, so it measures GenLab mini "
                 "only. The images at several scales are above.", icon=":material/info:")
         return
-    rows, _ = tradeoff(pipe, model_key, prompt, negative, min(steps, 20), scheduler, seed)
+    rows, _ = guidance_rows()
     problem = evaluator_error()
     if problem is not None:
         st.warning(f"The shipped attribute evaluator could not be loaded, so fidelity is not measured: {problem} "

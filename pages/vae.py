@@ -239,31 +239,23 @@ def train_live(cfg: vae.VAEConfig):
 
 
 def _train_live(cfg: vae.VAEConfig):
-    progress = ui.TrainingProgress(cfg.steps, label=f"Training a VAE for {cfg.steps:,} steps", every=100,
-                                   chart_keys=["train/elbo", "test/elbo"])
-    import torch
-
-    threads = torch.get_num_threads()
-    # One thread: these small MLPs train as fast on one core, and on a busy shared CPU several OpenMP
-    # threads spin against each other (measured 10x slower under load).
-    torch.set_num_threads(1)
-    try:
+    with ui.TrainingProgress(cfg.steps, label=f"Training a VAE for {cfg.steps:,} steps", every=100,
+                             chart_keys=["train/elbo", "test/elbo"]) as progress:
         last_test: dict = {}
 
         def callback(step, metrics):  # test terms arrive every eval_every steps: carry them forward for the chart
             last_test.update({k: v for k, v in metrics.items() if k.startswith("test/")})
             return progress(step, {**metrics, **last_test})
 
-        m = vae.train(cfg, dataset(cfg.data, cfg.data_seed), callback=callback)
-    except vae.TrainingDiverged as e:
-        progress.done("Training diverged", ok=False)
-        st.error(f"{e} The last good model is not kept; lower the learning rate and train again.",
-                 icon=":material/error:")
-        return None
-    finally:
-        torch.set_num_threads(threads)
-    progress.done(f"Trained {m.step_:,} steps in {m.train_seconds_:.1f} s: test ELBO "
-                  f"{m.history_[-1]['test/elbo']:.1f} nats")
+        try:
+            m = vae.train(cfg, dataset(cfg.data, cfg.data_seed), callback=callback)
+        except vae.TrainingDiverged as e:
+            progress.done("Training diverged", ok=False)
+            st.error(f"{e} The last good model is not kept; lower the learning rate and train again.",
+                     icon=":material/error:")
+            return None
+        progress.done(f"Trained {m.step_:,} steps in {m.train_seconds_:.1f} s: test ELBO "
+                      f"{m.history_[-1]['test/elbo']:.1f} nats")
     store = live_store()
     if len(store) >= 8:  # keep memory bounded on a shared server
         store.pop(next(iter(store)))

@@ -8,11 +8,11 @@ def _progress_app():
 
     from core import ui
 
-    cb = ui.TrainingProgress(total_steps=50, label="Training", every=10, chart_keys=["loss"])
-    for step in range(1, 51):
-        stop = cb(step, {"loss": 1.0 / step, "note": "text is ignored"})
-        assert stop is False
-    cb.done("Trained 50 steps")
+    with ui.TrainingProgress(total_steps=50, label="Training", every=10, chart_keys=["loss"]) as cb:
+        for step in range(1, 51):
+            stop = cb(step, {"loss": 1.0 / step, "note": "text is ignored"})
+            assert stop is False
+        cb.done("Trained 50 steps")
     st.session_state["rows"] = len(cb.history)
 
 
@@ -25,42 +25,99 @@ def test_training_progress_drives_status_progress_and_chart():
 
 
 def _queued_app():
-    import streamlit as st
-
     from core import ui
 
-    cb = ui.TrainingProgress(total_steps=5, label="Training")
-    for step in range(1, 6):
-        cb(step, {"loss": 1.0})
-    cb.done("Trained")
+    with ui.TrainingProgress(total_steps=5, label="Training") as cb:
+        for step in range(1, 6):
+            cb(step, {"loss": 1.0})
+        cb.done("Trained")
 
 
 def test_live_trainings_beyond_the_servers_cap_queue_and_release_their_slot():
     import threading
+    import time
 
-    from core import ui
+    from core import admission
 
-    sem, n = ui._training_slots()
-    for _ in range(n):  # every slot taken by other sessions' trainings
-        assert sem.acquire(blocking=False)
-    timer = threading.Timer(1.5, sem.release)  # one of them finishes
+    gate = admission.reset_gate(n=2)
+    held = [gate.try_enter("another session's training") for _ in range(gate.n)]  # every slot taken
+    assert all(held) and gate.try_enter("one more") is None
+    timer = threading.Timer(1.5, held[0].release)  # one of them finishes
     timer.start()
     try:
-        import time
-
         t0 = time.perf_counter()
         at = AppTest.from_function(_queued_app).run(timeout=30)
         assert time.perf_counter() - t0 >= 1.0  # it waited in the queue for the freed slot
         assert not at.exception
         assert at.status[0].label == "Trained"
-        # this run waited for the freed slot and gave it back: exactly one slot is free now
-        assert sem.acquire(blocking=False)
-        assert not sem.acquire(blocking=False)
-        sem.release()
+        assert gate.free() == 1 and gate.running() == ["another session's training"]  # it gave its slot back
     finally:
         timer.join()
-        for _ in range(n - 1):
-            sem.release()
+        held[1].release()
+        admission.reset_gate()
+
+
+def _failing_training_app():
+    from core import ui
+
+    with ui.TrainingProgress(total_steps=5, label="Training") as cb:
+        cb(1, {"loss": 1.0})
+        raise RuntimeError("the model blew up")
+
+
+def _stopped_training_app():
+    import streamlit as st
+
+    from core import ui
+
+    with ui.TrainingProgress(total_steps=5, label="Training") as cb:
+        cb(1, {"loss": 1.0})
+        st.stop()  # what Streamlit raises in the script thread when the tab is closed or the user reruns
+
+
+def test_a_training_that_raises_or_is_stopped_gives_its_slot_back():
+    """The slot is released in a ``finally``, not when a progress object happens to be collected: before,
+    a tab closed mid-training kept its slot for ever (its progress box stayed reachable)."""
+    from core import admission
+
+    gate = admission.reset_gate(n=1)
+    try:
+        at = AppTest.from_function(_failing_training_app).run(timeout=30)
+        assert at.exception  # (its message is redacted by the showErrorDetails setting)
+        assert at.status[0].state == "error"
+        assert gate.free() == 1, gate.running()
+        at = AppTest.from_function(_stopped_training_app).run(timeout=30)
+        assert not at.exception
+        assert gate.free() == 1, gate.running()
+        at = AppTest.from_function(_queued_app).run(timeout=10)  # the next user gets the slot at once
+        assert at.status[0].label == "Trained" and gate.free() == 1
+    finally:
+        admission.reset_gate()
+
+
+def _heavy_app():
+    import streamlit as st
+
+    from core import ui
+
+    with ui.heavy("Measuring", estimate_s=st.session_state.get("estimate", 5.0)) as ticket:
+        st.session_state["ran"] = not ticket.expired()
+
+
+def test_a_heavy_action_above_the_cap_is_refused_before_it_runs():
+    from core import admission
+
+    gate = admission.reset_gate(n=1, seconds=60)
+    try:
+        at = AppTest.from_function(_heavy_app)
+        at.session_state["estimate"] = 600.0
+        at.run(timeout=30)
+        assert "ran" not in at.session_state and "600 s" in at.error[0].value and "60 s" in at.error[0].value
+        at.session_state["estimate"] = 5.0
+        at.run(timeout=30)
+        assert at.session_state["ran"] is True and gate.free() == 1
+    finally:
+        admission.reset_gate()
 
 
 def _fallback_app():
