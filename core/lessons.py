@@ -98,3 +98,35 @@ LESSONS: list[Lesson] = [
 def lessons_for(pages: set[str]) -> list[Lesson]:
     """The lessons whose page exists (a lesson never links to a page that is not built)."""
     return [lesson for lesson in LESSONS if lesson.page in pages]
+
+
+def _link(href: str, text: str) -> str:
+    from html import escape
+
+    return f'<a href="{escape(href)}" target="_self">{escape(text)}</a>'
+
+
+def pages_list(pages) -> str:
+    """The pages as one markdown list of same-tab links with their one-line blurbs (``core.app_pages`` specs)."""
+    from html import escape
+
+    return "\n".join(f"- **{_link(p.url_path, p.title)}**: {escape(p.blurb)}" for p in pages)
+
+
+def lessons_table(lessons: list[Lesson], titles: dict[str, str]) -> str:
+    """The lessons as one markdown list, grouped by page in the lecture's order (a list, not a table, so it
+    reads on a phone), whose links are plain same-tab links: clicked, a lesson opens exactly as the same link
+    pasted into the address bar (a page link inside the app would keep the session's own walkthrough and view).
+    ``titles``: page url_path -> title. Static text only (GenLab's own lesson list), escaped, rendered with
+    ``unsafe_allow_html`` for the links' target."""
+    from html import escape
+
+    link = _link
+    out, page = [], None
+    for lesson in lessons:
+        if lesson.page != page:
+            page = lesson.page
+            out.append(f"\n**{escape(titles.get(page, page))}**\n")
+        out.append(f"- {link(lesson.link()[1:], f'Step {lesson.step}: {lesson.title}')} "
+                   f"({link(lesson.link(present=True)[1:], 'presenter view')}): {escape(lesson.about)}")
+    return "\n".join(out)
