@@ -1,6 +1,7 @@
 """A bare Streamlit app, the load bench's reference: what Streamlit itself costs for GenLab's first views.
 
-    .venv/bin/streamlit run bench/bare_app.py          # / = a title and text, /bayes = the NB page's two maps
+    .venv/bin/streamlit run bench/bare_app.py          # / = a title and text, /bayes = the NB page's two maps,
+                                                       # /chart = one of them (the first-render reference)
 
 Two pages behind ``st.navigation`` as GenLab's router has them: a home page of a title and a few lines of
 text, and ``/bayes`` with the two plotly heatmaps GenLab's NB page opens with, read from
@@ -37,5 +38,11 @@ def bayes():
     b.plotly_chart(lr, key="lr_map")
 
 
+def chart():
+    st.title("One chart (bare)")
+    st.plotly_chart(nb_figures()[0], key="nb_map")
+
+
 st.set_page_config(page_title="GenLab bare reference", layout="wide")
-st.navigation([st.Page(home, title="Home", default=True), st.Page(bayes, title="NB", url_path="bayes")]).run()
+st.navigation([st.Page(home, title="Home", default=True), st.Page(bayes, title="NB", url_path="bayes"),
+               st.Page(chart, title="One chart", url_path="chart")]).run()
