@@ -63,6 +63,23 @@ def closed_mid_training(base, page, query):
     return next_visitor(base)
 
 
+def two_tabs_closed(base):
+    """The issue's reproduction: two visitors press Train on long GAN runs and both close their tabs within
+    seconds, holding every slot of a two-slot server."""
+    tabs = []
+    for seed in (71, 72):
+        c = StreamlitClient(base, timeout=120)
+        c.open("gan", f"seed={seed}&n=5000")
+        c.click("train", wait=False)
+        tabs.append(c)
+    for c in tabs:
+        c.wait(timeout=90, until=drawn("progress"))
+    for c in tabs:
+        c.close()
+    time.sleep(1)
+    return next_visitor(base)
+
+
 def play_left_on(base):
     c = StreamlitClient(base, timeout=60)
     c.open("gan", "play=true&seed=9")
@@ -123,6 +140,7 @@ def main() -> None:
     with browser.streamlit_server(env=env, timeout=90) as (base, proc):
         faults = [(f"tab closed mid-training: {p}", lambda p=p, q=q: closed_mid_training(base, p, q)) for p, q in TRAINERS]
         faults += [
+            ("two tabs closed mid-training within seconds", lambda: two_tabs_closed(base)),
             ("Play left on, tab closed", lambda: play_left_on(base)),
             ("Measure now at 64 per digit, 100 DDPM steps", lambda: measure_far_above_the_cap(base)),
             ("sd= a folder outside the allowed roots", lambda: link_payload(
