@@ -34,7 +34,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,36 +56,12 @@ KINDS = ("open", "navigate", "widget", "train", "sample")
 
 @contextlib.contextmanager
 def bare_server(timeout: float = 60):
-    """``streamlit run bench/bare_app.py`` on a free 127.0.0.1 port.
+    """``streamlit run bench/bare_app.py`` on a free 127.0.0.1 port (``tests/browser.py: streamlit_server``).
 
     Like the other targets it yields (the URL users open, the URL of every server process, their pids, the
     balancer's pid or None)."""
-    port = browser.free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(BARE_APP), "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
-    (ROOT / ".cache").mkdir(exist_ok=True)
-    with open(ROOT / ".cache" / f"bare-{port}.log", "w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **SERVER_ENV})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"the bare app did not start (exit code {proc.poll()})")
-            time.sleep(0.25)
+    with browser.streamlit_server(timeout=timeout, env=SERVER_ENV, script=BARE_APP) as (url, proc):
         yield url, [url], [proc.pid], None
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @contextlib.contextmanager

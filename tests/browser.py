@@ -31,13 +31,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(port: int | None = None, timeout: float = 60, env: dict | None = None):
-    """Run ``streamlit run streamlit_app.py`` on 127.0.0.1 and yield ``(base_url, process)``."""
+def streamlit_server(port: int | None = None, timeout: float = 60, env: dict | None = None,
+                     script: Path | str = ROOT / "streamlit_app.py"):
+    """Run ``streamlit run <script>`` (GenLab's router by default) on 127.0.0.1 and yield ``(base_url, process)``."""
     port = port or free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.headless", "true",
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
            "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
     (ROOT / ".cache").mkdir(exist_ok=True)
-    log = open(ROOT / ".cache" / f"server-{port}.log", "w")
+    log = open(ROOT / ".cache" / f"{Path(script).stem}-{port}.log", "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     try:
