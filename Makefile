@@ -1,17 +1,37 @@
-# GenLab: `make run` starts the app, `make test` runs the tests. Both create .venv first.
+# GenLab: `make run` starts the app (on PORT, 8501 by default), `make test` runs the tests. Both create .venv first.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: run test install install-dev bench clean
 
+# Where pip may also look for PyTorch. PyPI's Linux torch wheel is the CUDA build (several GB with its libraries),
+# so on a machine without an NVIDIA GPU the installs add PyTorch's CPU index, but only when that index answers:
+# pip retries an unreachable extra index on every package it installs (5 tries each; minutes in all, or hours
+# where packets are dropped), so a machine offline or behind a package mirror installs from its usual index alone.
+# TORCH_INDEX=auto (the default) decides so; TORCH_INDEX= (empty) never adds an index; any URL is always added,
+# e.g. `make run TORCH_INDEX=https://download.pytorch.org/whl/cu126`.
+TORCH_INDEX ?= auto
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+define pip_install
+	index='$(TORCH_INDEX)'; \
+	if [ "$$index" = auto ]; then \
+	  index=; \
+	  if ! command -v nvidia-smi >/dev/null 2>&1 \
+	     && $(PY) -c "import urllib.request as r; r.urlopen('$(TORCH_CPU_INDEX)/torch/', timeout=5)" >/dev/null 2>&1; \
+	  then index='$(TORCH_CPU_INDEX)'; fi; \
+	fi; \
+	echo "pip install $(1)$${index:+ (also from $$index)}"; \
+	$(BIN)/pip install -q $${index:+--extra-index-url "$$index"} $(1)
+endef
+
 $(BIN)/.installed: requirements.txt
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -r requirements.txt
+	@$(call pip_install,-r requirements.txt)
 	touch $@
 
 $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
-	$(BIN)/pip install -q -r requirements-dev.txt
+	@$(call pip_install,-r requirements-dev.txt)
 	touch $@
 
 install: $(BIN)/.installed
