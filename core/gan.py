@@ -35,10 +35,11 @@ Shape of the module (see DESIGN.md): a frozen :class:`GANConfig`; :func:`train` 
 and seed, a callback that may stop it, resumable in chunks, ``phase="d"`` / ``"g"`` for one player only);
 ``model.sample(n, seed, y)``; no ``log_prob`` (a GAN is an implicit model: it has no likelihood);
 :func:`save` / :func:`load` as safetensors + JSON (the full training state, so a loaded model resumes
-bit-identically). A run that diverges raises :class:`TrainingDiverged` (a ``RuntimeError``) naming the
-step and what went wrong (a loss became NaN/inf, or the samples became NaN/inf or exploded far beyond the
-data); the model is attached as ``.model``. Divergence is checked at every log step and at the end of
-every chunk, so it is never hidden.
+bit-identically; a model's ``path_`` records the (phase, iterations) chunks it was trained with, so config
+and path name it, see :func:`path_text`). A run that diverges raises :class:`TrainingDiverged` (a
+``RuntimeError``) naming the step and what went wrong (a loss became NaN/inf, or the samples became NaN/inf
+or exploded far beyond the data); the model is attached as ``.model``. Divergence is checked at every log
+step and at the end of every chunk, so it is never hidden.
 
 Metrics (``model.history_``, one dict per log step; see :meth:`GAN.evaluate`): ``d_loss``, ``g_loss``,
 ``d_real``, ``d_fake``, ``value`` (L), ``js_value`` = (L + ln 4) / 2, ``js_hist`` (grid-histogram JSD), and
@@ -48,6 +49,7 @@ fixed noise batch, D(x) on a 40x40 grid and G's manifold, for a timeline.
 CLI (the shipped checkpoints are made with it; see each checkpoint's ``meta["command"]``)::
 
     python -m core.gan train --preset converges --out checkpoints/gan_ring8 --threads 1
+    python -m core.gan train --preset mode_collapse --out checkpoints/gan_ring8_collapse --threads 1
     python -m core.gan train --preset grid25 --out checkpoints/gan_grid25 --threads 1
     python -m core.gan train --preset ring8_cgan --out checkpoints/gan_ring8_cgan --threads 1
     python -m core.gan train --preset mnist_cgan --out checkpoints/gan_mnist_cgan --threads 1 \\
@@ -366,7 +368,8 @@ class GAN:
 
     Learned / running state ends in ``_``: ``step_`` (iterations done), ``d_steps_``, ``g_steps_``,
     ``history_`` (metrics at each log step), ``snapshots_`` (:class:`Snapshot` list), ``box_`` (the plot box
-    [-box, box]^2 for 2-D data), ``label_freq_`` (label frequencies of the training data), ``seconds_``.
+    [-box, box]^2 for 2-D data), ``label_freq_`` (label frequencies of the training data), ``seconds_``,
+    ``path_`` (the training it received, as (phase, iterations) chunks: with the config it names the model).
     """
 
     def __init__(self, config: GANConfig, device: str | None = None):
@@ -390,6 +393,7 @@ class GAN:
         self.box_ = 3.0
         self.label_freq_ = np.full(max(c.n_classes, 1), 1.0 / max(c.n_classes, 1))
         self.diverged_: str | None = None
+        self.path_: list[tuple[str, int]] = []  # how it was trained: (phase, iterations) chunks, see path_text
         self._data: GANData | None = None
         self._acc = None  # (sum of D losses, sum of G losses, iterations) since the last log step
 
@@ -655,7 +659,11 @@ class GAN:
         if self.diverged_:
             raise TrainingDiverged(self.diverged_, self.step_, self)
         self._attach(data)
-        return self._fit(int(steps), callback, phase)
+        s0 = self.step_
+        try:
+            return self._fit(int(steps), callback, phase)
+        finally:  # whatever ends the chunk (done, asked to stop, diverged): the iterations it really ran
+            self.path_ = extend_path(self.path_, phase, self.step_ - s0)
 
     def _fit(self, steps: int, callback, phase: str) -> "GAN":
         cfg = self.config
@@ -803,7 +811,7 @@ class GAN:
         """The JSON side of the training state."""
         return {"step": self.step_, "d_steps": self.d_steps_, "g_steps": self.g_steps_, "box": self.box_,
                 "snapshot_every": self.snapshot_every_, "seconds": round(self.seconds_, 3),
-                "diverged": self.diverged_, "history": self.history_,
+                "diverged": self.diverged_, "path": [list(c) for c in self.path_], "history": self.history_,
                 "snapshot_metrics": [s.metrics for s in self.snapshots_]}
 
     def load_state(self, tensors: dict, meta: dict, path=None) -> "GAN":
@@ -849,6 +857,14 @@ class GAN:
             self.snapshot_every_ = int(meta.get("snapshot_every", self.config.snapshot_every))
             self.seconds_ = float(meta.get("seconds", 0.0))
             self.diverged_ = meta.get("diverged")
+            # checkpoints made before the path was kept were trained in one run of both players
+            path = meta.get("path", [["both", self.step_]] if self.step_ else [])
+            self.path_ = []
+            for phase, n in path:
+                _choice("phase", phase, PHASES)
+                self.path_ = extend_path(self.path_, phase, int(n))
+            if sum(n for _, n in self.path_) != self.step_:
+                raise ValueError(f"its training path {path_text(self.path_)} does not add up to step {self.step_}")
             self.history_ = list(meta.get("history", []))
             self.snapshots_ = []
             if "snap.step" in tensors:
@@ -868,6 +884,76 @@ class GAN:
     def metrics(self) -> dict:
         """The latest logged metrics ({} before training)."""
         return dict(self.history_[-1]) if self.history_ else {}
+
+
+# ----------------------------------------------------------------------------- training paths
+
+#: A model's training path: the (phase, iterations) chunks it was trained with, in order, consecutive chunks of
+#: one phase merged (chunks of training give exactly the numbers of one long run, so the merge loses nothing).
+#: With the config (which holds the seed) it names the model: training a fresh GAN along the same path gives
+#: bit-identical weights on CPU. As text (a link's ``it=``): chunks joined by "-", both players' iterations as
+#: a plain number, one player's with its letter: ``3000`` or ``3000-d10-g10-500``; ``0`` for an untrained model.
+PATH_LETTERS = {"both": "", "d": "d", "g": "g"}
+MAX_PATH_CHUNKS = 200
+
+
+def extend_path(path, phase: str, n: int) -> list[tuple[str, int]]:
+    """``path`` followed by ``n`` iterations of ``phase`` (merged into its last chunk when that is the same phase)."""
+    path = [tuple(c) for c in path]
+    if n > 0:
+        if path and path[-1][0] == phase:
+            path[-1] = (phase, path[-1][1] + int(n))
+        else:
+            path.append((phase, int(n)))
+    return path
+
+
+def path_text(path) -> str:
+    """The path as a link writes it: ``"3000-d10-500"``; ``"0"`` for none."""
+    return "-".join(f"{PATH_LETTERS[ph]}{n}" for ph, n in path) or "0"
+
+
+def parse_path(text: str, max_iterations: int | None = None) -> list[tuple[str, int]]:
+    """The path ``text`` names (see :func:`path_text`); ValueError for anything else, or for more than
+    ``max_iterations`` iterations in all."""
+    text = str(text).strip()
+    parts = text.split("-") if text not in ("", "0") else []
+    if len(parts) > MAX_PATH_CHUNKS:
+        raise ValueError(f"a training path of at most {MAX_PATH_CHUNKS} chunks")
+    path: list[tuple[str, int]] = []
+    for part in parts:
+        phase = {"d": "d", "g": "g"}.get(part[:1], "both")
+        digits = part if phase == "both" else part[1:]
+        if not digits.isdigit() or len(digits) > 9 or int(digits) == 0:
+            raise ValueError("iterations as whole numbers, e.g. 3000, or 3000-d10-g10-500 after single-player steps")
+        path = extend_path(path, phase, int(digits))
+    if max_iterations is not None and sum(n for _, n in path) > max_iterations:
+        raise ValueError(f"at most {max_iterations:,} iterations in all")
+    return path
+
+
+def path_rest(path, prefix) -> list[tuple[str, int]] | None:
+    """The chunks that take a model trained along ``prefix`` on to ``path``; None when ``prefix`` is not the
+    start of ``path``."""
+    path, prefix = [tuple(c) for c in path], [tuple(c) for c in prefix]
+    if not prefix:
+        return path
+    i = len(prefix) - 1
+    if len(path) <= i or path[:i] != prefix[:i] or path[i][0] != prefix[i][0] or path[i][1] < prefix[i][1]:
+        return None
+    rest = [(path[i][0], path[i][1] - prefix[i][1])] if path[i][1] > prefix[i][1] else []
+    return rest + path[i + 1:]
+
+
+def state_of(model: "GAN") -> tuple[dict, dict]:
+    """A frozen copy of ``model``'s whole training state as ``(tensors, record)``, the form of a loaded checkpoint
+    (weights, Adam's moments, the RNG, history, snapshots and path): a cache keeps it while the model trains on,
+    and :func:`from_checkpoint` makes any number of independent models from it."""
+    import copy
+
+    tensors = {k: v.detach().clone() for k, v in model.state_tensors().items()}
+    record = {"family": FAMILY, "config": dataclasses.asdict(model.config), "meta": copy.deepcopy(model.state_meta())}
+    return tensors, record
 
 
 # ----------------------------------------------------------------------------- functional API

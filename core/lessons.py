@@ -54,7 +54,10 @@ LESSONS: list[Lesson] = [
     Lesson("At the optimum D = 1/2", "gan", 5,
            "Train until the generator matches the data and watch D(x) flatten to 1/2 everywhere.", hide=GAN_KNOBS + ("code",)),
     Lesson("Mode collapse", "gan", 6,
-           "Unstable training: presets that saturate or collapse onto a few modes.", hide=("code",)),
+           "Opens on a GAN collapsed onto half the ring's modes (D three steps ahead); presets that saturate or "
+           "collapse, and the fix.", hide=("code",),
+           # the mode-collapse preset's settings and its shipped checkpoint's iterations: opens collapsed at once
+           extra=(("lrd", "0.003"), ("k", "3"), ("it", "3000"))),
     Lesson("The conditional GAN", "gan", 7, "Feed the label to both players: ask for one mode, or one digit.", hide=("code",)),
     Lesson("The ELBO, term by term", "vae", 5,
            "Reconstruction and KL during training, and the gap to the IWAE estimate of ln p(x).", hide=("code",)),

@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from core import diffusion, snippets, ui
+from core import app_models, diffusion, snippets, ui
 from core.checkpoints import CheckpointError
 from core.viz import diffusion as fig
 
@@ -87,10 +87,9 @@ def shipped(name: str):
     return diffusion.load_shipped(name)
 
 
-@st.cache_resource(show_spinner=False)
-def live_store() -> dict:
+def live_store() -> app_models.ModelStore:
     """Live-trained 2-D models by config hash (shared by all sessions: training is deterministic per config)."""
-    return ui.BoundedStore(32)
+    return app_models.store("diffusion", 8)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -149,7 +148,7 @@ def model_2d(cfg: diffusion.DiffusionConfig):
     (a shipped checkpoint that fails to load leaves its reason in SHIP_ERRORS, to be said, not hidden)."""
     key = diffusion.checkpoints.config_hash(cfg)
     if key in live_store():
-        return live_store()[key]
+        return live_store().get(key)
     if cfg.data in SHIPPED_2D:
         try:
             m = shipped(SHIPPED_2D[cfg.data])
@@ -247,18 +246,12 @@ def compare_digits(seed: int, n: int = 16):
     return rows, pics
 
 
-def train_live(cfg: diffusion.DiffusionConfig):
-    """Train ``cfg`` with a progress box and keep it for every session. Returns the model or None.
-    Sessions asking for the same model at once share one run (``ui.one_run_per_key``)."""
-    key = diffusion.checkpoints.config_hash(cfg)
-    with ui.one_run_per_key(f"diffusion:{key}", lambda: key in live_store()) as mine:
-        return _train_live(cfg) if mine else live_store()[key]
+def train_live(cfg: diffusion.DiffusionConfig, again: bool = False, restoring: bool = False):
+    """Train ``cfg`` with a progress box and keep it for every session (``again``: even if it is kept already).
+    Returns the model or None. Sessions asking for the same model at once share one run (app_models)."""
 
-
-def _train_live(cfg: diffusion.DiffusionConfig):
-    last: dict = {}
-    with ui.TrainingProgress(cfg.steps, label=f"Training eps_theta for {cfg.steps:,} steps (Algorithm 1)",
-                             every=100, chart_keys=["train/loss", "test/loss", "test/swd"]) as progress:
+    def fit(progress):
+        last: dict = {}
 
         def callback(step, metrics):
             last.update({k: v for k, v in metrics.items() if k.startswith("test/")})
@@ -273,11 +266,11 @@ def _train_live(cfg: diffusion.DiffusionConfig):
         h = m.history_[-1]
         progress.done(f"Trained {m.step_:,} steps in {m.train_seconds_:.1f} s: held-out loss {h['test/loss']:.3f}, "
                       f"sliced Wasserstein to held-out data {h.get('test/swd', float('nan')):.3f}")
-    store = live_store()
-    if len(store) >= 8:
-        store.pop(next(iter(store)))
-    store[diffusion.checkpoints.config_hash(cfg)] = m
-    return m
+        return m
+
+    return live_store().train(diffusion.checkpoints.config_hash(cfg), fit, steps=cfg.steps, every=100, again=again,
+                              label=f"Training eps_theta for {cfg.steps:,} steps (Algorithm 1)", restoring=restoring,
+                              chart_keys=["train/loss", "test/loss", "test/swd"], what="this exact 2-D model")
 
 
 # ---------------------------------------------------------------------------------------------- controls
@@ -292,12 +285,16 @@ with st.container(border=True):
                        format_func=lambda v: f"{v:g}")
     seed = ui.seed_input(container=c[4])
     cfg2d = diffusion.DiffusionConfig(data=data_name, schedule=kind, steps=train_steps, lr=lr)
-    model = model_2d(cfg2d)
-    c[5].button("Retrain live" if model is not None else "Train live", icon=":material/model_training:", key="train",
-                type="primary", width="stretch", on_click=lambda: st.session_state.update(_diff_train=True))
+    # a click, or a link that says this model was trained live and this server does not hold it (app_models)
     if st.session_state.pop("_diff_train", False):
-        live_store().pop(diffusion.checkpoints.config_hash(cfg2d), None)
-        model = train_live(cfg2d)
+        train_live(cfg2d, again=True)
+    elif app_models.link_says_trained() and diffusion.checkpoints.config_hash(cfg2d) not in live_store():
+        train_live(cfg2d, restoring=True)
+    model = model_2d(cfg2d)
+    # drawn after any training of this run, so its label says what is shown now
+    c[5].button(app_models.train_label(model is not None), icon=":material/model_training:", key="train",
+                type="primary", width="stretch", on_click=lambda: st.session_state.update(_diff_train=True))
+    app_models.mark_trained(model is not None and diffusion.checkpoints.config_hash(cfg2d) in live_store())
     if model is None and data_name in SHIP_ERRORS:
         st.warning(f"The shipped 2-D model for the {DATA_LABELS[data_name].lower()} could not be loaded: "
                    f"{SHIP_ERRORS[data_name]} Click **Train live** to train one here (a few seconds).",

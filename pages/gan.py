@@ -6,7 +6,7 @@ import time
 import numpy as np
 import streamlit as st
 
-from core import admission, checkpoints, runtime, snippets, ui
+from core import admission, app_models, checkpoints, runtime, snippets, ui
 from core import data as gdata
 from core.viz import gan as fig
 from core.viz.common import image_mosaic
@@ -73,7 +73,7 @@ url = ui.url()
 LIVE_SECTIONS = ("overview", "plane", "curves", "presets")
 VIEWS = [ui.View("The game", ("overview", "plane"), keys=("heat", "real", "fake", "man", "arr")),
          ui.View("Training curves", ("curves", "presets")),
-         ui.View("Conditional GAN", ("cgan",), keys=("y", "cn", "digit", "ms"))]
+         ui.View("Conditional GAN", ("cgan",), keys=("y", "cn", "digit", "ms", app_models.TRAINED_KEY))]
 wt = ui.Walkthrough(STEPS, VIEWS)
 
 SETS = {"ring8": "Ring of 8 Gaussians", "grid25": "5x5 grid of Gaussians", "moons": "Two moons",
@@ -86,7 +86,11 @@ BATCHES = [32, 64, 150, 256, 512]
 PRESET_LABELS = {"converges": "Converges", "mode_collapse": "Mode collapse", "saturating": "Saturating",
                  "nonsaturating": "Non-saturating", "grid25": "5x5 grid"}
 DEFAULT = gan.preset("converges")
-SHIPPED_2D = {"ring8": "gan_ring8", "grid25": "gan_grid25", "moons": "gan_moons", "swiss_roll": "gan_swiss_roll"}
+#: the shipped GANs of each data set; one trained with exactly the page's settings opens trained
+SHIPPED_2D = {"ring8": ("gan_ring8", "gan_ring8_collapse"), "grid25": ("gan_grid25",), "moons": ("gan_moons",),
+              "swiss_roll": ("gan_swiss_roll",)}
+IT_KEY = "it"  # the link's training path of the GAN shown (core.gan.path_text): "3500", "3000-d10-500", "0"
+MAX_LINK_ITERATIONS = 200_000  # the most a link may ask to be trained again (a few runs at the server's cap)
 N_POINTS = DEFAULT.n_data
 POINTS_KEY = "_gan_points"  # where ui.points_editor("gan", ...) keeps them
 MODEL_KEY = "_gan_model"
@@ -107,6 +111,13 @@ def from_shipped(name: str):
     raises CheckpointError."""
     tensors, record = shipped_state(name)
     return gan.from_checkpoint(tensors, record, name), record
+
+
+@st.cache_resource(max_entries=12, show_spinner=False)
+def shipped_config(name: str):
+    """The config of the shipped checkpoint ``name``, once the whole checkpoint was checked by building a GAN from
+    it (raises CheckpointError, which is not cached: a broken file is said on every open)."""
+    return from_shipped(name)[0].config
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -198,6 +209,7 @@ def user_points_panel():
 
 
 if name == "mine":
+    app_models.link_value(IT_KEY, "0", "0")  # a GAN on your own points stays with you: the points are not in links
     X_user = user_points_panel()
     if len(X_user) < gdata.PointLimits.min_rows:
         st.info(f"Add at least {gdata.PointLimits.min_rows} points (you have {len(X_user)}) to train a GAN on them.",
@@ -222,52 +234,197 @@ else:
 
 
 # ---------------------------------------------------------------------------------------------- the session's model
+# A session trains its own GAN. The link names it: the settings, the seed and ``it``, the training path so far
+# (core.gan.path_text; left out when it is what these settings open on). Opening a link restores that GAN: from
+# the shipped checkpoint or the server's store of GANs trained here (every session's, kept as frozen states),
+# else by training it again under the slot cap; training is deterministic, so the weights are the same
+# (core.app_models states the rule for every page).
+
+# (tensors, record) of GANs trained here, by data, settings and path: a ring GAN is about 0.6 MB
+models = app_models.store("gan", 32, max_bytes=64 * 2**20, sizeof=app_models.tensor_bytes)
+
+
+def thaw(state):
+    """A session's own GAN from a frozen state (a shipped checkpoint's or the store's), with the data attached."""
+    tensors, record = state
+    m = gan.from_checkpoint(tensors, record)
+    m.fit(data, 0)
+    return m
+
 
 def fresh_model():
     m = gan.GAN(cfg)
     m.fit(data, 0)  # attaches the data, logs step 0 and takes the first snapshot
-    return m, "Untrained: press **Train**, **Play** or step one player."
+    return m
 
 
-def initial_model():
-    """The shipped checkpoint when it was trained with exactly these settings, else a fresh model."""
-    if name in SHIPPED_2D:
+def shipped_for_settings():
+    """(name, record) of the shipped GAN trained with exactly these settings, or None. A shipped checkpoint of this
+    data set that cannot be loaded is said, not hidden."""
+    found = None
+    for ck in SHIPPED_2D.get(name, ()):
         try:
-            m, record = from_shipped(SHIPPED_2D[name])
+            config = shipped_config(ck)
         except checkpoints.CheckpointError as e:
-            st.warning(f"The shipped GAN for this data set could not be loaded ({e}); starting untrained.",
-                       icon=":material/error:")
+            st.warning(f"The shipped GAN `{ck}` could not be loaded ({e}); the settings it was trained with open "
+                       "untrained.", icon=":material/error:")
+            continue
+        if found is None and comparable(config) == comparable(cfg):
+            found = (ck, shipped_state(ck)[1])
+    return found
+
+
+SHIPPED = shipped_for_settings() if name != "mine" else None
+# what these settings open on: the shipped GAN's training path (one run of both players, for older checkpoints)
+DEFAULT_PATH = [(ph, int(n)) for ph, n in SHIPPED[1]["meta"].get("path", [["both", SHIPPED[1]["meta"]["step"]]])
+                ] if SHIPPED else []
+
+
+def origin_of(kind: str, step: int, shipped=None) -> dict:
+    """Where the session's GAN came from, for its status line: ``text`` while it is as it came, ``short`` after
+    the session trained it on."""
+    if kind == "shipped":
+        ck, record = shipped
+        return {"step": step, "text": f"Opened trained: shipped checkpoint `{ck}`, made by "
+                                      f"`{record['meta'].get('command', '?')}`.",
+                "short": f"from the shipped checkpoint `{ck}` (iteration {step:,})"}
+    if kind == "store":
+        return {"step": step, "text": f"Opened at iteration **{step:,}**, as the link says: this server already held "
+                                      "that GAN (same data, settings, seed and training give the same weights).",
+                "short": f"from the link's GAN (iteration {step:,})"}
+    if kind == "restored":
+        return {"step": step, "text": f"Restored from the link: iteration **{step:,}**, trained again here with the "
+                                      "link's settings and seed (training is deterministic: the same weights).",
+                "short": f"from the link's GAN (iteration {step:,}, restored here)"}
+    return {"step": 0, "text": "", "short": "from untrained"}
+
+
+def reach(target, own=None):
+    """The session's GAN trained along ``target`` (a training path) with these settings, and its origin: the
+    shipped checkpoint or a stored state when one is exactly that, else the furthest one on the way (``own``, the
+    session's model, among them) trained on with a progress box in one of the server's slots. A run stopped by the
+    server's time cap returns the GAN as far as it got (stored too, so going on starts there)."""
+    if not target:
+        return fresh_model(), origin_of("fresh", 0)
+    text = gan.path_text(target)
+    starts = []  # (path, state, kind)
+    if SHIPPED:
+        starts.append((DEFAULT_PATH, shipped_state(SHIPPED[0]), "shipped"))
+    for key, state in models.items():
+        if key.startswith(model_key + "|"):
+            starts.append(([tuple(c) for c in state[1]["meta"]["path"]], state, "store"))
+    for path, state, kind in starts:
+        if path == target:
+            return thaw(state), origin_of(kind, sum(n for _, n in path), SHIPPED if kind == "shipped" else None)
+    if own is not None:
+        starts.append((own.path_, None, "own"))
+    on_the_way = [(p, st_, k) for p, st_, k in starts if gan.path_rest(target, p) is not None]
+    base_path, base_state, base_kind = max(on_the_way, key=lambda c: sum(n for _, n in c[0]), default=([], None, ""))
+    rest = gan.path_rest(target, base_path)
+    total, todo = sum(n for _, n in target), sum(n for _, n in rest)
+    frm = {"shipped": f"the shipped checkpoint at iteration {sum(n for _, n in base_path):,}",
+           "store": f"iteration {sum(n for _, n in base_path):,}, trained on this server",
+           "own": f"iteration {sum(n for _, n in base_path):,}"}.get(base_kind, "untrained")
+    got = {}
+
+    def fit(progress):
+        m = own if base_kind == "own" else thaw(base_state) if base_state is not None else fresh_model()
+        got["model"] = m
+        done = 0
+        try:
+            for phase, n in rest:
+                s0 = m.step_
+                m.fit(data, n, callback=lambda s, metrics, s0=s0, done=done: progress(done + s - s0, metrics),
+                      phase=phase)
+                done += m.step_ - s0
+                if progress.stopped_for_time:
+                    break
+        except gan.TrainingDiverged:
+            progress.done(f"Training diverged at iteration {m.step_:,}", ok=False)
         else:
-            if comparable(m.config) == comparable(cfg):
-                m.fit(data, 0)
-                return m, (f"Opened trained: shipped checkpoint `{SHIPPED_2D[name]}`, made by "
-                           f"`{record['meta'].get('command', '?')}`.")
-    return fresh_model()
+            progress.done(f"Restored: iteration {m.step_:,} of {total:,} ({done:,} iterations trained here)")
+        if m.path_ == target:
+            return gan.state_of(m)
+        models.put(f"{model_key}|{gan.path_text(m.path_)}", gan.state_of(m))
+        return None
+
+    every = max(cfg.log_every, todo // 20 // cfg.log_every * cfg.log_every)
+    models.train(f"{model_key}|{text}", fit, steps=max(todo, 1), every=every, what="this GAN",
+                 chart_keys=["d_loss", "g_loss", "d_real", "d_fake"],
+                 label=f"Restoring the GAN this link names: {todo:,} iterations from {frm} to iteration {total:,}")
+    m = got.get("model")
+    if m is None:  # another session trained it meanwhile
+        m = thaw(models.get(f"{model_key}|{text}"))
+    return m, origin_of("restored", m.step_)
 
 
-model_key = f"{data_key}:{checkpoints.config_hash(cfg)}"
+def link_target():
+    """The training path the link asks for (None: these settings' default), checked."""
+    raw = app_models.from_link(IT_KEY) if name != "mine" else None
+    if raw is None:
+        return None
+    try:
+        return gan.parse_path(raw, MAX_LINK_ITERATIONS)
+    except ValueError as e:
+        app_models.check_link_value(IT_KEY, False, str(e))
+        return None
+
+
+model_key = f"{data_key}:{checkpoints.config_hash(comparable(cfg))}"
 slot = st.session_state.get(MODEL_KEY)
 action = st.session_state.pop("_gan_action", None)
-if slot is None or slot["key"] != model_key or action == "reset":
+target = link_target()
+if slot is None or slot["key"] != model_key or action == "reset" or (
+        target is not None and target != slot["model"].path_):
     if action == "reset":
-        model, origin = fresh_model()
+        model, origin = fresh_model(), origin_of("fresh", 0)
     else:
-        model, origin = initial_model()
-    slot = {"key": model_key, "model": model, "origin": origin, "error": None}
+        model, origin = reach(target if target is not None else DEFAULT_PATH)
+    slot = {"key": model_key, "model": model, "origin": origin, "stored": gan.path_text(model.path_),
+            "target": target if target is not None and model.path_ != target else None}
     st.session_state[MODEL_KEY] = slot
+elif action == "restore" and slot.get("target"):  # go on towards the link's GAN after the time cap stopped it
+    model, origin = reach(slot["target"], own=slot["model"])
+    slot.update(model=model, origin=origin, target=slot["target"] if model.path_ != slot["target"] else None)
 model = slot["model"]
 
 
 def run_training(steps: int, phase: str = "both", progress=None) -> None:
-    """Train the session's model ``steps`` more iterations; a divergence is kept and shown, never hidden."""
+    """Train the session's model ``steps`` more iterations; a divergence is kept (``model.diverged_``) and shown."""
     if model.diverged_:
         return
     s0 = model.step_
     cb = (lambda s, m: progress(s - s0, m)) if progress is not None else None
     try:
         model.fit(data, steps, callback=cb, phase=phase)
-    except gan.TrainingDiverged as e:
-        slot["error"] = str(e)
+    except gan.TrainingDiverged:
+        pass
+
+
+def status() -> str:
+    """The status line of the GAN shown, computed from it as it is now (after this run's training)."""
+    o = slot["origin"]
+    if model.step_ == 0:
+        return "Untrained: press **Train**, **Play** or step one player."
+    if model.step_ == o["step"]:
+        return o["text"]
+    if not o["step"]:
+        return f"At iteration **{model.step_:,}**: trained here from untrained networks."
+    return f"At iteration **{model.step_:,}**: {o['short']}, then trained {model.step_ - o['step']:,} more here."
+
+
+def write_link(address_bar: bool = True) -> None:
+    """Put the GAN's training path into the link (none for the user's own points: they never leave the session)."""
+    if name != "mine":
+        app_models.link_value(IT_KEY, gan.path_text(model.path_), gan.path_text(DEFAULT_PATH), address_bar)
+
+
+def remember() -> None:
+    """Keep the session's GAN, as it is now, in the server's store, so its link opens at once for anyone."""
+    text = gan.path_text(model.path_)
+    if name != "mine" and slot.get("stored") != text and model.path_ != DEFAULT_PATH and model.step_:
+        models.put(f"{model_key}|{text}", gan.state_of(model))
+        slot["stored"] = text
 
 
 # ---------------------------------------------------------------------------------------------- train controls
@@ -284,16 +441,25 @@ if action == "train":
                              f"({cfg.k_d} D step{'s' * (cfg.k_d > 1)} + 1 G step each)",
                              every=max(cfg.log_every, n_steps // 20 // cfg.log_every * cfg.log_every),
                              chart_keys=["d_loss", "g_loss", "d_real", "d_fake"]) as progress:
-        t0 = time.perf_counter()
+        t0, s0 = time.perf_counter(), model.step_
         run_training(n_steps, "both", progress)
-        dt = time.perf_counter() - t0
-        if slot["error"]:
+        dt, ran = time.perf_counter() - t0, model.step_ - s0
+        if model.diverged_:
             progress.done("Training diverged", ok=False)
         else:
-            progress.done(f"Trained {n_steps:,} iterations in {dt:.1f} s ({n_steps / max(dt, 1e-9):,.0f} it/s); "
+            progress.done(f"Trained {ran:,} iterations in {dt:.1f} s ({ran / max(dt, 1e-9):,.0f} it/s); "
                           f"now at iteration {model.step_:,}")
 elif action in ("d", "g"):
     run_training(10, action)
+remember()  # after training, Step D/G, and the first full run after Play stopped
+
+if slot.get("target"):
+    goal = sum(n for _, n in slot["target"])
+    st.info(f"This link names the GAN at iteration **{goal:,}**; restoring it stopped at iteration "
+            f"**{model.step_:,}** at the server's limit of {admission.gate().seconds:.0f} s per run, and the link "
+            "now says so. Go on to restore the rest.", icon=":material/timer_off:")
+    st.button(f"Go on to iteration {goal:,}", key="restore", icon=":material/fast_forward:", on_click=request,
+              args=("restore",))
 
 stuck = bool(model.diverged_)
 b[1].markdown("&nbsp;")
@@ -311,7 +477,7 @@ b[4].button("Reset", key="reset", icon=":material/restart_alt:", width="stretch"
 b[5].markdown("&nbsp;")
 playing = url.toggle("Play", False, key="play", container=b[5],
                      help="Train continuously and redraw about twice a second; switch off to pause.")
-b[6].caption(slot["origin"])
+status_box = b[6].empty()  # filled by the live fragment, so it follows Play as well
 
 box = model.box_
 d_kind = "critic" if cfg.loss == "wgan-gp" else "prob"
@@ -349,7 +515,7 @@ def play_tick() -> None:
         return
     with ticket:
         t_end = time.perf_counter() + TICK_S
-        while time.perf_counter() < t_end and not model.diverged_ and not slot["error"]:
+        while time.perf_counter() < t_end and not model.diverged_:
             run_training(cfg.log_every)
         slot["played_s"] = played + ticket.elapsed()
 
@@ -357,16 +523,19 @@ def play_tick() -> None:
 def draw_live():
     if playing and not model.diverged_:
         play_tick()
-    if slot["error"]:
-        st.error(f"{slot['error']}  The views show the last state before it happened; press **Reset** to start "
-                 "again.", icon=":material/error:")
+        write_link(address_bar=False)  # the sidebar's link follows every tick, the address bar when Play stops
+    status_box.caption(status())
+    if model.diverged_:
+        st.error(f"Training diverged: {model.diverged_}  The views show the last state before it happened; press "
+                 "**Reset** to start again.", icon=":material/error:")
     if not any(wt.shows(s) for s in LIVE_SECTIONS):  # e.g. the cGAN view: Play still trains the GAN
         if playing and not model.diverged_:
             st.caption(f"Playing: the GAN trains on (iteration **{model.step_:,}**). Show *The game* or "
                        "*Training curves* to watch it.")
         return
     view = None
-    if wt.shows("overview") or wt.shows("plane"):  # the grids, samples and arrows only these two draw
+    # the grids, samples and arrows: the game's two sections draw them, and the presets' step of the walkthrough
+    if wt.shows("overview") or wt.shows("plane") or (wt.on and wt.shows("presets")):
         with np.errstate(all="ignore"):
             try:
                 view = current_view(seed)
@@ -375,7 +544,7 @@ def draw_live():
     wt.section("overview", lambda: draw_overview(view))
     wt.section("plane", lambda: draw_plane(view))
     wt.section("curves", draw_curves)
-    wt.section("presets", draw_presets)
+    wt.section("presets", lambda: draw_presets(view))
 
 
 def draw_overview(view):
@@ -474,12 +643,21 @@ def draw_curves():
                "themselves are no guide (they fight each other); the JS estimates and mode coverage are.")
 
 
-def draw_presets():
+def draw_presets(view=None):
     st.subheader("Why GAN training is unstable: the presets")
-    st.markdown("Each button sets the networks and training settings above (then press **Train** or **Play**; the "
-                "*converges* preset on the ring and the *5x5 grid* preset open already trained).")
+    if wt.on:  # the walkthrough's step shows this section alone: the GAN itself, so the step shows what it says
+        draw_preset_figures(view)
+        coverage_verdict()
+    st.markdown("Each button sets the networks and training settings above (then press **Train** or **Play**; "
+                "*converges* and *mode collapse* on the ring and the *5x5 grid* open already trained, from shipped "
+                "checkpoints: press **Reset** to watch them train).")
     for p, label in PRESET_LABELS.items():
         st.markdown(f"- **{label}**: {gan.PRESETS[p][1]}")
+    if not wt.on:
+        coverage_verdict()
+
+
+def coverage_verdict():
     h = model.metrics
     if "modes" in h and h["step"] > 0:
         if h["modes"] < h["n_modes"] and h["hq"] > 0.5:
@@ -491,9 +669,27 @@ def draw_presets():
                        icon=":material/check:")
 
 
+def draw_preset_figures(view):
+    """The plane now (samples, D, G's gradient arrows) and the mode coverage: collapse and saturation at a glance."""
+    if view is None:
+        st.warning("Nothing to draw: the networks hold NaN/inf.", icon=":material/warning:")
+        return
+    real = data.X[:: max(1, len(data.X) // 800)]
+    xs = view["xs"]
+    a, b_ = st.columns([3, 2]) if modes is not None else (st.container(), None)
+    a.plotly_chart(fig.plane(box, real, view["fake"], (xs, xs, view["Z"]), None, view["arrows"], d_kind,
+                             title=f"Iteration {model.step_:,} (now)"),
+                   key="preset_plane")
+    h = model.metrics
+    if b_ is not None and "mode_counts" in h:
+        b_.plotly_chart(fig.mode_bars(h["mode_counts"], model.config.n_eval, title="High-quality samples per mode"),
+                        key="preset_modebars")
+
+
 wt.switch()  # the view switch, drawn outside the fragment (the fragment's sections are its first)
 live = ui.fragment(draw_live, run_every=TICK_S + 0.2 if playing and not model.diverged_ else None)
 live()
+write_link()  # a full run: the link and the address bar name the GAN shown
 
 
 # ---------------------------------------------------------------------------------------------- conditional GAN
@@ -539,15 +735,14 @@ def cgan_model(name: str):
     return m, rec
 
 
-@st.cache_resource(show_spinner=False)
-def live_digit_store() -> dict:
+def live_digit_store() -> app_models.ModelStore:
     """Digit cGANs trained live, by config (shared by all sessions: training is deterministic)."""
-    return ui.BoundedStore(16)
+    return app_models.store("gan_digits", 4)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def digit_samples(model_key: str, digit: int, n: int, seed_: int):
-    m = live_digit_store()[model_key] if model_key.startswith("live:") else cgan_model(model_key)[0]
+    m = live_digit_store().get(model_key) if model_key.startswith("live:") else cgan_model(model_key)[0]
     return gan.to_images(m.sample(n, seed=seed_, y=digit))
 
 
@@ -561,11 +756,16 @@ def draw_digits():
                                     "CPU); a few thousand already give recognisable digits.")
         mcfg = gan.preset("mnist_cgan", steps=msteps, seed=int(seed))
         live_key = f"live:{checkpoints.config_hash(mcfg)}"
-        a.button("Train live", key="mtrain", icon=":material/model_training:", width="stretch",
-                 on_click=lambda: st.session_state.update(_gan_mtrain=True),
-                 help="Retrain the digit cGAN here with this seed (progress below).")
+    # a click, or a link that says this cGAN was trained live and this server does not hold it (app_models' rule)
     if st.session_state.pop("_gan_mtrain", False):
-        train_digits_live(mcfg, live_key)
+        train_digits_live(mcfg, live_key, again=True)
+    elif app_models.link_says_trained() and live_key not in live_digit_store():
+        train_digits_live(mcfg, live_key, restoring=True)
+    # drawn after any training of this run: the label says what is shown
+    a.button(app_models.train_label(live_key in live_digit_store()), key="mtrain", icon=":material/model_training:",
+             width="stretch", on_click=lambda: st.session_state.update(_gan_mtrain=True),
+             help="Train the digit cGAN here with these iterations and this seed (progress below).")
+    app_models.mark_trained(live_key in live_digit_store())
     if live_key in live_digit_store():
         key, note = live_key, f"Trained live on this server (by you or anyone who asked for the same settings): {msteps:,} iterations, seed {seed}."
     else:
@@ -585,20 +785,20 @@ def draw_digits():
     a.caption(note + " G and D are MLPs on 28x28 pixels; the label enters both as a one-hot vector.")
 
 
-def train_digits_live(mcfg, key: str):
-    with ui.TrainingProgress(mcfg.steps, label=f"Training the digit cGAN for {mcfg.steps:,} iterations",
-                             every=mcfg.log_every, chart_keys=["d_loss", "g_loss", "d_real", "d_fake"]) as progress:
+def train_digits_live(mcfg, key: str, again: bool = False, restoring: bool = False):
+    def fit(progress):
         try:
             m = gan.train(mcfg, digit_data(), callback=progress)
         except gan.TrainingDiverged as e:
             progress.done("Training diverged", ok=False)
             st.error(str(e), icon=":material/error:")
-            return
+            return None
         progress.done(f"Trained {m.step_:,} iterations in {m.seconds_:.0f} s")
-    store = live_digit_store()
-    if len(store) >= 4:
-        store.pop(next(iter(store)))
-    store[key] = m
+        return m
+
+    live_digit_store().train(key, fit, steps=mcfg.steps, every=mcfg.log_every, again=again, restoring=restoring,
+                             label=f"Training the digit cGAN for {mcfg.steps:,} iterations",
+                             chart_keys=["d_loss", "g_loss", "d_real", "d_fake"], what="this digit cGAN")
 
 
 @st.cache_resource(show_spinner="Loading MNIST...")

@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from core import snippets, ui
+from core import app_models, snippets, ui
 from core import vae
 from core.checkpoints import CheckpointError
 from core.viz import vae as fig
@@ -93,15 +93,14 @@ def shipped(name: str):
     return vae.load_shipped(name)
 
 
-@st.cache_resource(show_spinner=False)
-def live_store() -> dict:
+def live_store() -> app_models.ModelStore:
     """Live-trained models by config (shared by all sessions: training is deterministic per config)."""
-    return ui.BoundedStore(32)
+    return app_models.store("vae", 8)
 
 
 def model_for(key: str):
     if key.startswith("live:"):
-        return live_store()[key]
+        return live_store().get(key)
     return shipped(key)
 
 
@@ -230,17 +229,11 @@ def latent_spec(key: str, idx: int, dims: tuple, zoom: bool) -> dict:
 
 # ---------------------------------------------------------------------------------------------- controls
 
-def train_live(cfg: vae.VAEConfig):
-    """Train ``cfg`` with a progress box; store the model for every session. Returns the model or None.
-    Sessions asking for the same model at once share one run (``ui.one_run_per_key``)."""
-    key = f"live:{cfg_key(cfg)}"
-    with ui.one_run_per_key(f"vae:{key}", lambda: key in live_store()) as mine:
-        return _train_live(cfg) if mine else live_store()[key]
+def train_live(cfg: vae.VAEConfig, again: bool = False, restoring: bool = False):
+    """Train ``cfg`` with a progress box and keep it for every session (``again``: even if it is kept already).
+    Returns the model or None. Sessions asking for the same model at once share one run (app_models)."""
 
-
-def _train_live(cfg: vae.VAEConfig):
-    with ui.TrainingProgress(cfg.steps, label=f"Training a VAE for {cfg.steps:,} steps", every=100,
-                             chart_keys=["train/elbo", "test/elbo"]) as progress:
+    def fit(progress):
         last_test: dict = {}
 
         def callback(step, metrics):  # test terms arrive every eval_every steps: carry them forward for the chart
@@ -256,11 +249,11 @@ def _train_live(cfg: vae.VAEConfig):
             return None
         progress.done(f"Trained {m.step_:,} steps in {m.train_seconds_:.1f} s: test ELBO "
                       f"{m.history_[-1]['test/elbo']:.1f} nats")
-    store = live_store()
-    if len(store) >= 8:  # keep memory bounded on a shared server
-        store.pop(next(iter(store)))
-    store[f"live:{cfg_key(cfg)}"] = m
-    return m
+        return m
+
+    return live_store().train(f"live:{cfg_key(cfg)}", fit, steps=cfg.steps, every=100, again=again,
+                              label=f"Training a VAE for {cfg.steps:,} steps", restoring=restoring,
+                              chart_keys=["train/elbo", "test/elbo"], what="this exact VAE")
 
 
 def cfg_key(cfg) -> str:
@@ -290,18 +283,22 @@ with st.container(border=True):
         live_cfg = vae.VAEConfig(data=ldata, latent_dim=ldim, beta=lbeta, steps=lsteps, lr=llr,
                                  hidden=(lwidth, max(8, lwidth // 2)), seed=seed)
         key = f"live:{cfg_key(live_cfg)}"
-        have = key in live_store()
-        # on_click, not the return value: a request made in a callback survives a rerun (ui.require_router reruns)
-        c[2].button("Train live" if not have else "Retrain", icon=":material/model_training:", key="train",
-                    type="primary", width="stretch", on_click=lambda: st.session_state.update(_vae_train=True))
+        # a click (on_click, not the return value: a request made in a callback survives a rerun), or a link that
+        # says this model was trained and this server does not hold it (app_models: the rule for every page)
         if st.session_state.pop("_vae_train", False):
-            live_store().pop(key, None)
-            train_live(live_cfg)
+            train_live(live_cfg, again=True)
+        elif app_models.link_says_trained() and key not in live_store():
+            train_live(live_cfg, restoring=True)
+        # the button after any training of this run: its label says what is shown now
+        c[2].button(app_models.train_label(key in live_store()), icon=":material/model_training:", key="train",
+                    type="primary", width="stretch", on_click=lambda: st.session_state.update(_vae_train=True))
+        app_models.mark_trained(key in live_store())
         if key not in live_store():
             c[3].caption("Not trained yet: the figures below show the shipped beta = 1 model until you click **Train live**.")
             key, choice = SHIPPED_VAES["beta1"], "beta1"
     else:
         key = SHIPPED_VAES[choice]
+        app_models.mark_trained(False)  # a shipped model: nothing trained live to bring back
         c[2].caption("Trained by `python -m core.vae train` (command in the checkpoint); pick *train my own* to retrain.")
 
 

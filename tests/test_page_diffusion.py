@@ -46,7 +46,7 @@ def test_each_view_draws_only_its_own_figures():
         assert figures(at) == VIEW_FIGURES[label], (label, figures(at))
         assert not at.warning, (label, [w.value for w in at.warning])  # every shipped checkpoint loaded
         assert ("view=" in at.sidebar.code[0].value) == (label != FORWARD)
-        assert widget(at, "data").value == "swiss_roll" and at.button(key="train").label == "Retrain live"  # shared
+        assert widget(at, "data").value == "swiss_roll" and at.button(key="train").label == "Retrain"  # shared
         assert any("images = model.sample(8, seed=0, sampler='ddim', steps=20)" in c.value for c in at.code)
     assert [b.label for b in ats[DIGITS].get("download_button") if "PNG" in b.label] == ["Download the final digits (PNG)"]
     assert widget(ats[DIGITS], "k").max == 20 and widget(ats[TWO_D], "k2").value == 50

@@ -238,6 +238,9 @@ def test_gan_presets_set_the_controls_and_say_why():
     at.button(key="preset_saturating").click().run()
     _assert_view(at, CURVES)
     assert widget(at, "loss").value == "minimax" and widget(at, "k").value == 10
+    at.button(key="preset_mode_collapse").click().run()  # its settings have a shipped checkpoint: collapsed at once
+    assert "shipped checkpoint `gan_ring8_collapse`" in captions(at) and _step(at) == 3000
+    assert int(_metrics(at)["modes captured"].split("/")[0]) < 8
     at.button(key="preset_converges").click().run()
     assert "Opened trained" in captions(at)  # back to the shipped settings
     at.button(key="preset_grid25").click().run()  # brings its data set along, and opens trained too
@@ -301,7 +304,8 @@ def test_gan_walkthrough_steps_through_the_lecture():
         next(b for b in at.button if b.label == "Next").click().run()
         assert not at.exception, [e.value for e in at.exception]
     assert len(set(seen)) == 7 and seen[-1].startswith("#### Step 7")
-    assert charts == [1, 1, 1, 2, 2, 0, 2, 2]  # overview, overview, plane, curves + bars, ..., presets, cGAN
+    # overview, overview, plane, curves + bars, curves + bars, presets (the plane and the bars), cGAN
+    assert charts == [1, 1, 1, 2, 2, 2, 2, 2]
     assert any("D(x|y)" in l.value or "D(\\mathbf x\\mid y)" in l.value for l in at.latex)
 
 
@@ -312,3 +316,44 @@ def test_gan_lesson_link_with_a_hidden_views_keys():
     assert not notices(at), notices(at)
     assert at.selectbox(key="digit").value == 4
     assert "heat=false" in at.sidebar.code[0].value
+
+
+def _statuses(at):
+    return [e.label for e in at.main if type(e).__name__ == "Status"]
+
+
+def test_gan_lessons_open_on_what_they_describe():
+    """The collapse lesson's link carries the preset's settings and iterations: it opens on the shipped collapsed
+    GAN at once (no training), its step drawing the plane and the coverage bars; the optimum lesson opens on the
+    converged GAN."""
+    from core.lessons import LESSONS
+
+    lesson = {les.step: les for les in LESSONS if les.page == "gan"}
+    at = open_page(GAN, lesson[6].query())
+    assert_ok(at, min_charts=2)
+    assert not notices(at) and not _statuses(at), _statuses(at)  # nothing trained on open
+    assert "shipped checkpoint `gan_ring8_collapse`" in captions(at) and _step(at) == 3000
+    h = at.session_state["_gan_model"]["model"].metrics
+    assert h["modes"] < 8 and h["hq"] > 0.8, h
+    assert any(f"covers **{h['modes']} of 8** modes" in w.value for w in at.warning)
+    assert [c.proto.id.split("-")[-1] for c in at.get("plotly_chart")] == ["preset_plane", "preset_modebars"]
+    at = open_page(GAN, lesson[5].query())
+    assert_ok(at)
+    assert not _statuses(at) and at.session_state["_gan_model"]["model"].metrics["modes"] == 8
+
+
+def test_gan_status_names_the_gan_shown_after_training_and_play():
+    at = open_page(GAN, {"n": 100, "seed": 9, "view": CURVES})
+    assert "Untrained" in captions(at)
+    at.button(key="train").click().run()
+    assert_ok(at)
+    assert "Untrained" not in captions(at) and "At iteration **100**" in captions(at)
+    assert "it=100" in at.sidebar.code[0].value
+    at.toggle(key="play").set_value(True).run()
+    at.run()  # a Play tick: the status and the sidebar's link follow the GAN
+    assert _step(at) > 100 and f"At iteration **{_step(at):,}**" in captions(at)
+    assert f"it={_step(at)}" in at.sidebar.code[0].value
+    at.toggle(key="play").set_value(False).run()  # stopped: the address bar names the GAN shown
+    assert at.query_params.get("it") == str(_step(at))
+    at.button(key="reset").click().run()
+    assert "Untrained" in captions(at) and "it" not in at.query_params

@@ -183,3 +183,58 @@ def test_identical_live_trainings_share_one_run():
     for t in threads:
         t.join(10)
     assert log == [("d", "trains"), ("e", "trains")] and store["k3"] == "e"
+
+
+def _statuses(at) -> list[str]:
+    """The labels of the page's progress boxes (a training or a restore ran in this run)."""
+    return [e.label for e in at.main if type(e).__name__ == "Status"]
+
+
+def test_a_gan_link_names_the_trained_gan_and_brings_it_back(one_torch_thread):
+    """Links carry trained models (core.app_models): after training, the link says the GAN's training path
+    (``it``). Opened in a new session it shows that GAN at once from the server's store, bit-identical; in a
+    fresh process (caches cleared) it is trained again, with a progress box, to the very same weights. The
+    path includes single-player steps; settings with a shipped checkpoint start from it."""
+    import streamlit as st
+
+    cases = [({"n": 100, "lrd": "0.003", "k": "3"}, "step_g", 3110, "3100-g10"),  # mode collapse: shipped at 3000
+             ({"n": 100, "seed": 4}, "step_d", 110, "100-d10")]                  # no shipped model: from untrained
+    made = []
+    for query, extra, step, it in cases:
+        a = open_page(GAN, query)
+        a.button(key="train").click().run()
+        a.button(key=extra).click().run()
+        assert_ok(a)
+        assert _model(a).step_ == step and a.query_params.get("it") == it, a.query_params
+        assert f"it={it}" in a.sidebar.code[0].value
+        assert "Untrained" not in captions(a) and f"At iteration **{step:,}**" in captions(a)
+        made.append((dict(a.query_params), _weights_hash(_model(a)), step))
+
+        b = open_page(GAN, dict(a.query_params))  # another session, same server: from the store, no training
+        assert_ok(b)
+        assert _model(b) is not _model(a) and _model(b).step_ == step
+        assert _weights_hash(_model(b)) == made[-1][1] and not _statuses(b)
+        assert "this server already held that GAN" in captions(b)
+        b.button(key="train").click().run()  # B's GAN is B's own: A's is untouched
+        assert _model(b).step_ == step + 100 and _model(a).step_ == step
+
+    st.cache_resource.clear()  # a fresh process: nothing trained here yet
+    for query, weights, step in made:
+        c = open_page(GAN, query)
+        assert_ok(c)
+        assert _model(c).step_ == step and _weights_hash(_model(c)) == weights
+        assert any(s.startswith("Restored: iteration") for s in _statuses(c)), _statuses(c)
+        assert "Restored from the link" in captions(c) and "Untrained" not in captions(c)
+        assert c.query_params.get("it") == query["it"]
+
+
+def test_a_changed_setting_is_not_trained_to_the_old_links_iterations(one_torch_thread):
+    """The page's own ``it`` describes the GAN it showed: another setting opens that setting's own GAN (shipped or
+    untrained), it is not trained up to the old number."""
+    a = open_page(GAN, {"n": 100, "seed": 5})
+    a.button(key="train").click().run()
+    assert a.query_params.get("it") == "100"
+    a.number_input(key="seed").set_value(6).run()
+    assert_ok(a)
+    assert _model(a).step_ == 0 and not _statuses(a) and "it" not in a.query_params
+    assert "Untrained" in captions(a)
