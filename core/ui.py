@@ -7,7 +7,9 @@ plots anything itself.
 URL state. Widgets are Streamlit's own, bound to the URL with ``bind="query-params"``: a
 copied link reopens the same view, and a value equal to the default is left out of the URL.
 :class:`UrlState` adds what Streamlit does not: it notices malformed or unknown parameters
-(Streamlit silently drops them) and tells the user, and it builds the shareable link.
+(Streamlit silently drops them) and tells the user, it builds the shareable link, and it keeps
+a widget whose default depends on another setting (the flow's base density by data set) in step
+with that setting (see :meth:`UrlState._follow`).
 """
 from __future__ import annotations
 
@@ -137,6 +139,28 @@ class UrlState:
             del st.session_state[key]
         owners[key] = page
 
+    def _follow(self, key: str, default, label) -> None:
+        """The one rule for a widget whose default depends on another setting (the flow's *Base p0* and
+        *Coupling layers K* are the shipped model's for the chosen data set; the layer slider's default is
+        the model's depth): before the widget ``key`` is made, if its default has changed since the last run
+        and the value still equals the old default (the user never set it), the value follows the new one.
+
+        The value is set through session state, so the browser shows it too: a default recomputed in Python
+        alone left the widget showing the old value (the ring of 8 showed "standard normal" while the page
+        used its "mixture of 8"), and the next click sent the old one back. A value the user did set is kept;
+        the link writes any value that differs from the default for the current other settings
+        (:meth:`_record`), so a link always reopens the same model. ``label`` gives a value as the URL
+        writes it."""
+        last = st.session_state.get(_LAST_KEY, {}).get((_page_id(), key))
+        if last is None or key not in st.session_state:
+            return
+        try:
+            new, now = label(default), label(st.session_state[key])
+        except Exception:  # noqa: BLE001 - a kept value this widget cannot show: _claim and the widget handle it
+            return
+        if new != last[1] and now == last[1]:
+            st.session_state[key] = default
+
     def _record(self, key: str, now: str, default: str):
         self.values[key] = (now, default)
         # remembered for the session (per page), so the link keeps a setting whose view is not shown now
@@ -147,6 +171,7 @@ class UrlState:
         # selectbox and radio: the URL holds the formatted label of the chosen option
         options = list(options)
         self._claim(key, lambda v: v in options)
+        self._follow(key, options[index], format_func)
         labels = [format_func(o) for o in options]
         self._check(key, self.raw.get(key) in labels, "one of " + ", ".join(f"'{x}'" for x in labels))
         value = widget(label, options, index=index, key=key, format_func=format_func, bind="query-params",
@@ -158,6 +183,7 @@ class UrlState:
         """A segmented control of string options (exactly one chosen), bound to the URL."""
         options = list(options)
         self._claim(key, lambda v: v in options)
+        self._follow(key, options[index], str)
         self._check(key, self.raw.get(key) in options, "one of " + ", ".join(f"'{x}'" for x in options))
         value = self._box(container, key).segmented_control(label, options, default=options[index], required=True,
                                                             key=key, bind="query-params", persist_state="page", **kw)
@@ -181,6 +207,7 @@ class UrlState:
     def _ranged(self, widget, label: str, min_value, max_value, value, key: str, step, **kw):
         # slider and number_input: the URL holds the number, checked against the range
         self._claim(key, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
+        self._follow(key, value, _fmt_number)
         integer = all(isinstance(v, int) for v in (min_value, max_value, value))
         ok = self._number_ok(key, min_value, max_value, integer)
         self._check(key, ok, f"a{'n integer' if integer else ' number'} from {min_value} to {max_value}")
@@ -208,6 +235,7 @@ class UrlState:
 
     def toggle(self, label: str, value: bool, key: str, container=st, **kw):
         self._claim(key, lambda v: isinstance(v, bool))
+        self._follow(key, value, lambda v: str(v).lower())
         self._check(key, self.raw.get(key) in ("true", "false"), "true or false")
         out = self._box(container, key).toggle(label, value=value, key=key, bind="query-params",
                                                persist_state="page", **kw)
@@ -217,6 +245,7 @@ class UrlState:
     def text(self, label: str, value: str, key: str, max_chars: int = 2000, container=st, **kw):
         """A text input bound to the URL (any text is valid; one longer than ``max_chars`` gets the default)."""
         self._claim(key, lambda v: isinstance(v, str))
+        self._follow(key, value, str)
         self._check(key, len(self.raw.get(key, "")) <= max_chars, f"at most {max_chars} characters")
         if key in self.raw and len(self.raw[key]) > max_chars:
             st.session_state[key] = value

@@ -247,10 +247,8 @@ with st.container(border=True):
     base = shipped_model.config if shipped_model is not None else DEFAULT
     if name == "mine":
         base = DEFAULT.replace(actnorm=True)  # user units are arbitrary: ActNorm's data-dependent init standardises
-    if st.session_state.get("_flow_prev_data", name) != name:  # another data set: start from its settings
-        for key in ("K", "width", "steps", "lr", "base"):
-            st.session_state.pop(key, None)
-    st.session_state["_flow_prev_data"] = name
+    # another data set brings its own defaults: a setting left at the old default follows them, one the user set
+    # stays (ui.UrlState's one rule for defaults that depend on another setting), and the link says which
     with st.expander("Flow and training settings (for *Train live*)", icon=":material/tune:"):
         s = st.columns(5)
         K = url.slider("Coupling layers K", 2, 16, int(np.clip(base.n_layers, 2, 16)), key="K", container=s[0])

@@ -3,7 +3,7 @@ training, the user's own points)."""
 import numpy as np
 import pytest
 
-from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget, widget_in, switch_view as switch, open_each_view
+from tests.pagetest import assert_ok, captions, link, notices, open_page, open_views, shown, views, widget, widget_in, switch_view as switch, open_each_view
 
 FLOW = "pages/flow.py"
 # charts each view draws: data, density, samples | warp, log-det bars | NLL curves | anomaly map
@@ -284,11 +284,40 @@ def test_flow_deeper_shipped_flow_sets_the_settings():
     assert charts(at) == VIEW_CHARTS[LAYERS]
     assert at.slider(key="K").value == 16 and at.slider(key="k").max == 16
     assert "Shipped checkpoint, trained by `python -m core.flow train --data spirals --n-layers 16" in captions(at)
-    # switching data sets within a session starts from that set's shipped settings
-    at.slider(key="K").set_value(12).run()
+    # switching data sets within a session: the settings left at the shipped ones follow the new set's shipped
+    # settings; one the user set stays, and the link carries it
     at.selectbox(key="data").set_value("moons").run()
     assert_ok(at)
     assert at.slider(key="K").value == 8 and at.slider(key="k").max == 8 and "--data moons" in captions(at)
+    assert at.slider(key="steps").value == 4000 and "K=" not in link(at)
+    at.slider(key="K").set_value(12).run()
+    at.selectbox(key="data").set_value("spirals").run()
+    assert_ok(at)
+    assert at.slider(key="K").value == 12 and at.slider(key="steps").value == 8000
+    assert "K=12" in link(at) and "steps=" not in link(at)
+
+
+def test_flow_a_default_that_depends_on_the_data_set_follows_it():
+    """Moons to the ring of 8 in one session: the base, never set, becomes the ring's mixture of 8 (what the ring
+    opened fresh uses), the shipped ring flow is shown, and the link (no ``base``) reopens that same model. A base
+    the user chose is kept across data sets, and the link then names it."""
+    at = open_page(FLOW)
+    assert at.selectbox(key="base").value == 0
+    at.selectbox(key="data").set_value("ring8").run()
+    assert_ok(at)
+    assert at.selectbox(key="base").value == 8
+    assert "Shipped checkpoint, trained by `python -m core.flow train --data ring8" in captions(at)
+    assert "base=" not in link(at)
+    fresh = open_page(FLOW, {"data": "Ring of 8 Gaussians"})
+    assert fresh.selectbox(key="base").value == 8
+    at.selectbox(key="base").set_value(4).run()
+    at.selectbox(key="data").set_value("moons").run()
+    assert_ok(at)
+    assert at.selectbox(key="base").value == 4 and "base=mixture+of+4" in link(at)
+    at.selectbox(key="base").set_value(0).run()  # back to moons' own default: left out of the link
+    assert "base=" not in link(at)
+    at.selectbox(key="data").set_value("ring8").run()
+    assert at.selectbox(key="base").value == 8
 
 
 def test_flow_broken_checkpoint_is_reported_and_training_offered(monkeypatch):

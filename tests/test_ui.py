@@ -177,3 +177,37 @@ def test_bounded_store_forgets_the_oldest_entries():
     s["b"] = "B2"  # a rewrite makes it the newest
     s["e"] = "E"
     assert list(s) == ["d", "b", "e"] and s["b"] == "B2"
+
+
+def _dependent_default_app():
+    import streamlit as st
+
+    from core import ui
+
+    url = ui.url()
+    kind = url.selectbox("kind", ["a", "b"], key="kind")
+    size = url.slider("size", 1, 10, 2 if kind == "a" else 8, key="size")  # its default depends on kind
+    st.session_state["shown"] = (kind, size)
+    st.session_state["query"] = url.query()
+
+
+def test_a_default_that_depends_on_another_setting_follows_it_unless_the_user_set_it():
+    """The flow's base density by data set, in small: a value never set follows its default when the other setting
+    changes (and the widget shows it), one the user set stays, and the link names whatever differs from the
+    default for the current other settings, so it reopens the same view."""
+    at = AppTest.from_function(_dependent_default_app).run()
+    assert at.session_state["shown"] == ("a", 2)
+    at.selectbox(key="kind").set_value("b").run()
+    assert at.session_state["shown"] == ("b", 8) and at.slider(key="size").value == 8
+    assert at.session_state["query"] == {"kind": "b"}  # size is b's default: left out, and a link reopens it
+    at.slider(key="size").set_value(5).run()
+    at.selectbox(key="kind").set_value("a").run()
+    assert at.session_state["shown"] == ("a", 5)  # set by the user: kept
+    assert at.session_state["query"] == {"size": "5"}
+    again = AppTest.from_function(_dependent_default_app)
+    again.query_params.update(at.session_state["query"])
+    assert again.run().session_state["shown"] == ("a", 5)
+    at.slider(key="size").set_value(2).run()  # back to a's default: it follows again
+    at.selectbox(key="kind").set_value("b").run()
+    assert at.session_state["shown"] == ("b", 8)
+
