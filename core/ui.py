@@ -380,6 +380,136 @@ class View:
     keys: tuple[str, ...] = ()
 
 
+#: The layout rules of every page (static CSS, never user input), sent once per run by :class:`Walkthrough`:
+#: every page's figures, metrics and lecture steps fit the width they get, from a 1400 px screen with the sidebar
+#: open down to a phone (390 px), instead of each figure being tuned for one width.
+_LAYOUT_CSS = """
+.st-key-genlab_walkthrough {container-type: inline-size;}
+@container (max-width: 860px) {
+  .st-key-genlab_walkthrough > div > [data-testid="stHorizontalBlock"],
+  .st-key-genlab_walkthrough > [data-testid="stHorizontalBlock"] {flex-wrap: wrap;}
+  .st-key-genlab_walkthrough > div > [data-testid="stHorizontalBlock"] > [data-testid="stColumn"],
+  .st-key-genlab_walkthrough > [data-testid="stHorizontalBlock"] > [data-testid="stColumn"]
+    {flex: 1 1 100% !important; width: 100% !important; min-width: 100% !important;}
+  .st-key-genlab_walkthrough > div > [data-testid="stHorizontalBlock"] > [data-testid="stColumn"]:last-child,
+  .st-key-genlab_walkthrough > [data-testid="stHorizontalBlock"] > [data-testid="stColumn"]:last-child {order: -1;}
+}
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] :is([data-testid="stPlotlyChart"],
+  [data-testid="stVegaLiteChart"], [data-testid="stMetric"], [data-testid="stMarkdownContainer"] table))
+  {flex-wrap: wrap;}
+[data-testid="stColumn"]:has([data-testid="stMetric"]) {min-width: min(7.5rem, 100%);}
+[data-testid="stColumn"]:has([data-testid="stMarkdownContainer"] table) {min-width: min(18rem, 100%);}
+[data-testid="stMarkdownContainer"] table {display: block; max-width: 100%; overflow-x: auto;}
+[data-testid="stColumn"]:has(:is([data-testid="stPlotlyChart"], [data-testid="stVegaLiteChart"]))
+  {min-width: min(15.5rem, 100%);}
+.stMarkdownEllipsis, .stMarkdownEllipsis p
+  {white-space: normal !important; overflow: visible !important; text-overflow: clip !important;}
+[data-testid^="stBaseButton"] :is(.stMarkdownEllipsis, .stMarkdownEllipsis p) {white-space: nowrap !important;}
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] :is([data-testid="stButton"],
+  [data-testid="stNumberInput"])) {flex-wrap: wrap;}
+[data-testid="stColumn"]:has(:is([data-testid="stButton"], [data-testid="stNumberInput"])) {min-width: min(7rem, 100%);}
+@media (max-width: 640px) {
+  [data-testid="stColumn"]:has([data-testid="stImage"]):not(:has(:is([data-testid="stPlotlyChart"],
+    [data-testid="stHorizontalBlock"]))) {min-width: min(5.5rem, 100%) !important; flex: 1 1 5.5rem !important;}
+}
+[data-testid="stMetricValue"] {font-size: clamp(1.4rem, 4.5vw, 2.25rem);}
+[data-testid="stMetricValue"] p {overflow-wrap: anywhere;}
+.katex-display {overflow-x: auto; overflow-y: hidden;}
+.katex-display > .katex {max-width: 100%;}
+@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] {padding-left: 1rem !important; padding-right: 1rem !important;}
+}
+"""
+
+#: Display equations shrink to fit their column (down to 55 % of their size; narrower still, they scroll):
+#: a lecture's aligned equation does not break into lines, and in the step's column at 1400 px one was cut off.
+_FIT_JS = """
+(() => {
+  if (window.__genlabFit) return;
+  window.__genlabFit = true;
+  let queued = false;
+  const fit = () => {
+    queued = false;
+    document.querySelectorAll('.katex-display > .katex').forEach((k) => {
+      const box = k.parentElement, avail = (k.closest('[data-testid="stMarkdown"]') || box).clientWidth;
+      if (!avail) return;
+      const base = parseFloat(k.dataset.genlabEm || '0') || parseFloat(getComputedStyle(k).fontSize)
+                   / parseFloat(getComputedStyle(box).fontSize);
+      k.dataset.genlabEm = base;
+      k.style.fontSize = base + 'em';
+      const need = k.scrollWidth;
+      if (need > avail) k.style.fontSize = Math.max(0.55 * base, base * (avail - 2) / need) + 'em';
+    });
+  };
+  const later = () => { if (!queued) { queued = true; requestAnimationFrame(fit); } };
+  new MutationObserver(later).observe(document.body, {childList: true, subtree: true});
+  window.addEventListener('resize', later);
+  later();
+})();
+"""
+
+
+def _top_level(latex: str, pattern: str) -> list[int]:
+    r"""Start and end offsets of the matches of ``pattern`` outside braces, ``\left...\right`` and environments."""
+    import re
+
+    cuts, depth = [], 0
+    for m in re.finditer(r"\\(?:begin|end|left|right)\b|[{}]|" + pattern + r"|\\.", latex):
+        t = m.group(0)
+        if t in ("{", "\\begin", "\\left"):
+            depth += 1
+        elif t in ("}", "\\end", "\\right"):
+            depth -= 1
+        elif depth == 0 and re.fullmatch(pattern, t):
+            cuts.append((m.start(), m.end()))
+    return cuts
+
+
+def _visible_length(latex: str) -> int:
+    """A rough width of an equation in characters: a command counts as one, braces and scripts' marks as none."""
+    import re
+
+    return len(re.sub(r"[{}^_&\s]", "", re.sub(r"\\[a-zA-Z]+", "x", latex)))
+
+
+def stack_parts(latex: str, long: int = 34) -> str:
+    r"""A step's equation reflowed for a narrow column: its top-level parts (separated by ``\quad`` or ``\qquad``)
+    on lines of their own, and a long chain ``a = b = c`` aligned at its ``=`` signs, one line each.
+
+    Steps set side by side what belongs together ("the loss \qquad vs \qquad the other loss"); in the step's column
+    (about 360 px at 1400 px with the sidebar open, a phone's width when stacked) such a line shrank to half its
+    size to fit. A display equation does not break lines by itself; the parts inside braces, ``\left...\right``
+    or an environment are left alone, and an equation short enough for one line (``long`` characters, roughly)
+    is left as it is."""
+    if _visible_length(latex) <= long:
+        return latex
+    parts, start = [], 0
+    for a, b in _top_level(latex, r"\\q?quad\b"):
+        parts.append(latex[start:a])
+        start = b
+    parts = [x.strip().rstrip(",").strip() if i < len(parts) else x.strip()
+             for i, x in enumerate(parts + [latex[start:]])]
+    parts = [x for x in parts if x]
+    lines = []
+    for part in parts:
+        eqs = _top_level(part, "=")
+        if _visible_length(part) > long and len(eqs) >= 2:
+            pieces, start = [], 0
+            for a, _ in eqs:
+                pieces.append(part[start:a])
+                start = a + 1
+            pieces.append(part[start:])
+            part = r"\begin{aligned}" + pieces[0] + "&=" + r"\\ &=".join(pieces[1:]) + r"\end{aligned}"
+        lines.append(part)
+    if len(lines) < 2 and lines == parts:
+        return latex
+    return r"\begin{gathered}" + r"\\ ".join(lines) + r"\end{gathered}"
+
+
+def _layout_style() -> None:
+    st.html("<style>" + _LAYOUT_CSS + "</style><script>" + _FIT_JS + "</script>", unsafe_allow_javascript=True)
+
+
 class Walkthrough:
     """Numbered steps in the lecture's order, each shown beside the live figure it explains.
 
@@ -404,6 +534,7 @@ class Walkthrough:
         self._view: View | None = None
         self.on = bool(st.session_state.get("walkthrough", False))
         self.index = 0
+        _layout_style()
         if self.on:
             n = len(steps)
             titles = [f"{i + 1}. {s.title}" for i, s in enumerate(steps)]
@@ -419,10 +550,12 @@ class Walkthrough:
                 # a lesson link may give the step as its number: /gan?walkthrough=true&step=3
                 st.session_state["_genlab_step_from_link"] = True
                 st.session_state["step"] = state.raw["step"] = titles[int(raw) - 1]
-            c1, c2, c3 = st.columns([1, 6, 1], vertical_alignment="bottom")
-            c1.button("Back", icon=":material/arrow_back:", on_click=_move, args=(-1,), width="stretch")
-            c3.button("Next", icon=":material/arrow_forward:", on_click=_move, args=(1,), width="stretch")
-            choice = state.selectbox(f"Walkthrough step (of {n})", titles, key="step", container=c2)
+            # one row, Back and Next as wide as their labels and the step list taking the rest (columns cut the
+            # buttons to "B" and "N" on a laptop with the sidebar open); on a phone the row wraps
+            row = st.container(horizontal=True, vertical_alignment="bottom", key="genlab_step_row")
+            row.button("Back", icon=":material/arrow_back:", on_click=_move, args=(-1,), width="content")
+            choice = state.selectbox(f"Walkthrough step (of {n})", titles, key="step", container=row)
+            row.button("Next", icon=":material/arrow_forward:", on_click=_move, args=(1,), width="content")
             self.index = titles.index(choice)
             if self.views:  # the view switch is not drawn; widgets of views without this step wait
                 state.deferred.add("view")
@@ -481,11 +614,12 @@ class Walkthrough:
                 st.latex(s.latex)
             st.markdown(s.text)
             return
-        fig_col, text_col = st.columns([3, 2], gap="large")
+        # side by side while the page is wide enough; narrower, stacked with the step first (_LAYOUT_CSS)
+        fig_col, text_col = st.container(key="genlab_walkthrough").columns([3, 2], gap="large")
         with text_col:
             st.markdown(f"#### Step {self.index + 1}. {s.title}")
             if s.latex:
-                st.latex(s.latex)
+                st.latex(stack_parts(s.latex))
             st.markdown(s.text)
         with fig_col:
             draw()

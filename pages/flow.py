@@ -234,7 +234,7 @@ def user_points_panel(url_box):
                             "Scales are learned (ActNorm), so any units work.")
 
 with st.container(border=True):
-    c = st.columns([2, 1, 1.2, 2.2])
+    c = st.columns([2, 1, 1.4, 2])
     name = url.selectbox("Data", list(SETS), key="data", format_func=SETS.get, container=c[0])
     seed = ui.seed_input(container=c[1])
     shipped_model, record, ship_error = None, None, None
@@ -331,16 +331,18 @@ K_model = model.config.n_layers
 
 def draw_density():
     st.subheader("The data, the learned density and samples from the flow")
-    a, b = st.columns([1, 3])
+    # the controls and numbers in a row above, the three maps sharing the full width below (beside the maps, the
+    # controls' column left them about 200 px each on a laptop)
+    a, c, d = st.columns([1.6, 1, 1], vertical_alignment="bottom")
     n_samples = url.slider("Samples to draw", 100, 5000, 1000, key="ns", step=100, container=a)
     log_scale = url.toggle("Shade ln p instead of p", False, key="logp", container=a,
                            help="The logarithm shows the tails; p itself shows where the mass is.")
     xs, ys, logp = density(model_key, box)
-    a.metric("Probability mass in the picture", f"{mass(model_key, box):.3f}",
-             help="The integral of p over the picture (midpoint rule on a 400 x 400 grid): close to 1, as a "
-                  "density must be.")
-    a.metric("Test NLL", f"{model.nll(Xte):.3f} nats")
-    with b:
+    total = mass(model_key, box)
+    c.metric("Probability mass in the picture", f"{total:.3f}",
+             help="The density integrated over the plotted box (midpoint rule on a 400 x 400 grid).")
+    d.metric("Test NLL", f"{model.nll(Xte):.3f} nats")
+    with st.container():
         c1, c2, c3 = st.columns(3)
         c1.plotly_chart(fig.scatter_map([("training data", Xtr, fig.DATA)], box, f"Data ({len(Xtr):,} training points)",
                                         height=360), key="data_map")
@@ -349,6 +351,9 @@ def draw_density():
         S = samples(model_key, n_samples, seed)
         c3.plotly_chart(fig.scatter_map([("samples", S, fig.FLOW)], box, f"{n_samples:,} samples x = f(z0)",
                                         height=360), key="samples_map")
+        st.caption(f"*Probability mass in the picture* ({total:.3f}) is the numerical integral of the learned density "
+                   "over the plotted box: about 1 means the density is normalised, as the change of variables promises, "
+                   "and almost all of its mass lies where the data are (the last digits are the grid's rounding).")
         if model.base is not None:
             st.caption(f"This flow starts from a learned mixture of {model.config.base_components} Gaussians, not from "
                        "N(0, I): a flow cannot tear one Gaussian into separate clusters without leaving bridges "

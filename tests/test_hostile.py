@@ -251,9 +251,10 @@ def test_bad_uploads_on_the_page_say_why_and_keep_the_page(page, one_torch_threa
 
 SOURCES = sorted([*ROOT.glob("pages/*.py"), *ROOT.glob("core/**/*.py"), ROOT / "streamlit_app.py"])
 #: Calls that render raw HTML, allowed where the HTML is static text: (file, enclosing function).
-HTML_ALLOWED = {("core/ui.py", "page_style")}
-#: In an allowed function, what may flow into the HTML: literals, the local list of literal CSS, "".join.
-STATIC_NAMES = {"css"}
+HTML_ALLOWED = {("core/ui.py", "page_style"), ("core/ui.py", "_layout_style")}
+#: In an allowed function, what may flow into the HTML: literals, the local list of literal CSS, "".join, and the
+#: module's constant layout rules (core.ui._LAYOUT_CSS and _FIT_JS, string literals).
+STATIC_NAMES = {"css", "_LAYOUT_CSS", "_FIT_JS"}
 
 
 def _functions(tree):

@@ -211,3 +211,15 @@ def test_a_default_that_depends_on_another_setting_follows_it_unless_the_user_se
     at.selectbox(key="kind").set_value("b").run()
     assert at.session_state["shown"] == ("b", 8)
 
+
+def test_a_steps_equation_is_reflowed_for_its_narrow_column():
+    from core.ui import stack_parts
+
+    long = (r"\nabla_{\mathbf x}\ln\big(1-D(\mathbf x)\big)\to 0\ \text{ as } D(\mathbf x)\to 0\qquad\text{vs}\qquad "
+            r"\min_G\ -\mathbb E_{\mathbf z}\big[\ln D(G(\mathbf z))\big]")
+    assert stack_parts(long).startswith(r"\begin{gathered}") and stack_parts(long).count(r"\\") == 2
+    chain = r"\theta^*=\arg\max_\theta\sum_{i=1}^{n}\ln p(\mathbf x_i;\theta)=\arg\min_\theta\ -\frac1n\sum_{i=1}^{n}\ln p(\mathbf x_i;\theta)"
+    assert r"\begin{aligned}\theta^*&=" in stack_parts(chain) and r"\\ &=\arg\min" in stack_parts(chain)
+    assert stack_parts(r"x = y\qquad z = w") == r"x = y\qquad z = w"  # short: one line
+    inside = r"\left(a_1+a_2+a_3+a_4+a_5+a_6+a_7+a_8 \qquad b_1+b_2+b_3+b_4+b_5+b_6+b_7+b_8\right)"
+    assert stack_parts(inside) == inside  # a part inside \left...\right is not cut

@@ -27,13 +27,109 @@ def compact(fig: go.Figure) -> go.Figure:
     return fig
 
 
+#: The narrowest a figure is drawn: the page's layout rules (core/ui.py) wrap a column holding a figure onto a row
+#: of its own before it gets narrower than this; titles are wrapped to fit it.
+MIN_WIDTH_PX = 248
+#: A figure of several panels is drawn at least a phone's width (it is never put in a narrow column): their titles
+#: are wrapped to fit their panel at this width.
+PANELS_WIDTH_PX = 360
+TITLE_SIZE, SUBTITLE_SIZE = 15, 13  # px; about 0.5 em a character on average
+_LINE = 1.35  # line height, in font sizes
+_LEGEND_GAP_PX = 62  # from the plot's bottom edge to a legend under it: tick labels and an axis title
+
+
+def wrap_title(text: str | None, width_px: float, size: int) -> tuple[str | None, int]:
+    """``text`` broken into lines (``<br>``) that fit ``width_px`` at font size ``size``; (text, number of lines).
+    Plotly never wraps a title: one longer than its figure was cut ("Data (4,000 trainir")."""
+    import textwrap
+
+    if not text:
+        return text, 0
+    per_line = max(12, int(width_px / (0.52 * size)))
+    lines = [line for part in str(text).split("<br>") for line in (textwrap.wrap(part, per_line) or [""])]
+    return "<br>".join(lines), len(lines)
+
+
+def _subplot_titles(fig: go.Figure, plot_px: float) -> int:
+    """Wrap the subplot titles that ``make_subplots`` made to the width of their panel in the narrowest figure
+    (:data:`PANELS_WIDTH_PX`); the most lines a title of the top row needs (the room made above the plot). A title
+    of a lower row has only the gap between the rows (``plot_px``: the plot area's height), below the tick labels
+    of the panel above: it gets the lines that fit there, and a smaller font when it needs more."""
+    import math
+    import textwrap
+
+    xdomains = [tuple(fig.layout[k].domain) for k in fig.layout.to_plotly_json() if k.startswith("xaxis")
+                and fig.layout[k].domain]
+    ybottoms = [fig.layout[k].domain[0] for k in fig.layout.to_plotly_json() if k.startswith("yaxis")
+                and fig.layout[k].domain]
+    most = 0
+    for ann in fig.layout.annotations or ():
+        if not (ann.xref == "paper" and ann.yref == "paper" and ann.yanchor == "bottom" and ann.showarrow is False):
+            continue
+        frac = next((d1 - d0 for d0, d1 in xdomains if d0 - 1e-6 <= (ann.x or 0) <= d1 + 1e-6), 1.0)
+        width = frac * (PANELS_WIDTH_PX - 20)
+        text, lines = wrap_title(ann.text, width, SUBTITLE_SIZE)
+        size = SUBTITLE_SIZE
+        above = [b for b in ybottoms if b > (ann.y or 0) + 1e-6]
+        if above:  # a lower row
+            room = (min(above) - ann.y) * plot_px * 0.75 - 24  # a legend below may take a quarter of the height
+            fit = max(1, int(room // (_LINE * SUBTITLE_SIZE)))
+            if lines > fit:
+                size = SUBTITLE_SIZE - 2
+                plain = str(ann.text).replace("<br>", " ")
+                text = "<br>".join(textwrap.wrap(plain, max(int(width / (0.52 * size)), math.ceil(len(plain) / fit))))
+        else:
+            most = max(most, lines)
+        ann.text = text
+        ann.font.size = size
+    return most
+
+
 def base_layout(fig: go.Figure, title: str | None = None, height: int = 380, square: bool = False) -> go.Figure:
+    """GenLab's figure layout, for any width from a phone's to a wide screen: the title and the subplot titles are
+    wrapped to fit the narrowest figure (:data:`MIN_WIDTH_PX`), with room made above the plot for their lines (the
+    figure grows by as much, so the plot keeps its size), and the legend is a horizontal row under the plot (on a
+    narrow figure a legend at the side took half its width). Call it after ``make_subplots``; a figure that sets
+    ``margin.t`` afterwards loses that room."""
     compact(fig)
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0))
+    text, lines = wrap_title(title, MIN_WIDTH_PX - 20, TITLE_SIZE)
+    sub = _subplot_titles(fig, height - (round(lines * _LINE * TITLE_SIZE) + 16 if lines else 10) - 10)
+    block = round(lines * _LINE * TITLE_SIZE)  # the title's lines, in px
+    top = (block + 16 if lines else 10) + round(sub * _LINE * SUBTITLE_SIZE) + (6 if sub else 0)
+    extra = max(0, lines - 1) * round(_LINE * TITLE_SIZE) + max(0, sub - 1) * round(_LINE * SUBTITLE_SIZE)
+    total = height + extra
+    # placed by its middle, in px from the top: plotly anchors a title of several lines by "top" or "bottom" a line
+    # off (its first line was cut at the top, or its last ran into the plot)
+    fig.update_layout(title=dict(text=text, font=dict(size=TITLE_SIZE), x=0, xanchor="left", xref="paper",
+                                 yref="container", yanchor="middle", y=1 - (8 + block / 2) / total) if text else None,
+                      height=total, margin=dict(l=10, r=10, t=top, b=10),
+                      # under the plot, clear of the x axis's tick labels and title (about 60 px, whatever the plot's
+                      # height: at a fixed share of it, the legend ran into the axis title of a short plot); plotly
+                      # makes room for it below (margin.autoexpand)
+                      legend=dict(orientation="h", yanchor="top", y=-_LEGEND_GAP_PX / max(120, total - top - 10),
+                                  xanchor="left", x=0))
+    for name in fig.layout.to_plotly_json():  # a second y axis: its own round ticks, not the first axis's
+        if name.startswith("yaxis") and fig.layout[name].overlaying:  # gridlines carried over (0.08599, 0.185...)
+            fig.layout[name].update(tickmode="auto", nticks=6, tickformat="~g")
     if square:
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig
+
+
+#: Words of the metric keys that training code logs ("test/swd", "train_nll", "d_loss"), as a student reads them.
+_METRIC_WORDS = {"train": "train", "test": "held-out", "swd": "sliced Wasserstein", "nll": "NLL", "elbo": "ELBO",
+                 "kl": "KL", "recon": "reconstruction", "loss": "loss", "d": "D", "g": "G", "mmd2": "MMD²"}
+_METRIC_NAMES = {"d_real": "mean D(real)", "d_fake": "mean D(fake)"}
+
+
+def metric_label(key: str) -> str:
+    """A logged metric's key as a legend shows it: ``test/swd`` -> "held-out sliced Wasserstein", ``train/loss`` ->
+    "train loss", ``train_nll`` -> "train NLL". The one rule for such names in every chart's legend."""
+    if key in _METRIC_NAMES:
+        return _METRIC_NAMES[key]
+    import re
+
+    return " ".join(_METRIC_WORDS.get(w, w) for w in re.split(r"[/_]", str(key)) if w)
 
 
 def image_mosaic(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np.ndarray:

@@ -35,9 +35,7 @@ def schedule_fig(schedules: dict, t: int | None = None, height: int = 300) -> go
             fig.add_vline(x=t, line=dict(color="#888", dash="dot"), row=1, col=col + 1)
     fig.update_xaxes(title_text="t")
     fig.update_yaxes(type="log", exponentformat="power", row=1, col=1)  # the cosine schedule's beta ends at 0.999
-    base_layout(fig, height=height)
-    fig.update_layout(margin=dict(t=40), legend=dict(y=-0.25))
-    return fig
+    return base_layout(fig, height=height)
 
 
 def _img_trace(img: np.ndarray, signed: bool, zmax: float = 1.0, showscale: bool = False):
@@ -73,7 +71,7 @@ def image_panels(panels: list[tuple[str, np.ndarray, bool]], ncols: int = 8, hei
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     base_layout(fig, title=title, height=height)
-    fig.update_layout(margin=dict(l=5, r=5, t=50 if title else 30, b=5))
+    fig.update_layout(margin=dict(l=5, r=5, b=5))
     return fig
 
 
@@ -150,7 +148,8 @@ def _box(fig, height, title, lim: float = BOX):
 def trajectory_animation(t: list, x: np.ndarray, data: np.ndarray, n_paths: int = 30, height: int = 460,
                          lim: float = 4.0) -> go.Figure:
     """Points travelling from noise onto the data: frames of x_t for each step (``x`` (K+1, n, 2)), the data in grey
-    and the full paths of ``n_paths`` points as thin lines."""
+    and the full paths of ``n_paths`` points as thin lines. It opens on the last frame, the samples (opened on the
+    first, it showed pure noise until Play was pressed); Play runs the chain from the noise."""
     K = len(t)
     labels = [f"t = {tt}" for tt in t] + ["t = 0 (x<sub>0</sub>)"]
     fig = go.Figure()  # SVG traces only: plotly.js animates scatter, not scattergl
@@ -159,23 +158,23 @@ def trajectory_animation(t: list, x: np.ndarray, data: np.ndarray, n_paths: int 
     for i in range(min(n_paths, x.shape[1])):
         fig.add_trace(go.Scatter(x=x[:, i, 0], y=x[:, i, 1], mode="lines", line=dict(width=0.7, color=PALETTE[3]),
                                  opacity=0.45, showlegend=i == 0, name="paths", legendgroup="paths", hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=x[0, :, 0], y=x[0, :, 1], mode="markers", name="samples x<sub>t</sub>",
+    fig.add_trace(go.Scatter(x=x[K, :, 0], y=x[K, :, 1], mode="markers", name="samples x<sub>t</sub>",
                              marker=dict(size=4, color=PALETTE[0])))
     idx = len(fig.data) - 1
     fig.frames = [go.Frame(data=[go.Scatter(x=x[k, :, 0], y=x[k, :, 1])], traces=[idx], name=str(k),
                            layout=dict(title_text=labels[k])) for k in range(K + 1)]
     steps = [dict(method="animate", label=labels[k].split(" (")[0], args=[[str(k)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
                                                                                transition=dict(duration=0))]) for k in range(K + 1)]
-    _box(fig, height, labels[0], lim)
+    _box(fig, height, labels[K], lim)
     fig.update_layout(
         updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.12, xanchor="left", yanchor="top", showactive=False,
-                          buttons=[dict(label="▶ play", method="animate",
-                                        args=[None, dict(frame=dict(duration=80, redraw=True), fromcurrent=True,
+                          buttons=[dict(label="▶ play from noise", method="animate",
+                                        args=[None, dict(frame=dict(duration=80, redraw=True), fromcurrent=False,
                                                          transition=dict(duration=0))]),
                                    dict(label="❚❚ pause", method="animate",
                                         args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))])])],
-        sliders=[dict(active=0, steps=steps, x=0.2, len=0.8, y=-0.06, yanchor="top", currentvalue=dict(visible=False))],
-        legend=dict(y=1.02, yanchor="bottom", x=1, xanchor="right", orientation="h"), margin=dict(b=90, t=40))
+        sliders=[dict(active=K, steps=steps, x=0.3, len=0.7, y=-0.06, yanchor="top", currentvalue=dict(visible=False))],
+        legend=dict(y=1.02, yanchor="bottom", x=1, xanchor="right", orientation="h"), margin=dict(b=90))
     return fig
 
 

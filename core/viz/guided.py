@@ -61,9 +61,7 @@ def tradeoff_fig(rows: list[dict], height: int = 330, mark: float | None = None)
     fig.update_xaxes(title_text="guidance scale s")
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=1)
     fig.update_yaxes(rangemode="tozero", row=1, col=2)
-    base_layout(fig, height=height)
-    fig.update_layout(margin=dict(t=40), legend=dict(y=-0.22))
-    return fig
+    return base_layout(fig, height=height)
 
 
 def frontier_fig(rows: list[dict], height: int = 330) -> go.Figure:
@@ -99,6 +97,4 @@ def temperature_fig(probs, scales=(0.0, 1.0, 3.0), labels=None, height: int = 22
                              hovertemplate="%{x}: %{y:.2f}<extra></extra>"), 1, i + 1)
     fig.update_yaxes(range=[0, 1], showticklabels=False)
     fig.update_yaxes(showticklabels=True, row=1, col=1)
-    base_layout(fig, height=height)
-    fig.update_layout(margin=dict(t=40, b=10))
-    return fig
+    return base_layout(fig, height=height)

@@ -75,7 +75,10 @@ def parts_fig(parts: list[dict], height: int = 260) -> go.Figure:
                            orientation="h", marker_color=color, text=[f"{p['parameters'] / 1e6:.2f} M" for p in parts],
                            textposition="outside", hovertemplate="%{y}: %{x:,} parameters<extra></extra>"))
     base_layout(fig, None, height=height)
-    fig.update_xaxes(type="log", title="parameters (log scale)")
+    # room on the right for the label outside the longest bar ("22.71 M" was cut to "22.")
+    lo, hi = np.log10(min(p["parameters"] for p in parts)), np.log10(max(p["parameters"] for p in parts))
+    fig.update_xaxes(type="log", title="parameters (log scale)", range=[lo - 0.3, hi + 0.25 + 0.12 * (hi - lo + 1)])
+    fig.update_traces(cliponaxis=False)
     return fig
 
 

@@ -13,9 +13,11 @@ from plotly.subplots import make_subplots
 
 from core.viz.common import base_layout, ellipse_xy
 
-#: One colour per digit 0..9 (Tableau 10, as Vega's "tableau10" scheme).
-DIGIT_COLORS = ["#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F",
-                "#EDC948", "#B07AA1", "#FF9DA7", "#9C755F", "#BAB0AC"]
+#: One colour per digit 0..9, colour-blind safe, ten distinct hues: Paul Tol's "muted" scheme, its pale grey
+#: darkened to show on white. Digits that the latent maps put side by side (3/5/8, 4/7/9, 1/7) get far-apart
+#: hues; Tableau 10's teal and grey (3 and 9) and pink and brown (7 and 8) were hard to tell apart.
+DIGIT_COLORS = ["#332288", "#88CCEE", "#CC6677", "#117733", "#999933",
+                "#DDCC77", "#44AA99", "#882255", "#AA4499", "#666666"]
 
 
 def upscale(img: np.ndarray, factor: int) -> np.ndarray:
@@ -121,9 +123,7 @@ def latent_panels(panels: list[dict], height=380, title=None):
         fig.update_yaxes(title="z2" if c == 1 else None, constrain="domain", scaleanchor=f"x{c if c > 1 else ''}",
                          scaleratio=1, row=1, col=c)
     fig = base_layout(fig, title, height=height)
-    fig.update_layout(margin=dict(t=60 if title else 35),
-                      legend=dict(orientation="v", y=1, x=1.01, xanchor="left", yanchor="top", title="digit",
-                                  tracegroupgap=0, font=dict(size=11)))
+    fig.update_layout(legend=dict(title="digit", tracegroupgap=0, font=dict(size=11)))
     return fig
 
 
@@ -161,9 +161,7 @@ def elbo_curves(history: list[dict], title=None, beta: float = 1.0):
                                      showlegend=c == 1, legendgroup=split,
                                      hovertemplate=f"{split} step %{{x}}: %{{y:.2f}}<extra></extra>"), row=1, col=c)
         fig.update_xaxes(title="step", row=1, col=c)
-    fig = base_layout(fig, title, height=330)
-    fig.update_layout(margin=dict(t=60 if title else 35))  # room for the subplot titles
-    return fig
+    return base_layout(fig, title, height=330)  # it makes room for the subplot titles
 
 
 def iwae_fig(ks, values, elbo, elbo_label="ELBO (analytic KL, 10 eps draws)", title=None):
@@ -245,6 +243,5 @@ def beta_bars(rows: list[dict], title=None):
     fig.update_yaxes(rangemode="tozero", row=1, col=2)
     fig.update_layout(barmode="group")
     fig = base_layout(fig, title, height=310)
-    fig.update_layout(margin=dict(t=60 if title else 35), legend=dict(orientation="h", y=-0.15, x=0.5, xanchor="center",
-                                                                    yanchor="top"))
+    fig.update_layout(legend=dict(x=0.5, xanchor="center"))
     return fig
