@@ -156,7 +156,7 @@ def train(key: tuple, config: compare.CompareConfig, points):
 # ---------------------------------------------------------------------------------------------- controls
 
 with st.container(border=True):
-    c = st.columns([2, 1.6, 1, 1.3])
+    c = st.columns([2, 1.6, 1, 1.5])
     name = url.selectbox("Data", list(SETS), key="data", format_func=SETS.get, container=c[0])
     budget = url.slider("Seconds of training per family", 2, 30, DEFAULT_BUDGET, key="budget", container=c[1],
                         help="Every family trains for this many seconds of wall-clock time on one CPU thread, "
@@ -235,15 +235,29 @@ def draw_samples():
     order = compare.FAMILIES + (("kde",) if show_kde else ())
     subtitles = {f: f"{compare.LABELS[f]}: {rows[f]['steps']:,} steps" for f in compare.FAMILIES if f in rows}
     subtitles["data"] = f"Held-out data ({len(result.test):,})"
-    st.plotly_chart(fig.samples_grid(result.test, result.samples, order, box, subtitles, ncols=3 if wt.on else None,
-                                     panel=210 if wt.on else 250), key="samples")
+    # three square panels a row at every width: five in one row were 100 px each on a laptop with the sidebar open
+    st.plotly_chart(fig.samples_grid(result.test, result.samples, order, box, subtitles, ncols=3, panel=230),
+                    key="samples")
     st.caption(f"{len(result.samples['gan']):,} samples per model (seed {result.config.seed + 1}); the diffusion "
                "model samples with DDIM in 50 steps, the VAE draws x from its decoder's Gaussian.")
 
 
 def draw_table():
     st.subheader("The measured table")
-    st.dataframe(compare.table(result), hide_index=True, width="stretch")
+    # two tables of a few columns each, so every column is readable at a laptop's width (one table of twelve cut
+    # off "can do", the widest); the model's name heads both
+    rows_shown = compare.table(result)
+    quality = ["model", "test NLL", "MMD^2", "sliced W", "precision", "recall", "modes"]
+    cost = ["model", "can do", "steps", "train s", "sample s/1000", "params"]
+    st.markdown("**How good: likelihood and samples**")
+    st.dataframe([{k: r[k] for k in quality} for r in rows_shown], hide_index=True, width="stretch",
+                 column_config={"model": st.column_config.TextColumn(pinned=True),
+                                "MMD^2": st.column_config.TextColumn("MMD²")})
+    st.markdown("**What it can do, and what it costs**")
+    st.dataframe([{k: r[k] for k in cost} for r in rows_shown], hide_index=True, width="stretch",
+                 column_config={"model": st.column_config.TextColumn(pinned=True),
+                                "can do": st.column_config.TextColumn(width="large"),
+                                "sample s/1000": st.column_config.TextColumn("sampling s per 1,000")})
     st.caption(f"Test NLL: nats per point on the {len(result.test):,} held-out points (lower is better; `<=` marks "
                f"an upper bound: the VAE's IWAE with k = {result.config.iwae_k}, the diffusion model's variational "
                f"bound over all T terms with the DDPM variance beta_t). MMD^2: Gaussian kernel of width "

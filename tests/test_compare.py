@@ -108,6 +108,22 @@ def test_the_reading_is_computed_from_the_numbers():
     assert flipped != text
 
 
+def test_the_reading_says_where_the_samples_lie_as_the_numbers_do():
+    """On the ring of 8: a VAE at precision 0.02 fills the whole box (not "broad but blurry"); a model with no mode
+    captured but samples near the data draws a continuous ring; one that finds most modes but puts most samples
+    between them says so; a negative unbiased MMD^2 is "about 0", not a distance."""
+    res = _fake_result(precision=[0.95, 0.02, 0.6, 0.3], recall=[0.4, 1.0, 0.96, 0.95], modes=[8, 0, 7, 0],
+                       n_modes=[8, 8, 8, 8], hq=[0.97, 0.02, 0.4, 0.1], mmd2=[0.001, 0.08, 0.005, -0.0003])
+    res.config = C.CompareConfig(data="ring8", budget=5)
+    text = " ".join(C.reading(res))
+    assert "The VAE spreads its samples over the whole box: only 2% of them land near the data" in text
+    assert "broad but blurry" not in text
+    assert "The diffusion model draws a continuous ring: it finds the circle but not the 8 modes (0/8 captured" in text
+    assert "The flow finds 7 of the 8 modes but puts 60% of its samples between them" in text
+    assert "(-3" not in text and "≈ 0 (within noise)" in text  # the lowest MMD^2 is the diffusion model's -3e-4
+    assert C.table(res)[3]["MMD^2"] == "≈ 0 (within noise)" and C.table(res)[0]["MMD^2"] == "1.00e-03"
+
+
 def test_winners_count_ties_and_skip_missing_values():
     res = _fake_result(swd=[0.100, 0.101, 0.3, 0.5], nll=[None, 2.0, 1.5, 1.2])
     tied, ranked = C.winners(res, "swd")

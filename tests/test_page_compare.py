@@ -27,9 +27,11 @@ def test_defaults_open_on_the_precomputed_result():
         assert (f"view={label.replace(' ', '+')}" in link(at)) == (label != TABLE), (label, link(at))
     at = ats[TABLE]
     assert [c.key for c in at.get("plotly_chart")] == ["samples"]
-    table = at.dataframe[0].value
-    assert list(table["model"][:4]) == ["GAN", "VAE", "Flow", "Diffusion"]
+    table, cost = at.dataframe[0].value, at.dataframe[1].value  # quality; what it can do and what it costs
+    assert list(table["model"][:4]) == ["GAN", "VAE", "Flow", "Diffusion"] and list(cost["model"]) == list(table["model"])
     assert table["test NLL"][0] == "—" and table["test NLL"][3].startswith("<= ")
+    assert table["MMD^2"][4] == "≈ 0 (within noise)"  # KDE's unbiased estimate comes out below 0 on the moons
+    assert cost["can do"][2] == "sample; exact ln p"
     reading = " ".join(m.value for m in at.markdown if m.value.startswith("- "))
     assert "sliced Wasserstein" in reading and "KDE" in reading
     at = ats[CURVES]
@@ -88,7 +90,7 @@ def test_my_points_need_enough_points_then_train_live():
     at.button(key="train").click().run(timeout=240)
     assert_ok(at, min_charts=VIEW_CHARTS[TABLE])
     assert "Trained on this server: 2 s per family" in captions(at)
-    table = at.dataframe[0].value
+    table = at.dataframe[1].value  # what it can do and what it costs
     assert len(table) == 6 and all(float(s) >= 2.0 for s in table["train s"][:4])
     switch(at).set_value(CURVES).run()  # another view (any session, same points, budget and seed): no training
     assert_ok(at, min_charts=VIEW_CHARTS[CURVES])

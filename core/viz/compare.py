@@ -44,9 +44,12 @@ def samples_grid(test: np.ndarray, samples: dict, order=("gan", "vae", "flow", "
                                    hoverinfo="skip"), row + 1, col + 1)
         fig.update_xaxes(range=[box[0], box[1]], showticklabels=False, zeroline=False, row=row + 1, col=col + 1)
         fig.update_yaxes(range=[box[2], box[3]], showticklabels=False, zeroline=False, row=row + 1, col=col + 1)
+        # equal aspect: a ring is drawn round, whatever the panel's width
+        fig.update_yaxes(scaleanchor=f"x{j + 1 if j else ''}", scaleratio=1, constrain="domain", constraintoward="top",
+                         row=row + 1, col=col + 1)
+        fig.update_xaxes(constrain="domain", row=row + 1, col=col + 1)
     base_layout(fig, None, height=int(panel * nrows + 40))
-    fig.update_annotations(font_size=13)
-    fig.update_layout(margin=dict(l=5, r=5, t=30, b=5))
+    fig.update_layout(margin=dict(l=5, r=5, b=5))
     return fig
 
 
@@ -90,10 +93,7 @@ def loss_panels(curves: dict, labels: dict, height: int = 260) -> go.Figure:
                                  name=NAMES.get(f, f), showlegend=False, line=dict(color=COLORS.get(f), width=2),
                                  hovertemplate="%{x:.1f} s: %{y:.3f}<extra></extra>"), 1, j)
         fig.update_xaxes(title="training seconds", row=1, col=j)
-    base_layout(fig, None, height=height)
-    fig.update_annotations(font_size=11)
-    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
-    return fig
+    return base_layout(fig, None, height=height)
 
 
 def bar_chart(rows: list, column: str, title: str, log: bool = False, height: int = 260) -> go.Figure:
