@@ -869,10 +869,12 @@ class TrainingProgress:
             self.bar.progress(min(1.0, step / self.total), text=f"step {step:,} of {self.total:,}")
             import pandas as pd
 
+            from core.viz.common import metric_label
+
             df = pd.DataFrame(self.history).set_index("step")
             if self.keys:
                 df = df[[k for k in self.keys if k in df]]
-            self.chart.line_chart(df)
+            self.chart.line_chart(df.rename(columns=metric_label))  # "held-out sliced Wasserstein", not "test/swd"
         if self.ticket is not None and self.ticket.expired():
             self.stopped_for_time = True
             return True

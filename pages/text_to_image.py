@@ -171,10 +171,16 @@ pipe, model_key = None, t2i.MINI
 if choice == "sd":
     pipe, reason = stable_diffusion(sd_name.strip())
     if pipe is None:
-        # the reason quotes the visitor's own text (the field, or a link's sd=): shown as typed, never as markdown
-        st.warning(f"Stable Diffusion is not available here, so the page stays on GenLab mini. {ui.escape_md(reason)} "
-                   "Real Stable Diffusion needs its weights in a local folder or in the Hugging Face cache, or internet "
-                   "to download them (several GB; a GPU makes it usable).", icon=":material/cloud_off:")
+        # for the student, in plain words; the loader's own message (paths, exceptions, settings) is for whoever runs
+        # the server. Both quote the visitor's text (the field, or a link's sd=): shown as typed, never as markdown.
+        st.warning(f"This server has no usable Stable Diffusion weights for {ui.escape_md(sd_name.strip(), 120)}, so the "
+                   "pictures below come from **GenLab mini**, the small model trained here. Everything on the page "
+                   "works the same with it.", icon=":material/cloud_off:")
+        with st.expander("For the server's operator", icon=":material/dns:"):
+            st.markdown("Why it did not load: " + ui.escape_md(reason))
+            st.markdown("Real Stable Diffusion needs its weights (several GB; a GPU makes it usable) in `models/`, in "
+                        "the Hugging Face cache or in a folder listed in `GENLAB_SD_DIRS`; to let the server download "
+                        "a hub id itself, start it with `GENLAB_ALLOW_SD_DOWNLOAD=1` and internet access.")
     else:
         model_key = f"sd:{sd_name.strip()}"
 if pipe is None:

@@ -88,7 +88,11 @@ def test_missing_stable_diffusion_stays_on_mini(tmp_path):
     at = open_page(PAGE, {"model": "Stable Diffusion (local folder or hub id)", "sd": str(tmp_path / "none"),
                           "steps": 2, "n": 2})
     assert not at.exception and not at.error
-    assert any("not available here" in w.value for w in at.warning)
+    said = " ".join(w.value for w in at.warning)
+    assert "no usable Stable Diffusion weights" in said and "GenLab mini" in said  # in plain words
+    assert "GENLAB_" not in said and "Error" not in said  # the loader's message is for the operator
+    operator = next(e for e in at.expander if e.label == "For the server's operator")
+    assert "GENLAB_SD_DIRS" in " ".join(m.value for m in operator.markdown)
     assert "seed 0" in image_captions(at)  # the mini model drew instead
 
 

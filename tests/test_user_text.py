@@ -304,7 +304,7 @@ def _bodies(at, kinds=("warning", "error", "info", "markdown", "caption", "succe
 def test_a_link_with_markdown_in_the_sd_field_shows_it_as_text(one_torch_thread):
     at = open_page(T2I, {"model": SD, "sd": EVIL, "steps": 2, "n": 1})
     assert not at.exception, [e.value for e in at.exception]
-    warning = next(w.value for w in at.warning if "not available here" in w.value)
+    warning = next(w.value for w in at.warning if "no usable Stable Diffusion weights" in w.value)
     assert not _live(warning), warning
     assert "Session expired" in warning and EVIL not in warning
     assert EVIL in text.unescape_md(warning)  # the visitor's text, shown as typed

@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.viz.common import PALETTE, base_layout, image_mosaic
+from core.viz.common import PALETTE, base_layout, image_mosaic, metric_label
 
 SCHEDULE_COLORS = {"linear": PALETTE[0], "cosine": PALETTE[1]}
 SAMPLER_COLORS = {"ddpm": PALETTE[5], "ddim": PALETTE[0]}
@@ -198,8 +198,8 @@ def loss_fig(history: list[dict], height: int = 280) -> go.Figure:
     for key, color, sec in (("train/loss", PALETTE[0], False), ("test/loss", PALETTE[1], False), ("test/swd", PALETTE[2], True)):
         pts = [(h["step"], h[key]) for h in history if key in h]
         if pts:
-            fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=key, mode="lines+markers",
-                                     line=dict(color=color)), secondary_y=sec)
+            fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=metric_label(key),
+                                     mode="lines+markers", line=dict(color=color)), secondary_y=sec)
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="‖ε − ε<sub>θ</sub>‖² (per dim)", secondary_y=False)
     fig.update_yaxes(title_text="sliced Wasserstein", secondary_y=True)
