@@ -69,7 +69,7 @@ LESSON = [
     Stop("bayes", sliders=2),
     Stop("gan?n=100", sliders=1, button=r"^(model_training\s*)?Train$"),            # 100 iterations, own session
     Stop("vae", sliders=2),
-    Stop("flow?steps=250", sliders=2, button=r"^(model_training\s*)?Train live$"),  # 250 steps, shared result
+    Stop("flow?steps=250", sliders=2, button=r"^(model_training\s*)?(Train live|Retrain)$"),  # 250 steps, shared
     Stop("diffusion", sliders=2),
     Stop("guided", sliders=2),
     Stop("text_to_image?n=2&steps=10", sliders=1, button=r"^(casino\s*)?New seed$", kind="sample"),

@@ -65,7 +65,7 @@ DEFAULT_LINK = LESSONS[0].link().lstrip("/")  # bayes?walkthrough=true&step=1&hi
 @dataclass(frozen=True)
 class Stop:
     """One page of the walk: its url path, the query of its lesson link ("" = open from the sidebar), and
-    the button to press there (its label) with the kind of interaction that press is."""
+    the button to press there (its label or key) with the kind of interaction that press is."""
     page: str
     query: str = ""
     button: str | None = None
@@ -75,7 +75,7 @@ class Stop:
 #: Pages whose lesson has a link and a bounded heavy action (the browser bench's choices, bench/bench_load.py).
 LINKS = {
     "gan": Stop("gan", "n=100", "Train"),                                  # 100 iterations, own session's model
-    "flow": Stop("flow", "steps=250", "Train live"),                       # 250 steps, one run per configuration
+    "flow": Stop("flow", "steps=250", "train"),  # by key ("Train live", "Retrain" once stored); 250 steps
     "text_to_image": Stop("text_to_image", "n=2&steps=10", "New seed", "sample"),
 }
 WALK = [LINKS.get(p.url_path, Stop(p.url_path)) for p in PAGES]

@@ -4,7 +4,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from core import checkpoints, flow, runtime, snippets, ui
+from core import app_models, checkpoints, flow, runtime, snippets, ui
 from core import data as gdata
 from core.viz import flow as fig
 
@@ -100,10 +100,9 @@ def shipped(name: str):
     return flow.load(checkpoints.shipped(name))
 
 
-@st.cache_resource(show_spinner=False)
-def live_store() -> dict:
+def live_store() -> app_models.ModelStore:
     """Live-trained flows by data and config (shared by all sessions: training is deterministic)."""
-    return ui.BoundedStore(32)
+    return app_models.store("flow", 16)
 
 
 @st.cache_resource(show_spinner=False)
@@ -114,7 +113,7 @@ def user_data_store() -> dict:
 
 def model_for(key: str):
     if key.startswith("live:"):
-        return live_store()[key]
+        return live_store().get(key)
     return shipped(key.split(":", 1)[1])[0]
 
 
@@ -200,17 +199,11 @@ def data_box(X) -> tuple:
 
 # ---------------------------------------------------------------------------------------------- controls
 
-def train_live(cfg: flow.FlowConfig, data, key: str):
-    """Train ``cfg`` with a progress box and keep it for every session. Returns the model or None.
-    Sessions asking for the same model at once share one run (``ui.one_run_per_key``)."""
-    with ui.one_run_per_key(key, lambda: key in live_store()) as mine:
-        return _train_live(cfg, data, key) if mine else live_store()[key]
+def train_live(cfg: flow.FlowConfig, data, key: str, again: bool = False, restoring: bool = False):
+    """Train ``cfg`` with a progress box and keep it for every session (``again``: even if it is kept already).
+    Returns the model or None. Sessions asking for the same model at once share one run (app_models)."""
 
-
-def _train_live(cfg: flow.FlowConfig, data, key: str):
-    every = max(cfg.eval_every, (cfg.steps // 25) // cfg.eval_every * cfg.eval_every)
-    with ui.TrainingProgress(cfg.steps, label=f"Training a {cfg.n_layers}-layer flow for {cfg.steps:,} steps",
-                             every=every, chart_keys=["train_nll", "test_nll"]) as progress:
+    def fit(progress):
         try:
             m = flow.train(cfg, data, callback=progress)
         except flow.TrainingDiverged as e:
@@ -219,11 +212,13 @@ def _train_live(cfg: flow.FlowConfig, data, key: str):
             return None
         h = m.history_[-1]
         progress.done(f"Trained {m.step_:,} steps in {m.train_seconds_:.1f} s: test NLL {h['test_nll']:.3f} nats")
-    store = live_store()
-    if len(store) >= 16:  # bounded memory on a shared server
-        store.pop(next(iter(store)))
-    store[key] = m
-    return m
+        return m
+
+    return live_store().train(key, fit, steps=cfg.steps, again=again,
+                              every=max(cfg.eval_every, (cfg.steps // 25) // cfg.eval_every * cfg.eval_every),
+                              label=f"Training a {cfg.n_layers}-layer flow for {cfg.steps:,} steps",
+                              restoring=restoring,
+                              chart_keys=["train_nll", "test_nll"], what="this exact flow")
 
 
 def user_points_panel(url_box):
@@ -267,15 +262,13 @@ with st.container(border=True):
                                     "mixture with one component per cluster removes them; the likelihood stays exact.")
     cfg = base.replace(n_layers=K, hidden=width, steps=steps, lr=lr, base_components=n_base, seed=seed)
     c[2].write("")
-    # a callback, not the button's return value: the request survives a rerun that happens before the page runs
-    c[2].button("Train live", icon=":material/model_training:", key="train", type="primary", width="stretch",
-                help="Train a flow with these settings and seed on these points.",
-                on_click=lambda: st.session_state.update(_flow_train=True))
+    train_button = c[2].empty()  # drawn once this run's training is done: its label says what is shown then
 
 if name == "mine":
     X_user = user_points_panel(data_box(np.asarray(st.session_state.get(POINTS_KEY) or [[0, 0]], np.float32)))
 wt.switch()  # the view switch, drawn on every run: also on one that stops below, for want of points or of a flow
 if name == "mine":
+    app_models.mark_trained(False)  # a flow on your own points stays with you: the points are not in the link
     if len(X_user) < gdata.PointLimits.min_rows:
         st.info(f"Add at least {gdata.PointLimits.min_rows} points (you have {len(X_user)}) to train a flow on them.",
                 icon=":material/touch_app:")
@@ -297,13 +290,11 @@ Xtr, Xte = get_data(data_key)
 box = data_box(np.concatenate([Xtr, Xte]))
 
 live_key = f"live:{data_key}:{checkpoints.config_hash(cfg)}"
+# a click, or a link that says this flow was trained live and this server does not hold it (app_models' rule)
 if st.session_state.pop("_flow_train", False):
-    if live_key in live_store():  # training is deterministic: the same settings would give this very model again
-        st.info("This exact flow (same data, settings and seed) was already trained live on this server, so it is "
-                "shown without training it again; its training curve is in *Training and exact NLL*. Change the "
-                "seed or a setting to train a new one.", icon=":material/done_all:")
-    else:
-        train_live(cfg, (Xtr, Xte), live_key)
+    train_live(cfg, (Xtr, Xte), live_key, again=True)
+elif name != "mine" and app_models.link_says_trained() and live_key not in live_store():
+    train_live(cfg, (Xtr, Xte), live_key, restoring=True)
 
 model_key, ref_nll, note = None, None, ""
 if ship_error is not None:
@@ -318,6 +309,14 @@ elif record is not None:
     note = ("Shipped checkpoint, trained by `" + record["meta"]["command"] + "`." if cfg == shipped_model.config else
             "Showing the shipped flow (its own settings, seed 0) until you click **Train live** for yours.")
 c[3].caption(note or "Not trained yet: click **Train live**.")
+# a callback, not the button's return value: the request survives a rerun that happens before the page runs
+train_button.button(app_models.train_label(model_key == live_key or (model_key is not None and record is not None
+                                                                     and cfg == shipped_model.config)),
+                    icon=":material/model_training:", key="train", type="primary", width="stretch",
+                    help="Train a flow with these settings and seed on these points.",
+                    on_click=lambda: st.session_state.update(_flow_train=True))
+if name != "mine":
+    app_models.mark_trained(model_key == live_key)
 if model_key is None:
     st.info("No flow for these points yet: click **Train live** (under a minute with the default settings on 2 CPU cores).",
             icon=":material/model_training:")

@@ -12,6 +12,8 @@ from tests.pagetest import assert_ok, notices, open_page
 CASES = {
     "vae": ("pages/vae.py", {"model": "train my own", "ldata": "sklearn digits 8x8", "lsteps": 100, "lwidth": 64,
                              "seed": 3}, ("lsteps", 200), "train"),
+    "flow": ("pages/flow.py", {"data": "Two moons", "K": 2, "width": 16, "steps": 250, "seed": 5}, ("steps", 500),
+             "train"),
     "diffusion": ("pages/diffusion.py", {"data": "Two moons", "tsteps": 250, "seed": 2, "view": "2-D model"},
                   ("tsteps", 500), "train"),
     "gan digits": ("pages/gan.py", {"view": "Conditional GAN", "ms": 500, "seed": 3}, ("ms", 1000), "mtrain"),
