@@ -419,6 +419,9 @@ _LAYOUT_CSS = """
 @media (max-width: 640px) {
   [data-testid="stMainBlockContainer"] {padding-left: 1rem !important; padding-right: 1rem !important;}
 }
+@media (max-width: 640px) and (hover: none) {
+  .js-plotly-plot .modebar-container {display: none;}
+}
 """
 
 #: Display equations shrink to fit their column (down to 55 % of their size; narrower still, they scroll):
