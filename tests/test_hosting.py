@@ -13,7 +13,8 @@ README = (ROOT / "README.md").read_text()
 def test_image_installs_the_same_requirements_as_make_run():
     installs = re.findall(r"pip install[^\n]*-r (\S+)", DOCKERFILE)
     assert installs == ["requirements.txt"]
-    assert "pip install -q -r requirements.txt" in MAKEFILE  # make run installs the same file
+    assert "call pip_install,-r requirements.txt)" in MAKEFILE  # make run installs the same file
+    assert "$(BIN)/pip install -q" in MAKEFILE
     reqs = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")]
     assert all("==" in line for line in reqs), "every requirement pinned, in the image as on the machine"
     assert "torch==" in "\n".join(reqs)
