@@ -288,12 +288,40 @@ def _static(expr) -> bool:
     return True
 
 
+#: Module-level raw-HTML sites whose HTML comes only from GenLab's own lists through builders that escape every
+#: value (core.lessons.pages_list / lessons_table: same-tab links for the home page); checked below.
+HTML_BUILDERS = {"pages/home.py": {"pages_list", "lessons_table"}}
+
+
+def _built_only_by(call: ast.Call, builders: set[str]) -> bool:
+    """Every non-literal value in the call's HTML argument is a call of one of ``builders``."""
+    arg = call.args[0]
+    allowed = {id(n) for b in ast.walk(arg) if isinstance(b, ast.Call) and getattr(b.func, "id", "") in builders
+               for n in ast.walk(b)}
+    return any(id(n) in allowed for n in ast.walk(arg)) and all(
+        id(n) in allowed or isinstance(n, (ast.Constant, ast.BinOp, ast.Add, ast.Load)) for n in ast.walk(arg))
+
+
+def test_home_page_links_escape_everything_they_are_given():
+    from core.app_pages import PageSpec
+    from core.lessons import Lesson, lessons_table, pages_list
+
+    evil = '<img src=x onerror=alert(1)> [x](javascript:alert(1))'
+    html = lessons_table([Lesson(evil, "gan", 2, evil)], {"gan": evil}) + pages_list(
+        [PageSpec("pages/gan.py", evil, ":material/home:", 'gan"><script>', "gan", evil)])
+    assert "<img" not in html and "<script>" not in html and '"><' not in html
+    assert html.count("<a href=") == 3 and 'target="_self"' in html
+
+
 def test_no_user_input_is_rendered_as_html():
     found = []
     for path in SOURCES:
         rel = path.relative_to(ROOT).as_posix()
         for node, fn in _functions(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and _html_call(node):
+                if fn == "<module>" and rel in HTML_BUILDERS:
+                    assert _built_only_by(node, HTML_BUILDERS[rel]), f"{rel}:{node.lineno} builds HTML by hand"
+                    continue
                 found.append((rel, fn, node.lineno))
     sites = {(rel, fn) for rel, fn, _ in found}
     assert sites <= HTML_ALLOWED, f"new raw-HTML call sites (render only static text, then list them): {found}"
