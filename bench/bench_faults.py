@@ -14,6 +14,7 @@ Bounded: every action has a time-out, the whole run a few minutes; loopback only
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -112,8 +113,9 @@ def link_payload(base, page, query, must_not_link: str):
 
 
 def racing_threads(base):
-    def device(c):
-        return next((t for t in c.texts() if "Device:" in t), "")
+    def device(c):  # "cpu (N threads)" from the sidebar's caption (which also holds the seed)
+        m = re.search(r"Device: \*\*([^*]+)\*\*", next((t for t in c.texts() if "Device:" in t), ""))
+        return m.group(1) if m else "?"
 
     with StreamlitClient(base, timeout=180) as a, StreamlitClient(base, timeout=180) as b:
         a.open("text_to_image", "seed=101&steps=40&n=16")
@@ -125,7 +127,7 @@ def racing_threads(base):
     with StreamlitClient(base, timeout=60) as c:
         c.open("bayes")
         after = device(c)
-    return before == after, f"{before.split('Device:')[-1].strip(' *')} before, {after.split('Device:')[-1].strip(' *')} after"
+    return before == after, f"{before} before, {after} after"
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ process-wide thread count are checked too: the server keeps its one policy whate
 """
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -101,8 +102,9 @@ def test_two_sessions_racing_leave_the_thread_policy_alone(server):
     server's policy, shown in the sidebar's device line, before and after."""
     base, _ = server
 
-    def device_line(c) -> str:
-        return next(t for t in c.texts() if "Device:" in t)
+    def device_line(c) -> str:  # the sidebar's "Device: **cpu (N threads)**" (the same caption holds the seed)
+        text = next(t for t in c.texts() if "Device:" in t)
+        return re.search(r"Device: \*\*([^*]+)\*\*", text).group(1)
 
     with StreamlitClient(base, timeout=180) as a, StreamlitClient(base, timeout=180) as b:
         assert a.open("text_to_image", "seed=101&steps=40&n=16").ok
