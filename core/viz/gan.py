@@ -202,7 +202,7 @@ def overview(z, fake, real, d_real, d_fake, heat, box: float, d_loss, g_loss, d_
     box_shape(0.16, 0.22, G_COLOR, "G")
     box_shape(0.46, 0.52, D_COLOR, "D")
 
-    def arrow(x0, x1, y, color="#444", dash=False, text=None, ty=None):
+    def arrow(x0, x1, y, color="#444", dash=False, text=None, above=True):
         # the shaft is a line in paper coordinates, the head an annotation arrow a few pixels long (arrow tails
         # cannot be given in paper coordinates, and an extra full-size axis would paint over the panels)
         width = 1.6 if not dash else 1.2
@@ -211,9 +211,10 @@ def overview(z, fake, real, d_real, d_fake, heat, box: float, d_loss, g_loss, d_
         fig.add_annotation(x=x1, y=y, xref="paper", yref="paper", ax=-10 if x1 > x0 else 10, ay=0, axref="pixel",
                            ayref="pixel", showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=width,
                            arrowcolor=color, text="")
-        if text:
-            fig.add_annotation(x=(x0 + x1) / 2, y=ty if ty is not None else y, xref="paper", yref="paper", text=text,
-                               showarrow=False, font=dict(size=10, color=color))
+        if text:  # just above (or below) its shaft, on a white ground: never struck through by the dashes
+            fig.add_annotation(x=(x0 + x1) / 2, y=y, xref="paper", yref="paper", text=text, showarrow=False,
+                               yanchor="bottom" if above else "top", yshift=3 if above else -3,
+                               bgcolor="rgba(255,255,255,0.9)", font=dict(size=10, color=color))
 
     arrow(0.135, 0.16, 0.51)
     arrow(0.22, 0.245, 0.51)
@@ -221,10 +222,11 @@ def overview(z, fake, real, d_real, d_fake, heat, box: float, d_loss, g_loss, d_
     arrow(0.52, 0.545, 0.51)
     arrow(0.735, 0.845, 0.51)
     # gradient paths: dashed coloured arrows back along the top (to D) and the bottom (to G)
-    arrow(0.88, 0.49, 0.93, D_COLOR, True, "gradient of D's loss -> D's weights (D maximizes L)", 0.985)
-    arrow(0.97, 0.19, 0.05, G_COLOR, True, "gradient of G's loss, back through D -> G's weights (G minimizes L)", -0.02)
-    for x, text in ((0.065, "noise z ~ p_z"), (0.34, "samples: real and G(z)"), (0.64, "predictions D(x)"),
-                    (0.925, "losses")):
+    arrow(0.88, 0.49, 0.93, D_COLOR, True, "gradient of D's loss -> D's weights (D maximizes L)")
+    arrow(0.97, 0.19, 0.05, G_COLOR, True, "gradient of G's loss, back through D -> G's weights (G minimizes L)",
+          above=False)
+    # short panel titles: on a phone the four panels are about 80 px apart
+    for x, text in ((0.065, "noise z"), (0.34, "real and G(z)"), (0.64, "D(x)"), (0.925, "losses")):
         fig.add_annotation(x=x, y=0.86, xref="paper", yref="paper", text=text, showarrow=False,
                            font=dict(size=11, color="#333"))
     return fig
