@@ -36,8 +36,13 @@ EVIL_MD = "[Session expired: log in](https://evil.example/login) ![](https://evi
 WAIT = 150.0  # --wait: how long the next visitor waits for its small training
 
 
-def next_visitor(base: str, page: str = "gan", query: str = "n=100&seed=77") -> tuple[bool, str]:
-    """A second visitor trains something small: (worked, what happened)."""
+_SEEDS = iter(range(1000, 2000))
+
+
+def next_visitor(base: str, page: str = "gan", query: str | None = None) -> tuple[bool, str]:
+    """A second visitor trains something small, with a seed nobody used yet (a model some session already
+    trained would come from the server's store without a slot): (worked, what happened)."""
+    query = query or f"n=100&seed={next(_SEEDS)}"
     with StreamlitClient(base, timeout=WAIT) as c:
         r = c.open(page, query)
         if not r.ok:
@@ -104,12 +109,15 @@ def measure_far_above_the_cap(base):
         return ok, f"refused before it ran ({r.elapsed_s:.1f} s)" if ok else r.summary()
 
 
-def link_payload(base, page, query, must_not_link: str):
+def link_payload(base, page, query, must_not_link: str, expect: str = ""):
+    """Open a link carrying a payload: survived when the page ran, nothing became a live link, and the page
+    says ``expect`` (e.g. why a folder was refused)."""
     with StreamlitClient(base, timeout=120) as c:
         r = c.open(page, query)
         raw = " ".join(c.texts())
         live = f"]({must_not_link}" in raw.replace("\\]", "").replace("\\(", "(") and "\\[" not in raw
-        return (r.ok and not live), ("shown as text" if r.ok and not live else r.summary())
+        ok = r.ok and not live and expect in raw
+        return ok, (f"refused: '{expect}...'" if expect and ok else "shown as text" if ok else r.summary())
 
 
 def racing_threads(base):
@@ -147,7 +155,7 @@ def main() -> None:
             ("Measure now at 64 per digit, 100 DDPM steps", lambda: measure_far_above_the_cap(base)),
             ("sd= a folder outside the allowed roots", lambda: link_payload(
                 base, "text_to_image", f"model=Stable+Diffusion+%28local+folder+or+hub+id%29&sd={ROOT / 'checkpoints' / 't2i_shapes'}",
-                "https://evil")),
+                "https://evil", expect="not inside a folder this server allows")),
             ("sd= markdown link and remote image", lambda: link_payload(
                 base, "text_to_image", "model=Stable+Diffusion+%28local+folder+or+hub+id%29&sd=" + EVIL_MD.replace(" ", "+"),
                 "https://evil.example")),
