@@ -709,11 +709,8 @@ def _admit(what: str, box):
         try:
             ticket = gate.enter(what, wait=300)
         except admission.Busy:
-            busy = "The server is busy: no slot freed up in 5 minutes. Try again later; what is shown stays as it was."
-            if hasattr(box, "update"):
-                box.update(label=busy, state="error")
-            else:
-                note.error(busy, icon=":material/hourglass_disabled:")
+            box.update(label="The server is busy: no slot freed up in 5 minutes. Try again later; what is shown "
+                             "stays as it was.", state="error")
             st.stop()
         try:
             note.empty()  # any st call may raise Streamlit's stop (the tab closed): never leave with the slot held
@@ -721,23 +718,6 @@ def _admit(what: str, box):
             ticket.release()
             raise
     return ticket
-
-
-class slot:
-    """``with ui.slot("Generating 16 images"):`` -- a server slot for a heavy computation that draws its own
-    output (e.g. a cached sampler call): nothing is drawn unless it has to queue. Released whatever ends it."""
-
-    def __init__(self, what: str):
-        self.what, self.ticket = what, None
-
-    def __enter__(self):
-        self.ticket = _admit(self.what, st.container())
-        return self.ticket
-
-    def __exit__(self, *exc) -> bool:
-        if self.ticket is not None:
-            self.ticket.release()
-        return False
 
 
 class heavy:
