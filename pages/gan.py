@@ -477,6 +477,8 @@ b[4].button("Reset", key="reset", icon=":material/restart_alt:", width="stretch"
 b[5].markdown("&nbsp;")
 playing = url.toggle("Play", False, key="play", container=b[5],
                      help="Train continuously and redraw about twice a second; switch off to pause.")
+if not playing:  # Play's cap counts one stretch of playing: switching it off and on starts a new one
+    slot["played_s"] = 0.0
 status_box = b[6].empty()  # filled by the live fragment, so it follows Play as well
 
 box = model.box_

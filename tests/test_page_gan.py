@@ -357,3 +357,26 @@ def test_gan_status_names_the_gan_shown_after_training_and_play():
     assert at.query_params.get("it") == str(_step(at))
     at.button(key="reset").click().run()
     assert "Untrained" in captions(at) and "it" not in at.query_params
+
+
+def test_play_stops_at_the_servers_cap_and_a_new_stretch_starts_when_switched_off_and_on():
+    """Play trains in ticks, each holding a slot; a stretch of playing stops at GENLAB_MAX_TRAIN_SECONDS (here a
+    gate with a 0.3 s cap) and says so, and switching Play off and on starts a new stretch."""
+    from core import admission
+
+    admission.reset_gate(n=2, seconds=0.3)
+    try:
+        at = open_page(GAN, {"play": "true", "n": "100", "seed": "3"})
+        assert_ok(at)
+        at.run()
+        assert any("Play stopped at the server's limit" in i.value for i in at.info)
+        step = at.session_state["_gan_model"]["model"].step_ if "_gan_model" in at.session_state else None
+        at.toggle(key="play").set_value(False).run()
+        at.toggle(key="play").set_value(True).run()
+        assert_ok(at)
+        assert not any("Play stopped" in i.value for i in at.info)
+        if step is not None:
+            assert at.session_state["_gan_model"]["model"].step_ > step
+        assert admission.gate().free() == 2
+    finally:
+        admission.reset_gate()
