@@ -276,9 +276,7 @@ if name == "mine":
     digest = hashlib.sha1(X_user.tobytes()).hexdigest()[:16]
     data_key = f"mine:{digest}:{seed}"
     store = user_data_store()
-    if data_key not in store:
-        if len(store) >= 64:  # bounded memory on a shared server
-            store.pop(next(iter(store)))
+    if data_key not in store:  # a BoundedStore: memory stays bounded on a shared server
         try:
             store[data_key] = flow.split_points(X_user, seed=seed)
         except gdata.DataError as e:  # all at one spot or on one line: say the data are degenerate

@@ -128,8 +128,9 @@ def test_digits():
 
 @st.cache_resource(show_spinner=False)
 def measured() -> dict:
-    """Trade-off tables measured on this server, by settings (shared by every session: sampling is deterministic)."""
-    return {}
+    """Trade-off tables measured on this server, by settings (shared by every session: sampling is deterministic);
+    the 8 most recent are kept."""
+    return ui.BoundedStore(8)
 
 
 def measure_estimate(settings: dict) -> float | None:
@@ -170,10 +171,7 @@ def measure(settings: dict) -> list[dict] | None:
             return None
         finally:
             bar.empty()
-    store = measured()
-    if len(store) >= 8:
-        store.pop(next(iter(store)))
-    store[repr(sorted(settings.items()))] = rows
+    measured()[repr(sorted(settings.items()))] = rows
     return rows
 
 
