@@ -10,7 +10,7 @@ os.environ.setdefault("OMP_NUM_THREADS", os.environ.get("GENLAB_TORCH_THREADS", 
 
 import streamlit as st  # noqa: E402
 
-from core import ui  # noqa: E402
+from core import class_ui, ui  # noqa: E402
 from core.app_pages import HOME, PAGES  # noqa: E402
 
 # The presenter view (?present=true) opens with the sidebar folded away: figures first, for a projector.
@@ -19,12 +19,15 @@ st.set_page_config(page_title="GenLab: see generative models work", page_icon=":
                    initial_sidebar_state="collapsed" if presenting else "auto")
 
 state = ui.begin_run()
-ui.page_style(state)
 notices = st.container()  # above the page: messages about the link it was opened with
+class_bar = st.container()  # above the page: class mode's bar (the teacher's controls, a student's question)
 
 home = st.Page(HOME.path, title=HOME.title, icon=HOME.icon, default=True)
 pages = [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path) for p in PAGES]
 nav = st.navigation({"GenLab": [home], "The lecture": pages})
+# class mode: join from a link, or follow the teacher (may switch page, and sets this run's widgets to theirs)
+class_ui.begin(state, nav.url_path, {"": home, **{p.url_path: page for p, page in zip(PAGES, pages)}})
+ui.page_style(state)
 
 with st.sidebar:
     state.toggle("Walkthrough", False, key="walkthrough",
@@ -34,4 +37,5 @@ ui.reserve_sidebar_footer()  # filled after the page; fragments refill it (ui.fr
 nav.run()
 
 ui.show_url_notices(state, notices)
+class_ui.panel(state, nav.url_path, class_bar)
 ui.sidebar_footer(state)

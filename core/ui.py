@@ -33,6 +33,7 @@ def _in_fragment() -> bool:
 
 _LAST_KEY = "_genlab_last_values"
 _OWNER_KEY = "_genlab_key_owner"  # widget key -> the page whose widget last used it
+_FORCED_KEY = "_genlab_forced_values"  # class mode: widget key -> the teacher's value it was last given
 
 
 def _page_id() -> str:
@@ -63,7 +64,7 @@ def require_router() -> None:
 #: Keys owned by the router, valid on every page: the walkthrough and its step, and the lesson
 #: parameters ``hide`` (comma-separated widget keys to leave out of the page) and ``present``
 #: (presenter view for a projector).
-GLOBAL_KEYS = ("walkthrough", "step", "hide", "present")
+GLOBAL_KEYS = ("walkthrough", "step", "hide", "present", "class", "lead")  # class, lead: class mode (core/class_ui.py)
 PSEUDO_CONTROLS = {"code"}  # hideable parts that are not widgets: the "Show the code" expanders
 
 
@@ -111,6 +112,40 @@ class UrlState:
         # keys of widgets that live in a view of the page not drawn this run (see Walkthrough views):
         # valid, kept in the link, checked when their view is shown
         self.deferred: set[str] = set()
+        # class mode: the teacher's view a following student's widgets take (see follow)
+        self.forced: dict[str, str] | None = None
+        self._on_leave = None
+
+    def follow(self, query: dict[str, str], on_leave=None) -> None:
+        """Class mode: every widget of this run takes its value from ``query`` (the teacher's view; a key it
+        lacks takes the widget's default), and the teacher's hidden controls are hidden here too. A widget the
+        student moved since the last run keeps the student's value and ends following: ``on_leave()`` is called
+        and the rest of the run is the student's own."""
+        self.forced = dict(query)
+        self._on_leave = on_leave
+        self.hidden = {k.strip() for k in str(query.get("hide", ""))[:2000].split(",") if k.strip()}
+
+    def _force(self, key: str, default, parse) -> bool:
+        """Before the widget ``key`` is made, in a following student's run: set it to the teacher's value.
+        ``parse`` turns the URL text into the widget's value (ValueError when it cannot). True when forced."""
+        if self.forced is None:
+            return False
+        last = st.session_state.setdefault(_FORCED_KEY, {})
+        if key in last and key in st.session_state and st.session_state[key] != last[key]:
+            self.forced = None  # the student moved it: their own from here on
+            if self._on_leave is not None:
+                self._on_leave()
+            return False
+        value = default
+        if key in self.forced:
+            try:
+                value = parse(self.forced[key])
+            except (ValueError, TypeError):
+                return False
+        _drop_seeded_value(key)  # the student's own link value must not seed the widget over the teacher's
+        st.session_state[key] = value
+        last[key] = value
+        return True
 
     def _box(self, container, key: str):
         """Where the widget ``key`` goes: its container, or a hidden box inside it for a lesson link
@@ -171,8 +206,9 @@ class UrlState:
         # selectbox and radio: the URL holds the formatted label of the chosen option
         options = list(options)
         self._claim(key, lambda v: v in options)
-        self._follow(key, options[index], format_func)
         labels = [format_func(o) for o in options]
+        if not self._force(key, options[index], lambda s: options[labels.index(s)]):
+            self._follow(key, options[index], format_func)
         self._check(key, self.raw.get(key) in labels, "one of " + ", ".join(f"'{x}'" for x in labels))
         value = widget(label, options, index=index, key=key, format_func=format_func, bind="query-params",
                        persist_state="page", **kw)
@@ -183,7 +219,8 @@ class UrlState:
         """A segmented control of string options (exactly one chosen), bound to the URL."""
         options = list(options)
         self._claim(key, lambda v: v in options)
-        self._follow(key, options[index], str)
+        if not self._force(key, options[index], lambda s: options[options.index(s)]):
+            self._follow(key, options[index], str)
         self._check(key, self.raw.get(key) in options, "one of " + ", ".join(f"'{x}'" for x in options))
         value = self._box(container, key).segmented_control(label, options, default=options[index], required=True,
                                                             key=key, bind="query-params", persist_state="page", **kw)
@@ -207,8 +244,16 @@ class UrlState:
     def _ranged(self, widget, label: str, min_value, max_value, value, key: str, step, **kw):
         # slider and number_input: the URL holds the number, checked against the range
         self._claim(key, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
-        self._follow(key, value, _fmt_number)
         integer = all(isinstance(v, int) for v in (min_value, max_value, value))
+
+        def parse(s):
+            x = float(s)
+            if not (math.isfinite(x) and min_value <= x <= max_value):
+                raise ValueError(s)
+            return int(x) if integer else type(value)(x)
+
+        if not self._force(key, value, parse):
+            self._follow(key, value, _fmt_number)
         ok = self._number_ok(key, min_value, max_value, integer)
         self._check(key, ok, f"a{'n integer' if integer else ' number'} from {min_value} to {max_value}")
         if key in self.raw and not ok:
@@ -235,7 +280,14 @@ class UrlState:
 
     def toggle(self, label: str, value: bool, key: str, container=st, **kw):
         self._claim(key, lambda v: isinstance(v, bool))
-        self._follow(key, value, lambda v: str(v).lower())
+
+        def parse(s):
+            if s not in ("true", "false"):
+                raise ValueError(s)
+            return s == "true"
+
+        if not self._force(key, value, parse):
+            self._follow(key, value, lambda v: str(v).lower())
         self._check(key, self.raw.get(key) in ("true", "false"), "true or false")
         out = self._box(container, key).toggle(label, value=value, key=key, bind="query-params",
                                                persist_state="page", **kw)
@@ -245,7 +297,14 @@ class UrlState:
     def text(self, label: str, value: str, key: str, max_chars: int = 2000, container=st, **kw):
         """A text input bound to the URL (any text is valid; one longer than ``max_chars`` gets the default)."""
         self._claim(key, lambda v: isinstance(v, str))
-        self._follow(key, value, str)
+
+        def parse(s):
+            if len(s) > max_chars:
+                raise ValueError(s)
+            return s
+
+        if not self._force(key, value, parse):
+            self._follow(key, value, str)
         self._check(key, len(self.raw.get(key, "")) <= max_chars, f"at most {max_chars} characters")
         if key in self.raw and len(self.raw[key]) > max_chars:
             st.session_state[key] = value
@@ -281,6 +340,11 @@ class UrlState:
         q = self.query()
         base = base or ""
         return base + ("?" + urlencode(q) if q else "")
+
+
+def forget_forced() -> None:
+    """Class mode: a student starts following afresh (joined, or caught up): no widget counts as moved by them."""
+    st.session_state.pop(_FORCED_KEY, None)
 
 
 def begin_run() -> UrlState:

@@ -6,7 +6,7 @@ links: clicked, they open the lesson exactly as the same link pasted into a new 
 """
 import streamlit as st
 
-from core import ui
+from core import class_ui, ui
 from core.app_pages import PAGES
 from core.lessons import lessons_for, lessons_table, pages_list
 
@@ -52,3 +52,13 @@ st.markdown(
     + lessons_table(lessons_for({p.url_path for p in PAGES}), {p.url_path: p.title for p in PAGES}),
     unsafe_allow_html=True,  # GenLab's own lesson list (escaped), for same-tab links; never user text
 )
+
+st.markdown(
+    "### Lead a class\n\n"
+    "Open a class and hand out its join link (or show its QR code): every student's screen follows yours, page, "
+    "view, walkthrough step and settings, within about a second; a student can explore on their own and catch up "
+    "in one click. Lesson steps carry questions for the class: ask one, watch the answers come in as a chart, "
+    "then reveal the right one. Answers are anonymous and are deleted when the class ends (export them as CSV "
+    "first if you want them)."
+)
+class_ui.home_controls()

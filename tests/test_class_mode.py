@@ -1,0 +1,192 @@
+"""Class mode in the app: a teacher and students as AppTest sessions of one process (one in-memory store)."""
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import classroom as cr
+from core import questions as qs
+from pagetest import APP, shown, widget
+
+KEY = "_genlab_class"
+
+
+def session(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(query or {})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def teacher() -> AppTest:
+    t = session()
+    t.button(key="genlab_class_open").click().run()
+    assert t.session_state[KEY]["role"] == "lead"
+    return t
+
+
+def student(t: AppTest, code: str | None = None) -> AppTest:
+    s = session({"class": code or cr.pretty_code(t.session_state[KEY]["code"])})
+    assert s.session_state[KEY]["role"] == "student"
+    return s
+
+
+def texts(at: AppTest) -> str:
+    return " ".join(str(e.value) for kind in ("markdown", "caption", "success", "warning", "info")
+                    for e in getattr(at, kind))
+
+
+def send(at: AppTest) -> None:
+    """Press the answer form's Send button."""
+    next(b for b in at.button if "FormSubmitter" in b.id).click().run()
+
+
+def step_of(at: AppTest) -> str:
+    return shown(widget(at, "step"))
+
+
+def test_students_follow_the_teachers_page_view_settings_and_step():
+    t = teacher()
+    s = student(t)
+    assert "Following your teacher" in texts(s)
+    t.switch_page("pages/gan.py")
+    t.run()
+    t.button_group(key="view").set_value("Training curves").run()
+    widget(t, "lrd").set_value(0.003).run()
+    s.run()  # the student's next run (in a browser: within POLL_S of the teacher's change)
+    assert not s.exception, [e.value for e in s.exception]
+    assert s.button_group(key="view").value == "Training curves"
+    assert widget(s, "lrd").value == 0.003
+    t.sidebar.toggle(key="walkthrough").set_value(True).run()
+    sb = widget(t, "step")
+    sb.set_value(sb.options[2]).run()
+    s.run()
+    assert s.sidebar.toggle(key="walkthrough").value is True
+    assert step_of(s) == step_of(t) == sb.options[2]
+    assert not s.error and not s.exception
+    # the teacher sees the student following (their poll reported it)
+    code = t.session_state[KEY]["code"]
+    from core import class_ui
+
+    assert class_ui.room().presence(code) == {"here": 1, "following": 1}  # the student's poll reported in
+    assert "**1** following now" in texts(t)
+
+
+def test_a_student_who_explores_keeps_their_own_settings_and_catches_up():
+    t = teacher()
+    t.switch_page("pages/gan.py")
+    t.run()
+    t.button_group(key="view").set_value("Training curves").run()
+    s = student(t)
+    assert s.button_group(key="view").value == "Training curves"
+    s.button(key="genlab_class_explore").click().run()
+    assert "Exploring on your own" in texts(s)
+    widget(s, "lrd").set_value(0.0001).run()
+    widget(t, "lrd").set_value(0.003).run()
+    t.button_group(key="view").set_value("The game").run()
+    s.run()
+    assert widget(s, "lrd").value == 0.0001 and s.button_group(key="view").value == "Training curves"
+    s.button(key="genlab_class_catch_up").click().run()
+    assert "Following your teacher" in texts(s)
+    assert s.button_group(key="view").value == "The game"
+    s.button_group(key="view").set_value("Training curves").run()  # moving a control: exploring again
+    assert widget(s, "lrd").value == 0.003
+    assert s.session_state[KEY]["following"] is False
+
+
+def test_a_student_who_opens_another_page_explores():
+    t = teacher()
+    s = student(t)
+    t.switch_page("pages/gan.py")
+    t.run()
+    s.run()
+    s.switch_page("pages/vae.py")
+    s.run()
+    assert s.session_state[KEY]["following"] is False and "Exploring on your own" in texts(s)
+
+
+def _question_page():
+    q = next(q for q in qs.QUESTIONS if q.kind == "choice" and not q.figure)
+    return q
+
+
+def test_three_students_answer_and_the_teacher_sees_the_chart_then_reveals():
+    q = _question_page()
+    t = teacher()
+    kids = [student(t) for _ in range(3)]
+    t.switch_page(f"pages/{q.page}.py")
+    t.run()
+    t.sidebar.toggle(key="walkthrough").set_value(True).run()
+    sb = widget(t, "step")
+    sb.set_value(sb.options[q.step - 1]).run()
+    assert not t.exception
+    t.button(key="genlab_class_ask").click().run()
+    wrong = (int(q.answer) + 1) % len(q.options)
+    for kid, pick in zip(kids, [q.answer, q.answer, wrong]):
+        kid.run()
+        assert q.prompt[:30] in texts(kid)
+        assert not [b for b in kid.button if b.key == "genlab_class_ask"], "a student sees the teacher's controls"
+        kid.radio[0].set_value(pick)
+        send(kid)
+        assert "Your answer:" in texts(kid), texts(kid)
+    t.run()
+    charts = t.get("vega_lite_chart")
+    assert charts, "no answers chart on the teacher's screen"
+    assert "3 answered" in texts(t)
+    code, token = t.session_state[KEY]["code"], t.session_state[KEY]["token"]
+    from core import class_ui
+
+    tally = qs.tally(q, class_ui.room().results(code, token, q.id))
+    assert tally["counts"][int(q.answer)] == 2 and tally["counts"][wrong] == 1
+    t.button(key="genlab_class_reveal").click().run()
+    assert "Right answer" in texts(t) and "2 right" in texts(t)
+    kids[0].run()
+    assert "Right answer" in texts(kids[0]) and "Your answer was right" in texts(kids[0])
+    csv_text = class_ui.room().export_csv(code, token)
+    assert csv_text.count("\n") == 4 and "student 3" in csv_text
+
+
+def test_forged_tokens_guessed_codes_and_ended_classes():
+    t = teacher()
+    code = t.session_state[KEY]["code"]
+    forged = session({"class": cr.pretty_code(code), "lead": "not-the-token"})
+    assert forged.session_state[KEY]["role"] == "student"
+    assert "teacher token is not valid" in " ".join(i.value for i in forged.info)
+    assert not [b for b in forged.button if b.key in ("genlab_class_ask", "genlab_class_end", "genlab_class_reveal")]
+    guessed = session({"class": cr.new_code()})
+    assert KEY not in guessed.session_state and "not open" in " ".join(i.value for i in guessed.info)
+    junk = session({"class": "<script>alert(1)</script>"})
+    assert KEY not in junk.session_state and not junk.exception
+    real = session({"class": cr.pretty_code(code), "lead": t.session_state[KEY]["token"]})  # the lead link
+    assert real.session_state[KEY]["role"] == "lead"
+    assert "lead" not in real.query_params, "the token stays in the address bar"
+    t.button(key="genlab_class_end").click().run()
+    assert KEY not in t.session_state
+    forged.run()
+    assert KEY not in forged.session_state
+
+
+@pytest.mark.parametrize("kind", ["pick", "number"])
+def test_every_kind_of_answer_widget_sends(kind):
+    q = next((q for q in qs.QUESTIONS if q.kind == kind), None)
+    if q is None:
+        pytest.skip(f"no {kind} question")
+    t = teacher()
+    s = student(t)
+    t.switch_page(f"pages/{q.page}.py")
+    t.run()
+    t.sidebar.toggle(key="walkthrough").set_value(True).run()
+    sb = widget(t, "step")
+    sb.set_value(sb.options[q.step - 1]).run()
+    t.button(key="genlab_class_ask").click().run()
+    s.run()
+    if kind == "number":
+        s.number_input[0].set_value(float(q.answer))
+    else:
+        next(p for p in s.get("button_group") if p.label == "Pick every panel that applies").set_value(list(q.answer))
+    send(s)
+    assert not s.exception
+    code, token = t.session_state[KEY]["code"], t.session_state[KEY]["token"]
+    from core import class_ui
+
+    got = class_ui.room().results(code, token, q.id)
+    assert list(got.values()) == [q.parse(q.answer if kind == "number" else list(q.answer))]
