@@ -49,7 +49,8 @@ bench: install-dev
 clean:
 	rm -rf $(VENV) .cache .pytest_cache artifacts
 
-# A class on one machine: REPLICAS GenLab processes (about one per core) behind HAProxy on PORT (deploy/cluster.py).
+# A class on one machine: REPLICAS GenLab processes (about one per core) behind HAProxy on PORT (deploy/cluster.py),
+# and with more than one replica a Redis (in memory only, loopback) that holds class mode's classes for all of them.
 REPLICAS ?= 2
 .PHONY: serve
 serve: install

@@ -8,11 +8,19 @@ of time, with brotli 11 and gzip -9 (``deploy/precompress.py``), far smaller tha
 none of that traffic reaches the Python processes, whose GIL then only runs scripts. Without nginx installed,
 the replicas serve those files as before and HAProxy gzips them (a note on stderr says so).
 
+Class mode (``core/classroom.py``) keeps a class in one store that every replica must see: with more than one
+replica the cluster starts Debian's ``redis-server`` on a free 127.0.0.1 port, in memory only (``--save ''
+--appendonly no``: a class lives for its lesson, nothing is written to disk), and gives every replica its address
+as ``GENLAB_REDIS_URL``. Without it a student whose browser HAProxy pins to another replica than the teacher's
+would find no class. A ``GENLAB_REDIS_URL`` already in the environment (a Redis of your own) is used instead of
+starting one; ``--no-redis`` (``redis=False``) starts none.
+
 Command line (``make serve REPLICAS=2`` runs the first)::
 
     python -m deploy.cluster --replicas 2 --port 8501            # http://127.0.0.1:8501, Ctrl-C stops all
     python -m deploy.cluster --replicas 4 --host 0.0.0.0         # the balancer on every interface (a class on the LAN)
     python -m deploy.cluster --no-nginx                          # /static/ from the replicas, gzipped by HAProxy
+    python -m deploy.cluster --replicas 2 --no-redis             # no shared class store (class mode per replica)
 
 Library (the load bench and the tests)::
 
@@ -29,12 +37,14 @@ Library (the load bench and the tests)::
         c.wait_for_status(0, "DOWN")   # until HAProxy's health checks mark it down (about 2 s)
         c.status()              # {'genlab1': 'DOWN', 'genlab2': 'UP'}
         c.static_status()       # {'nginx': 'UP', 'genlab1': 'DOWN', 'genlab2': 'UP'}: the replicas are nginx's backups
-    # on exit (or an exception) HAProxy, nginx and every replica are stopped
+        c.redis_url             # 'redis://127.0.0.1:PORT/0', every replica's GENLAB_REDIS_URL (None: no shared store)
+        c.redis                 # the redis-server Popen we started, or None (none, or the environment's own Redis)
+    # on exit (or an exception) HAProxy, nginx, Redis and every replica are stopped
 
 A browser pinned to replica ``i``: the cookie ``SERVERID=c.names[i]`` (``COOKIE``). Every replica gets the
 same ``STREAMLIT_SERVER_COOKIE_SECRET`` (the caller's, else the environment's, else one made per start), so
 cookies signed by one replica are accepted by the others. The generated configs and one log per process
-(``replica-<i>.log``, ``nginx.log``, ``haproxy.log``; nginx's pid file and temporary folders too) lie in
+(``replica-<i>.log``, ``nginx.log``, ``redis.log``, ``haproxy.log``; nginx's pid file and temporary folders too) lie in
 ``.cache/cluster-<port>/``. Loopback only unless ``host`` says otherwise; the replicas and nginx always listen
 on 127.0.0.1. nginx runs as the user who started the cluster.
 """
@@ -77,6 +87,24 @@ def nginx_path() -> str | None:
     if os.environ.get("GENLAB_NGINX"):
         return shutil.which(os.environ["GENLAB_NGINX"])
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+
+
+def redis_path() -> str | None:
+    """Redis's server binary: ``$GENLAB_REDIS_SERVER`` if set (None if that is not an executable), else
+    ``redis-server`` on PATH, else Debian's /usr/bin/redis-server; None if there is none."""
+    if os.environ.get("GENLAB_REDIS_SERVER"):
+        return shutil.which(os.environ["GENLAB_REDIS_SERVER"])
+    return shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin:/usr/local/bin")
+
+
+def redis_ping(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
+    """Whether a Redis answers PING on ``host:port`` (a raw RESP exchange: no client library needed)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def nginx_brotli_module(binary: str | None = None) -> Path | None:
@@ -217,6 +245,8 @@ class Cluster:
     nginx_port: int | None = None
     static_dir: Path | None = None  # nginx's root (deploy.precompress's folder)
     nginx_config_path: Path | None = None
+    redis_url: str | None = None  # every replica's GENLAB_REDIS_URL; None: each replica keeps its own classes
+    redis: subprocess.Popen | None = None  # the redis-server started for this cluster (None: none, or an outside one)
 
     def replica_url(self, i: int) -> str:
         """Replica ``i`` directly, bypassing the balancer."""
@@ -276,6 +306,29 @@ def _note(message: str) -> None:
     print(f"note: {message}", file=sys.stderr, flush=True)
 
 
+def _start_redis(binary: str, port: int, workdir: Path, log_path: Path) -> tuple[subprocess.Popen, int]:
+    """redis-server in the foreground on 127.0.0.1:``port``, in memory only, once it answers PING:
+    ``(process, port)``. Another free port if the chosen one was taken meanwhile."""
+    for attempt in range(3):
+        cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes", "--daemonize", "no",
+               "--save", "", "--appendonly", "no", "--dir", str(workdir), "--logfile", ""]
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while not redis_ping(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        else:
+            return proc, port
+        _stop(proc)
+        if not ("Address already in use" in _tail(log_path) and attempt < 2):
+            raise RuntimeError(f"redis-server did not come up on 127.0.0.1:{port} (exit code {proc.poll()}):\n"
+                               f"{_tail(log_path)}")
+        port = free_ports(1)[0]
+    raise AssertionError("unreachable")
+
+
 def _start_nginx(binary: str, port: int, root: Path, workdir: Path, module: Path | None,
                  log_path: Path) -> tuple[subprocess.Popen, int, Path]:
     """nginx in the foreground on 127.0.0.1:``port`` serving ``root``, once it answers its health location:
@@ -305,7 +358,7 @@ def _start_nginx(binary: str, port: int, root: Path, workdir: Path, module: Path
 @contextlib.contextmanager
 def cluster(replicas: int = 2, port: int | None = None, *, host: str = "127.0.0.1", cookie_secret: str | None = None,
             env: dict | None = None, threads: int | None = None, timeout: float = 120, quiet: bool = True,
-            nginx: bool = True, static_dir: str | Path | None = None):
+            nginx: bool = True, static_dir: str | Path | None = None, redis: bool | None = None):
     """Start ``replicas`` GenLab processes on 127.0.0.1, nginx for their static files, and HAProxy on ``host:port``
     in front of them; yield a ``Cluster`` once every replica answers its health check and the balancer answers too;
     stop everything on exit.
@@ -319,6 +372,11 @@ def cluster(replicas: int = 2, port: int | None = None, *, host: str = "127.0.0.
     into ``static_dir``, default ``.cache/static-<streamlit version>``, on the first start of a Streamlit version:
     about a minute, while the replicas start). Where nginx is not installed (or does not start) the replicas serve
     ``/static/`` as before, gzipped by HAProxy, with a note on stderr; ``nginx=False`` asks for that.
+    ``redis``: start a ``redis-server`` (in memory only, 127.0.0.1) and give every replica its address as
+    ``GENLAB_REDIS_URL``, so that class mode's teacher and students meet whichever replica serves them. Default
+    (None): when ``replicas > 1``, unless ``env`` or the environment already sets ``GENLAB_REDIS_URL`` (then that
+    Redis is used); where redis-server is not installed a note on stderr says that a class then lives on one
+    replica only. ``True``: always start one (an error if it cannot be); ``False``: never.
     """
     if replicas < 1:
         raise ValueError(f"replicas must be at least 1, got {replicas}")
@@ -335,10 +393,22 @@ def cluster(replicas: int = 2, port: int | None = None, *, host: str = "127.0.0.
     if nginx_bin and module is None:
         _note(f"nginx has no brotli_static module ({BROTLI_MODULE}; apt-get install libnginx-mod-http-brotli-static): "
               "static files are served as gzip -9 only.")
+    outside_redis = (env or {}).get("GENLAB_REDIS_URL") or os.environ.get("GENLAB_REDIS_URL")
+    redis_bin = None
+    if redis or (redis is None and replicas > 1 and not outside_redis):
+        redis_bin = redis_path()
+        if redis_bin is None:
+            if redis:
+                raise RuntimeError("redis-server not found: install it (apt-get install redis-server), set "
+                                   "GENLAB_REDIS_SERVER, or pass redis=False")
+            _note("redis-server is not installed, so each replica keeps its own classes: a student pinned to another "
+                  "replica than the teacher's finds no class. apt-get install redis-server (or set GENLAB_REDIS_URL "
+                  "to a Redis) for class mode across replicas.")
     auto_port = port is None
-    ports = free_ports(replicas + auto_port + 1)
+    ports = free_ports(replicas + auto_port + 2)
     port = port or ports.pop()
     nginx_port = ports.pop()
+    redis_port = ports.pop()
     secret = cookie_secret or os.environ.get("STREAMLIT_SERVER_COOKIE_SECRET") or secrets.token_hex(32)
     names = [f"genlab{i + 1}" for i in range(replicas)]
     workdir = ROOT / ".cache" / f"cluster-{port}"
@@ -356,9 +426,13 @@ def cluster(replicas: int = 2, port: int | None = None, *, host: str = "127.0.0.
 
     procs: list[tuple[int, subprocess.Popen]] = []
     logs: list[Path] = []
-    haproxy = ngx = None
+    haproxy = ngx = redis_proc = None
     static_root = nginx_config_path = None
+    redis_url = renv.get("GENLAB_REDIS_URL") or None
     try:
+        if redis_bin:  # before the replicas: each makes its class store from GENLAB_REDIS_URL on first use
+            redis_proc, redis_port = _start_redis(redis_bin, redis_port, workdir, workdir / "redis.log")
+            redis_url = renv["GENLAB_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
         for i, p in enumerate(ports):
             logs.append(workdir / f"replica-{i}.log")
             cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.address", "127.0.0.1",
@@ -387,10 +461,14 @@ def cluster(replicas: int = 2, port: int | None = None, *, host: str = "127.0.0.
                     del pending[i]
                 elif proc.poll() is not None:
                     raise RuntimeError(f"replica {i} (port {p}) exited with {proc.returncode}:\n{_tail(logs[i])}")
+            if redis_proc is not None and redis_proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {redis_proc.returncode}:\n{_tail(workdir / 'redis.log')}")
             if pending and time.monotonic() > deadline:
                 raise TimeoutError(f"replicas {sorted(pending)} not healthy after {timeout} s")
             time.sleep(0.25)
 
+        if redis_proc is not None:
+            logs.append(workdir / "redis.log")
         config = workdir / "haproxy.cfg"
         logs.append(workdir / "haproxy.log")
         static = ("127.0.0.1", nginx_port) if ngx is not None else None
@@ -415,7 +493,7 @@ def cluster(replicas: int = 2, port: int | None = None, *, host: str = "127.0.0.
         yield Cluster(url=url, port=port, replicas=procs, haproxy=haproxy, names=names, cookie_secret=secret,
                       workdir=workdir, config_path=config, stats_socket=sock, logs=logs, nginx=ngx,
                       nginx_port=nginx_port if ngx is not None else None, static_dir=static_root,
-                      nginx_config_path=nginx_config_path)
+                      nginx_config_path=nginx_config_path, redis_url=redis_url, redis=redis_proc)
     finally:
         if haproxy is not None:
             _stop(haproxy)
@@ -426,6 +504,8 @@ def cluster(replicas: int = 2, port: int | None = None, *, host: str = "127.0.0.
                 proc.terminate()
         for _, proc in procs:
             _stop(proc)
+        if redis_proc is not None:  # after the replicas: none of them loses its store while shutting down
+            _stop(redis_proc)
         sock.unlink(missing_ok=True)
         if sock.parent != workdir:
             shutil.rmtree(sock.parent, ignore_errors=True)
@@ -440,12 +520,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=120, help="seconds for the replicas to start")
     ap.add_argument("--no-nginx", action="store_true",
                     help="/static/ from the replicas (gzipped by HAProxy), not from nginx (precompressed brotli/gzip)")
+    ap.add_argument("--no-redis", action="store_true",
+                    help="start no Redis: each replica keeps its own classes (default: one Redis when replicas > 1, "
+                         "unless GENLAB_REDIS_URL names one)")
     a = ap.parse_args(argv)
     # SIGTERM (docker stop, systemd, kill) stops the cluster as Ctrl-C does: through cluster()'s cleanup.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         with cluster(a.replicas, a.port, host=a.host, threads=a.threads, timeout=a.timeout,
-                     nginx=not a.no_nginx) as c:
+                     nginx=not a.no_nginx, redis=False if a.no_redis else None) as c:
             print(f"GenLab on {c.url} (HAProxy listening on {a.host}:{c.port}), {len(c.replicas)} replicas:", flush=True)
             for name, (p, proc) in zip(c.names, c.replicas):
                 print(f"  {name}: http://127.0.0.1:{p} (pid {proc.pid})", flush=True)
@@ -454,8 +537,14 @@ def main(argv: list[str] | None = None) -> int:
                       f"from {c.static_dir}", flush=True)
             else:
                 print("  /static/: from the replicas, gzipped by HAProxy", flush=True)
+            if c.redis is not None:
+                print(f"  class store: Redis on {c.redis_url} (pid {c.redis.pid}, in memory only)", flush=True)
+            elif c.redis_url:
+                print(f"  class store: Redis at {c.redis_url} (GENLAB_REDIS_URL)", flush=True)
+            else:
+                print("  class store: in each replica's memory (a class lives on one replica)", flush=True)
             print(f"  config and logs: {c.workdir}\nCtrl-C stops them all.", flush=True)
-            reported: set[int] = set()
+            reported: set[int | str] = set()
             nginx_reported = False
             while c.haproxy.poll() is None:
                 if c.nginx is not None and c.nginx.poll() is not None and not nginx_reported:
@@ -467,7 +556,11 @@ def main(argv: list[str] | None = None) -> int:
                         reported.add(i)
                         print(f"{c.names[i]} (port {p}) exited with {proc.returncode}; the others keep serving "
                               f"(log: {c.logs[i]})", file=sys.stderr, flush=True)
-                if len(reported) == len(c.replicas):
+                if c.redis is not None and c.redis.poll() is not None and "redis" not in reported:
+                    reported.add("redis")
+                    print(f"redis-server exited with {c.redis.returncode}: class mode fails until it is back "
+                          f"(log: {c.workdir / 'redis.log'})", file=sys.stderr, flush=True)
+                if len(reported - {"redis"}) == len(c.replicas):
                     print("every replica has exited", file=sys.stderr)
                     return 1
                 time.sleep(1)
