@@ -65,7 +65,9 @@ def open_class() -> dict:
 
 
 def _leave(message: str | None = None) -> None:
-    st.session_state.pop(_KEY, None)
+    me = st.session_state.pop(_KEY, None)
+    if me and me.get("role") == "lead":
+        st.session_state["_genlab_class_forget_cookie"] = True
     for k in ("class", "lead"):
         if k in st.query_params:
             del st.query_params[k]
@@ -73,13 +75,46 @@ def _leave(message: str | None = None) -> None:
         st.session_state["_genlab_class_notice"] = message
 
 
+COOKIE = "genlab_lead"  # the teacher's browser: "<code>.<token>", so every tab and lesson link they open leads
+
+
+def _cookie_lead() -> tuple[str, str] | None:
+    try:
+        raw = st.context.cookies.get(COOKIE)
+    except Exception:  # noqa: BLE001 - no browser (AppTest)
+        return None
+    if not raw or "." not in raw or len(raw) > 128:
+        return None
+    code, token = raw.split(".", 1)
+    code = cr.normalize_code(code)
+    return (code, token) if code else None
+
+
+def _lead_cookie_script(me: dict | None) -> None:
+    """Write (or, with None, delete) the teacher's cookie in their browser: a lesson link or a reload opens a
+    new session, and the new session must still be the teacher's. Our own code and token only (base32 and
+    URL-safe base64), never user text."""
+    if me is None:
+        value, age = "", 0
+    else:
+        value, age = f"{me['code']}.{me['token']}", int(room().limits.ttl_s)
+    st.html(f"<script>document.cookie = '{COOKIE}={value}; path=/; max-age={age}; SameSite=Strict';</script>",
+            unsafe_allow_javascript=True)
+
+
 def begin(state, here: str, pages: dict) -> None:
     """Before the page runs. ``here``: the url_path the router is about to run; ``pages``: url_path -> st.Page."""
     notice = st.session_state.pop("_genlab_class_notice", None)
     if notice:
         st.toast(notice, icon=":material/school:")
+    if st.session_state.pop("_genlab_class_forget_cookie", False):
+        _lead_cookie_script(None)
     raw_code, token = state.raw.get("class"), state.raw.get("lead")
     me = session()
+    cookie = _cookie_lead() if me is None or me["role"] != "lead" else None
+    if cookie and (raw_code is None or cr.normalize_code(raw_code) == cookie[0]) and room().is_teacher(*cookie):
+        me = st.session_state[_KEY] = {"code": cookie[0], "role": "lead", "token": cookie[1], "show_code": False,
+                                       "cookie": True}
     if raw_code is not None:
         code = cr.normalize_code(raw_code)
         if code is None or not room().exists(code):
@@ -202,23 +237,34 @@ def _student_poll() -> None:
 
 
 @st.fragment(run_every=TEACHER_POLL_S)
-def _teacher_live() -> None:
+def _teacher_count() -> None:
+    """How many students follow now (refreshed every TEACHER_POLL_S)."""
+    me = session()
+    if not me or me["role"] != "lead":
+        return
+    p = room().presence(me["code"])
+    st.markdown(f":material/groups: **{p['following']}** following now · {p['here']} in the class")
+
+
+@st.fragment(run_every=TEACHER_POLL_S)
+def _teacher_chart() -> None:
+    """The open question's answers as a chart, live (refreshed every TEACHER_POLL_S)."""
     me = session()
     if not me or me["role"] != "lead":
         return
     r = room()
     try:
-        p = r.presence(me["code"])
         asked = r.question(me["code"])
         q = qs.by_id(asked.id) if asked else None
-        results = r.results(me["code"], me["token"], q.id) if q else {}
+        if q is None:
+            return
+        t = qs.tally(q, r.results(me["code"], me["token"], q.id))
     except cr.ClassError:
         return
-    st.markdown(f":material/groups: **{p['following']}** following now · {p['here']} in the class")
-    if q is not None:
-        t = qs.tally(q, results)
+    if t["n"]:
         _chart(q, t, asked.revealed)
-        st.caption(f"{t['n']} answered" + (f" · {t['n_right']} right" if asked.revealed else ""))
+    st.caption(f"{t['n']} answered" + (f" · {t['n_right']} right" if asked.revealed else "")
+               + ("" if t["n"] or asked.revealed else ": the chart appears with the first answer"))
 
 
 def _teacher_panel(state, here: str) -> None:
@@ -234,7 +280,7 @@ def _teacher_panel(state, here: str) -> None:
             st.rerun()
         if me.get("show_code"):
             _join_code(code)
-        _teacher_live()
+        _teacher_count()
         step = _step(here)
         q = qs.for_step(here, step) if step else None
         asked = r.question(code)
@@ -283,6 +329,8 @@ def _teacher_question(q: qs.Question, asked) -> None:
     _show_figure(q, revealed=bool(is_open and asked.revealed))
     row = st.container(horizontal=True, gap="small")
     me = session()
+    if is_open:
+        _teacher_chart()
     if not is_open:
         if row.button("Ask the class", icon=":material/quiz:", type="primary", key="genlab_class_ask"):
             room().ask(me["code"], me["token"], q.id)
@@ -364,6 +412,9 @@ def panel(state, here: str, box) -> None:
         return
     with box:
         if me["role"] == "lead":
+            if not me.get("cookie"):
+                _lead_cookie_script(me)
+                me["cookie"] = True
             publish(state, here)
             if session():
                 _teacher_panel(state, here)

