@@ -15,6 +15,7 @@ Nothing a student sends is ever shown as text on another screen: answers are cho
 """
 from __future__ import annotations
 
+import re
 import secrets
 from urllib.parse import urlencode, urlsplit
 
@@ -90,16 +91,25 @@ def _cookie_lead() -> tuple[str, str] | None:
     return (code, token) if code else None
 
 
+_COOKIE_SAFE = re.compile(r"[a-z2-7]{16}\.[A-Za-z0-9_-]{16,64}")
+
+
+def cookie_value(code: str, token: str) -> str:
+    """``code.token`` for the teacher's cookie, or ValueError: only a class's own code (base32) and token
+    (URL-safe base64), which the store has already checked, can reach the page's script."""
+    value = f"{code}.{token}"
+    if not _COOKIE_SAFE.fullmatch(value):
+        raise ValueError("not a class code and lead token")
+    return value
+
+
 def _lead_cookie_script(me: dict | None) -> None:
     """Write (or, with None, delete) the teacher's cookie in their browser: a lesson link or a reload opens a
-    new session, and the new session must still be the teacher's. Our own code and token only (base32 and
-    URL-safe base64), never user text."""
-    if me is None:
-        value, age = "", 0
-    else:
-        value, age = f"{me['code']}.{me['token']}", int(room().limits.ttl_s)
-    st.html(f"<script>document.cookie = '{COOKIE}={value}; path=/; max-age={age}; SameSite=Strict';</script>",
-            unsafe_allow_javascript=True)
+    new session, and the new session must still be the teacher's."""
+    value = cookie_value(me["code"], me["token"]) if me else ""
+    age = int(room().limits.ttl_s) if me else 0
+    st.html("<script>document.cookie = '" + COOKIE + "=" + value + "; path=/; max-age=" + str(age)
+            + "; SameSite=Strict';</script>", unsafe_allow_javascript=True)
 
 
 def begin(state, here: str, pages: dict) -> None:

@@ -18,8 +18,8 @@ def _imports(path: Path) -> set[str]:
 
 
 #: core's app layer, the only Streamlit-aware part of it: URL state, progress and the like (ui), the models
-#: trained live and the rule by which a link brings them back (app_models)
-APP_LAYER = ("core/ui.py", "core/app_models.py")
+#: trained live and the rule by which a link brings them back (app_models), class mode's screens (class_ui)
+APP_LAYER = ("core/ui.py", "core/app_models.py", "core/class_ui.py")
 
 
 def test_core_is_free_of_streamlit_and_models_of_plotting():

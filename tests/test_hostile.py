@@ -251,10 +251,14 @@ def test_bad_uploads_on_the_page_say_why_and_keep_the_page(page, one_torch_threa
 
 SOURCES = sorted([*ROOT.glob("pages/*.py"), *ROOT.glob("core/**/*.py"), ROOT / "streamlit_app.py"])
 #: Calls that render raw HTML, allowed where the HTML is static text: (file, enclosing function).
-HTML_ALLOWED = {("core/ui.py", "page_style"), ("core/ui.py", "_layout_style")}
+HTML_ALLOWED = {("core/ui.py", "page_style"), ("core/ui.py", "_layout_style"),
+                ("core/class_ui.py", "_lead_cookie_script")}
 #: In an allowed function, what may flow into the HTML: literals, the local list of literal CSS, "".join, and the
 #: module's constant layout rules (core.ui._LAYOUT_CSS and _FIT_JS, string literals).
-STATIC_NAMES = {"css", "_LAYOUT_CSS", "_FIT_JS"}
+STATIC_NAMES = {"css", "_LAYOUT_CSS", "_FIT_JS",
+                # class mode's cookie script: its constant name, a value from class_ui.cookie_value (which lets
+                # only base32 and base64url through: tested below) and str(an int)
+                "COOKIE", "value", "age", "str"}
 
 
 def _functions(tree):
@@ -311,6 +315,22 @@ def test_home_page_links_escape_everything_they_are_given():
         [PageSpec("pages/gan.py", evil, ":material/home:", 'gan"><script>', "gan", evil)])
     assert "<img" not in html and "<script>" not in html and '"><' not in html
     assert html.count("<a href=") == 3 and 'target="_self"' in html
+
+
+def test_the_teachers_cookie_carries_only_a_code_and_a_token():
+    import ast as _ast
+
+    from core import class_ui
+
+    code, token = "k3vq7mzp2xfa9rtc".replace("9", "7"), "A" * 32
+    assert class_ui.cookie_value(code, token) == f"{code}.{token}"
+    for c, t in ((code, "x'; alert(1); '"), (code, "<script>" * 4), ("<b>", token), (code, "a" * 200), (code, "")):
+        with pytest.raises(ValueError):
+            class_ui.cookie_value(c, t)
+    src = _ast.parse((ROOT / "core/class_ui.py").read_text())
+    fn = next(n for n in _ast.walk(src) if isinstance(n, _ast.FunctionDef) and n.name == "_lead_cookie_script")
+    assigns = [n for n in _ast.walk(fn) if isinstance(n, _ast.Assign) and n.targets[0].id == "value"]
+    assert len(assigns) == 1 and "cookie_value(" in _ast.unparse(assigns[0].value)
 
 
 def test_no_user_input_is_rendered_as_html():
