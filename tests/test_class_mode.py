@@ -1,10 +1,10 @@
 """Class mode in the app: a teacher and students as AppTest sessions of one process (one in-memory store)."""
 import pytest
+from pagetest import APP, shown, widget
 from streamlit.testing.v1 import AppTest
 
 from core import classroom as cr
 from core import questions as qs
-from pagetest import APP, shown, widget
 
 KEY = "_genlab_class"
 

@@ -93,7 +93,7 @@ def test_teacher_moves_the_class_and_students_see_it(room):
 
 def test_only_the_lead_token_drives(room):
     code, token = room.open()
-    other_code, other_token = room.open()
+    _other_code, other_token = room.open()
     for forged in (None, "", "x", other_token, token + "x", token.upper()):
         with pytest.raises(cr.NotTeacher):
             room.publish(code, forged, "gan", {})
@@ -146,7 +146,7 @@ def test_answers_are_canonical_bounded_and_rate_limited(room):
 
 
 def test_class_is_bounded_and_counts_who_follows(room):
-    code, token = room.open()
+    code, _token = room.open()
     for sid in ("a", "b", "c"):
         room.join(code, sid)
     room.join(code, "a")  # joining twice is one student
