@@ -26,6 +26,8 @@ from core import questions as qs
 from core.ui import forget_forced
 
 _KEY = "_genlab_class"
+_GOTO = "_genlab_class_goto"  # the teacher's "Next lesson": (page, step, the lesson's settings) for the next run
+_PAGES: dict = {}  # url_path -> st.Page, as the router gave them (begin)
 POLL_S = 1.0          # a following student checks the teacher's view this often
 TEACHER_POLL_S = 2.0  # the teacher's count of followers and live answers refresh this often
 
@@ -119,6 +121,15 @@ def begin(state, here: str, pages: dict) -> None:
         st.toast(notice, icon=":material/school:")
     if st.session_state.pop("_genlab_class_forget_cookie", False):
         _lead_cookie_script(None)
+    _PAGES.update(pages)
+    goto = st.session_state.pop(_GOTO, None)
+    if goto is not None and goto[0] == here:
+        # the teacher's "Next lesson": this run opens the lesson exactly as its link would, in this session
+        page, step, settings = goto
+        forget_forced()
+        state.follow({**settings, "walkthrough": "true"}, skip={"step"})
+        st.session_state.pop("_genlab_step_from_link", None)
+        state.raw["step"] = str(step)
     raw_code, token = state.raw.get("class"), state.raw.get("lead")
     me = session()
     cookie = _cookie_lead() if me is None or me["role"] != "lead" else None
@@ -291,6 +302,7 @@ def _teacher_panel(state, here: str) -> None:
         if me.get("show_code"):
             _join_code(code)
         _teacher_count()
+        _lessons_nav(state, here)
         step = _step(here)
         q = qs.for_step(here, step) if step else None
         asked = r.question(code)
@@ -316,6 +328,45 @@ def _teacher_panel(state, here: str) -> None:
                 r.end(code, me["token"])
                 _leave("The class has ended; its answers are deleted.")
                 st.rerun()
+
+
+def _lessons_nav(state, here: str) -> None:
+    """The lecture's lessons in order, one click each way: the teacher runs the whole lecture from the
+    presenter view (its sidebar folded away), and the class follows."""
+    from core.lessons import LESSONS
+
+    order = [p for p in _PAGES if p]
+    lessons = [lesson for lesson in LESSONS if lesson.page in order]
+    if not lessons:
+        return
+    where = (order.index(here) if here in order else -1, _step(here) or 0)
+
+    def pos(lesson):
+        return order.index(lesson.page), lesson.step
+
+    before = [lesson for lesson in lessons if pos(lesson) < where]
+    after = [lesson for lesson in lessons if pos(lesson) > where]
+    now = next((lesson for lesson in lessons if pos(lesson) == where), None)
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+    row.markdown(f"**Lesson {lessons.index(now) + 1} of {len(lessons)}:** {now.title}" if now else
+                 f"**Lessons:** {len(before)} of {len(lessons)} behind you")
+    if before and row.button("Previous lesson", icon=":material/skip_previous:", key="genlab_class_prev",
+                             help=before[-1].title):
+        _goto(state, before[-1])
+    if after and row.button("Next lesson", icon=":material/skip_next:", key="genlab_class_next",
+                            help=after[0].title):
+        _goto(state, after[0])
+
+
+def _goto(state, lesson) -> None:
+    st.session_state[_GOTO] = (lesson.page, lesson.step, dict(lesson.extra) | (
+        {"hide": ",".join(lesson.hide)} if lesson.hide else {}))
+    query = {"class": cr.pretty_code(session()["code"])}
+    if state.present:
+        query["present"] = "true"
+    if lesson.hide:
+        query["hide"] = ",".join(lesson.hide)
+    st.switch_page(_PAGES[lesson.page], query_params=query)
 
 
 def _join_code(code: str) -> None:

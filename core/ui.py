@@ -115,20 +115,26 @@ class UrlState:
         # class mode: the teacher's view a following student's widgets take (see follow)
         self.forced: dict[str, str] | None = None
         self._on_leave = None
+        self._skip: set[str] = set()
 
-    def follow(self, query: dict[str, str], on_leave=None) -> None:
+    def follow(self, query: dict[str, str], on_leave=None, skip=()) -> None:
         """Class mode: every widget of this run takes its value from ``query`` (the teacher's view; a key it
-        lacks takes the widget's default), and the teacher's hidden controls are hidden here too. A widget the
-        student moved since the last run keeps the student's value and ends following: ``on_leave()`` is called
-        and the rest of the run is the student's own."""
+        lacks takes the widget's default; keys in ``skip`` are left alone), and the teacher's hidden controls are
+        hidden here too. A widget the student moved since the last run keeps the student's value and ends
+        following: ``on_leave()`` is called and the rest of the run is the student's own."""
         self.forced = dict(query)
         self._on_leave = on_leave
+        self._skip = set(skip)
+        # what the page reads from the link itself (a GAN's training so far, ``trained=true``) is the teacher's too:
+        # this run reads as if opened with the teacher's link (the class code and the presenter flag stay ours)
+        self.raw = {**{k: v for k, v in self.raw.items() if k in ("class", "present")},
+                    **{k: v for k, v in query.items() if k != "present"}}
         self.hidden = {k.strip() for k in str(query.get("hide", ""))[:2000].split(",") if k.strip()}
 
     def _force(self, key: str, default, parse) -> bool:
         """Before the widget ``key`` is made, in a following student's run: set it to the teacher's value.
         ``parse`` turns the URL text into the widget's value (ValueError when it cannot). True when forced."""
-        if self.forced is None:
+        if self.forced is None or key in self._skip:
             return False
         last = st.session_state.setdefault(_FORCED_KEY, {})
         if key in last and key in st.session_state and st.session_state[key] != last[key]:

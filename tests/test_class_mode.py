@@ -190,3 +190,36 @@ def test_every_kind_of_answer_widget_sends(kind):
 
     got = class_ui.room().results(code, token, q.id)
     assert list(got.values()) == [q.parse(q.answer if kind == "number" else list(q.answer))]
+
+
+def test_the_teacher_runs_the_lecture_lesson_by_lesson_and_the_class_follows():
+    from core.lessons import LESSONS
+
+    t = teacher()
+    s = student(t)
+    assert "Lesson" in texts(t) and not [b for b in t.button if b.key == "genlab_class_prev"]
+    t.button(key="genlab_class_next").click().run()  # from home: the first lesson
+    first = LESSONS[0]
+    assert not t.exception, [e.value for e in t.exception]
+    assert t.sidebar.toggle(key="walkthrough").value is True
+    assert step_of(t).startswith(f"{first.step}.") and f"Lesson 1 of {len(LESSONS)}:" in texts(t)
+    s.run()
+    assert step_of(s) == step_of(t) and s.sidebar.toggle(key="walkthrough").value is True
+    # the mode-collapse lesson carries settings (D three steps ahead, a higher D rate, its checkpoint's iterations)
+    collapse = next(lesson for lesson in LESSONS if dict(lesson.extra).get("k") == "3")
+    before = LESSONS[LESSONS.index(collapse) - 1]
+    assert before.page == collapse.page
+    t.switch_page(f"pages/{before.page}.py")
+    t.run()
+    sb = widget(t, "step")
+    sb.set_value(sb.options[before.step - 1]).run()
+    t.button(key="genlab_class_next").click().run()
+    assert not t.exception, [e.value for e in t.exception]
+    assert step_of(t).startswith(f"{collapse.step}.")
+    extra = dict(collapse.extra)
+    assert widget(t, "k").value == int(extra["k"]) and shown(widget(t, "lrd")) == extra["lrd"]
+    s.run()
+    assert widget(s, "k").value == int(extra["k"]) and shown(widget(s, "lrd")) == extra["lrd"]
+    assert step_of(s) == step_of(t)
+    t.button(key="genlab_class_prev").click().run()
+    assert step_of(t).startswith(f"{before.step}.") and widget(t, "k").value == 1
