@@ -125,7 +125,7 @@ def begin(state, here: str, pages: dict) -> None:
     goto = st.session_state.pop(_GOTO, None)
     if goto is not None and goto[0] == here:
         # the teacher's "Next lesson": this run opens the lesson exactly as its link would, in this session
-        page, step, settings = goto
+        _page, step, settings = goto
         forget_forced()
         state.follow({**settings, "walkthrough": "true"}, skip={"step"})
         st.session_state.pop("_genlab_step_from_link", None)
