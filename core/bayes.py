@@ -1,6 +1,6 @@
 """Gaussian naive Bayes vs logistic regression: the generative-discriminative pair.
 
-Everything here is scikit-learn (``GaussianNB``, ``LogisticRegression``, ``learning_curve``,
+Everything here is scikit-learn (``GaussianNB``, ``LogisticRegression``, ``StratifiedShuffleSplit``,
 its datasets); what is written by hand is what the lecture teaches: naive Bayes rewritten
 as a linear (or quadratic) model of the log-odds, and sampling from NB's joint P(Y) P(X|Y).
 """
@@ -30,7 +30,8 @@ def _single_threaded(fn):
 #: 2-D data sets of the page. "gaussians" is generated; the rest come with scikit-learn.
 DATASETS = ("gaussians", "moons", "wine", "breast_cancer", "iris")
 #: Full-dimensional sets of the learning-curve experiment (Ng & Jordan 2002).
-CURVE_SETS = ("digits_0v1", "digits_2v3", "digits", "breast_cancer", "wine")
+#: Digit sets (scikit-learn's 8x8 digits) of the learning-curve experiment (Ng & Jordan 2002): pairs and all ten.
+CURVE_SETS = ("digits_0v1", "digits_2v3", "digits_3v8", "digits")
 
 
 @dataclass(frozen=True)
@@ -109,13 +110,15 @@ class PairResult:
     scores: dict  # {"NB": {"train_acc", "test_acc", "train_logloss", "test_logloss"}, "LR": {...}}
 
 
-def make_lr(C: float = 1.0):
-    """Logistic regression on standardised features (lbfgs, multinomial for several classes)."""
+def make_lr(C: float = 1.0, standardise: bool = True):
+    """Logistic regression (lbfgs, multinomial for several classes), on features standardised with the
+    training set's mean and std (the 2-D view; ``lr_log_odds`` undoes it) or, ``standardise=False``, as given."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
+    lr = LogisticRegression(C=C, max_iter=2000)
+    return make_pipeline(StandardScaler(), lr) if standardise else lr
 
 
 @_single_threaded
@@ -224,71 +227,126 @@ def sample_joint(nb, n: int, seed: int):
 
 # ---- learning curves (Ng & Jordan 2002)
 
+#: Training examples per class of the learning curves (the bench uses the same).
+CURVE_SIZES = (2, 4, 6, 10, 20, 50, 100)
+#: GaussianNB's ``var_smoothing`` choices: scikit-learn's default (a floor only), and three real smoothings.
+NB_SMOOTHINGS = (1e-9, 1e-2, 0.1, 1.0)
+#: Logistic regression's input: pixels / 16 (a fixed scale, nothing learned) or standardised on the training set.
+LR_PREPS = ("raw", "standardised")
+#: Logistic regression's inverse L2 strength (scikit-learn's ``C``; large = nearly unregularised).
+LR_CS = (0.01, 1.0, 100.0, 1e4)
+
+
+@dataclass(frozen=True)
+class CurveConfig:
+    """One learning-curve experiment. The defaults are the setting closest to Ng & Jordan's protocol:
+    NB by plain maximum likelihood (1e-9 only keeps a variance off zero), LR by (nearly unregularised)
+    conditional likelihood on the pixels as they are. C = 100 rather than no penalty: with a few
+    separable training images the unregularised optimum lies at infinity."""
+    data: str = "digits_0v1"          # one of CURVE_SETS
+    var_smoothing: float = 1e-9       # GaussianNB's variance floor, a share of the largest pixel variance
+    lr_prep: str = "raw"              # one of LR_PREPS
+    C: float = 100.0                  # logistic regression's inverse regularisation strength
+    n_splits: int = 20                # random train/test splits per training size
+    seed: int = 0                     # draws the splits and the training images
+    sizes: tuple = CURVE_SIZES        # training examples per class, increasing
+    test_size: float = 0.3            # share of each class held out for the test error
+
+    def __post_init__(self):
+        if self.data not in CURVE_SETS:
+            raise ValueError(f"Unknown curve data set {self.data!r}; valid choices are {list(CURVE_SETS)}.")
+        if self.lr_prep not in LR_PREPS:
+            raise ValueError(f"Unknown LR preprocessing {self.lr_prep!r}; valid choices are {list(LR_PREPS)}.")
+        if not (self.var_smoothing >= 0 and self.C > 0 and self.n_splits >= 2 and 0 < self.test_size < 1):
+            raise ValueError("need var_smoothing >= 0, C > 0, n_splits >= 2 and 0 < test_size < 1.")
+        m = list(self.sizes)
+        if not m or m[0] < 1 or m != sorted(set(m)) or any(int(v) != v for v in m):
+            raise ValueError(f"sizes must be increasing whole numbers >= 1, got {self.sizes}.")
+
+
 def curve_data(name: str):
-    """Full-dimensional data of the learning-curve experiment: ``(X, y)``."""
+    """The digits of the learning-curve experiment, ``(X, y)``: 8x8 pixels scaled to [0, 1] (the raw
+    0..16 grey levels / 16, a fixed scale), and for a pair "digits_avb" the labels 0 (digit a) and 1 (digit b)."""
     from sklearn import datasets
 
     if name not in CURVE_SETS:
         raise ValueError(f"Unknown curve data set {name!r}; valid choices are {list(CURVE_SETS)}.")
-    if name.startswith("digits"):
-        d = datasets.load_digits()
-        X, y = d.data, d.target
-        if name != "digits":
-            a, b = int(name[-3]), int(name[-1])
-            keep = (y == a) | (y == b)
-            X, y = X[keep], (y[keep] == b).astype(int)
-        return X, y
-    d = _sk_set(name)
-    return d.data, d.target
-
-
-def _interleaved_splits(y, n_splits, test_size, seed):
-    """Stratified random splits whose training indices are ordered round-robin by class.
-
-    ``learning_curve`` trains on the first m training indices; interleaving the classes makes
-    every prefix hold every class (and stay near-stratified) even for the smallest m.
-    """
-    from sklearn.model_selection import StratifiedShuffleSplit
-
-    rng = np.random.default_rng(seed)
-    splits = []
-    for tr, te in StratifiedShuffleSplit(n_splits=n_splits, test_size=test_size, random_state=seed).split(np.zeros(len(y)), y):
-        by_class = [rng.permutation(tr[y[tr] == k]) for k in np.unique(y)]
-        order = [idx for group in zip(*by_class) for idx in group]  # round robin while all classes last
-        used = set(order)
-        rest = rng.permutation([i for i in tr if i not in used])
-        splits.append((np.array(order + list(rest), dtype=int), te))
-    return splits
+    d = datasets.load_digits()
+    X, y = d.data / 16.0, d.target
+    if name != "digits":
+        a, b = int(name[-3]), int(name[-1])
+        keep = (y == a) | (y == b)
+        X, y = X[keep], (y[keep] == b).astype(int)
+    return X, y
 
 
 @_single_threaded
-def learning_curves(name: str, sizes=None, n_splits: int = 20, seed: int = 0, test_size: float = 0.3,
-                    var_smoothing: float = 0.1):
-    """Test error against training-set size for NB and LR, over ``n_splits`` random splits.
+def learning_curves(cfg: CurveConfig | None = None) -> dict:
+    """Test error against training examples per class m, for NB and LR, over ``cfg.n_splits`` random splits.
 
-    Uses scikit-learn's ``learning_curve``. ``var_smoothing`` is GaussianNB's own hyperparameter
-    (a share of the largest feature variance added to every variance): pixel features that are
-    constant in a small training set would otherwise get a near-zero variance and veto a class
-    on their own. LR is scikit-learn's usual recipe, standardised features with C = 1. Returns ``{"sizes": m, "NB": errors, "LR": errors}`` where
-    errors has shape (len(m), n_splits), so a page can draw the mean and a band.
+    Each split holds out ``test_size`` of every class; from the rest it draws one random order per class,
+    and size m trains on the first m images of each class (so a split's training sets are nested, and every
+    class has exactly m). NB is ``GaussianNB(var_smoothing)``; LR is ``LogisticRegression(C)`` on the pixels
+    in [0, 1] or standardised with the mean and std of its m-per-class training images.
+    Returns ``{"sizes": m, "NB": errors, "LR": errors}``, errors of shape (len(m), n_splits), in [0, 1].
     """
-    from sklearn.model_selection import learning_curve
+    from sklearn.model_selection import StratifiedShuffleSplit
     from sklearn.naive_bayes import GaussianNB
 
-    X, y = curve_data(name)
-    n_classes = len(np.unique(y))
-    n_train = int(len(y) * (1 - test_size))
-    if sizes is None:
-        sizes = np.unique(np.geomspace(max(2 * n_classes, 4), min(n_train, 600), 12).astype(int))
-    if sizes.min() < n_classes or sizes.max() > n_train:
-        raise ValueError(f"training sizes must lie in [{n_classes}, {n_train}] for {name!r}.")
-    sizes = np.asarray(sizes, int)
-    cv = _interleaved_splits(y, n_splits, test_size, seed)
-    out = {"sizes": sizes}
-    for label, est in (("NB", GaussianNB(var_smoothing=var_smoothing)), ("LR", make_lr())):
-        _, _, test = learning_curve(est, X, y, train_sizes=sizes, cv=cv, scoring="accuracy", n_jobs=1, shuffle=False)
-        out[label] = 1.0 - test
+    cfg = cfg or CurveConfig()
+    X, y = curve_data(cfg.data)
+    classes = np.unique(y)
+    sizes = np.asarray(cfg.sizes, int)
+    out = {"sizes": sizes, "NB": np.empty((len(sizes), cfg.n_splits)), "LR": np.empty((len(sizes), cfg.n_splits))}
+    rng = np.random.default_rng(cfg.seed)
+    splitter = StratifiedShuffleSplit(n_splits=cfg.n_splits, test_size=cfg.test_size, random_state=cfg.seed)
+    for s, (tr, te) in enumerate(splitter.split(X, y)):
+        pools = [rng.permutation(tr[y[tr] == k]) for k in classes]
+        if min(len(p) for p in pools) < sizes[-1]:
+            raise ValueError(f"{cfg.data!r} has only {min(len(p) for p in pools)} training images in its smallest "
+                             f"class; sizes must not exceed that.")
+        for i, m in enumerate(sizes):
+            idx = np.concatenate([p[:m] for p in pools])
+            nb = GaussianNB(var_smoothing=cfg.var_smoothing).fit(X[idx], y[idx])
+            lr = make_lr(cfg.C, standardise=cfg.lr_prep == "standardised").fit(X[idx], y[idx])
+            out["NB"][i, s] = np.mean(nb.predict(X[te]) != y[te])
+            out["LR"][i, s] = np.mean(lr.predict(X[te]) != y[te])
     return out
+
+
+def curve_summary(curves: dict) -> dict:
+    """Mean and std (over the splits) of both curves, and the sizes m at which NB's mean error is the lower:
+    ``{"NB": (mean, std), "LR": (mean, std), "nb_wins": [m, ...], "nb_wins_up_to": m or None}``, where
+    ``nb_wins_up_to`` is the largest m such that NB wins at every size up to it (None if not at the smallest)."""
+    m = [int(v) for v in curves["sizes"]]
+    out = {k: (curves[k].mean(1), curves[k].std(1, ddof=1)) for k in ("NB", "LR")}
+    wins = out["NB"][0] < out["LR"][0]
+    out["nb_wins"] = [v for v, w in zip(m, wins) if w]
+    upto = None
+    for v, w in zip(m, wins):
+        if not w:
+            break
+        upto = v
+    out["nb_wins_up_to"] = upto
+    return out
+
+
+def curve_report(curves: dict) -> str:
+    """The measured numbers of one learning-curve experiment, in words (markdown): smallest and largest m,
+    and where NB's mean error is the lower."""
+    s = curve_summary(curves)
+    m = [int(v) for v in curves["sizes"]]
+    at = lambda i: (f"at **m = {m[i]}** per class: NB {s['NB'][0][i]:.1%} ± {s['NB'][1][i]:.1%}, "
+                    f"LR {s['LR'][0][i]:.1%} ± {s['LR'][1][i]:.1%}")
+    wins = s["nb_wins"]
+    if not wins:
+        verdict = "**NB is better at no m**: LR has the lower mean error at every size."
+    elif s["nb_wins_up_to"] == wins[-1]:
+        verdict = f"**NB is better up to m = {wins[-1]}**, LR from there on." if wins[-1] != m[-1] else \
+            "**NB is better at every m** measured here."
+    else:
+        verdict = f"**NB has the lower mean error at m = {', '.join(map(str, wins))}** only."
+    return f"Measured ({curves['NB'].shape[1]} splits, mean ± std): {at(0)}; {at(len(m) - 1)}. {verdict}"
 
 
 # ---- duplicated features

@@ -2,7 +2,7 @@
 import pytest
 
 from core.app_pages import PAGES
-from tests.pagetest import APP, assert_ok, notices, open_page, open_views, shown, views, widget_in
+from tests.pagetest import APP, assert_ok, captions, notices, open_page, open_views, shown, views, widget_in
 from streamlit.testing.v1 import AppTest
 
 BAYES = "pages/bayes.py"
@@ -51,12 +51,14 @@ def test_a_hidden_views_setting_survives_in_the_link():
 
 
 @pytest.mark.parametrize("query", [
-    {"data": "Two moons", "n": 5, "seed": 99, "gen": 1000, "splits": 3},
+    {"data": "Two moons", "n": 5, "seed": 99, "gen": 1000, "splits": 50},
     {"data": "Two Gaussian classes", "sep": 0, "corr": -0.95, "n": 500},
     {"data": "Two Gaussian classes", "sep": 6, "corr": 0.95, "var": "shared across classes"},
     {"data": "Iris (sklearn)", "f1": "petal length (cm)", "f2": "sepal width (cm)", "cls": "virginica vs setosa"},
-    {"data": "Breast cancer (sklearn)", "curve": "All ten digits", "smooth": "1e-09"},
-    {"data": "Wine (sklearn)", "curve": "Wine (13 features)", "n": 500},
+    {"data": "Breast cancer (sklearn)", "curve": "All ten digits", "smooth": "0.01"},
+    {"data": "Wine (sklearn)", "curve": "Digits 3 vs 8 (64 pixels)", "n": 500, "smooth": "1",
+     "prep": "standardised on the training set", "lrc": "10000"},
+    {"curve": "Digits 2 vs 3 (64 pixels)", "smooth": "0.1", "lrc": "0.01"},
 ])
 def test_bayes_extremes_and_link_restores_view(query):
     ats = open_views(BAYES, query)
@@ -72,6 +74,45 @@ def test_bayes_extremes_and_link_restores_view(query):
     for key, value in query.items():
         w = widget_in(ats, key)
         assert str(shown(w)) == str(value) or (isinstance(w.value, float) and float(value) == w.value), (key, shown(w), value)
+
+
+def test_bayes_learning_curves_default_says_what_it_measures():
+    at = open_page(BAYES, {"view": "Learning curves"})
+    assert_ok(at, min_charts=1)
+    assert [shown(widget_in([at], k)) for k in ("curve", "smooth", "prep", "lrc", "splits")] == [
+        "Digits 0 vs 1 (64 pixels)", "1e-09", "raw pixels in [0, 1]", "100", 20]
+    text = " ".join(m.value for m in at.markdown)
+    # computed numbers for the default setting (the paper's protocol), and the reasons next to the figure
+    assert "Measured (20 splits, mean ± std): at **m = 2** per class: NB " in text
+    assert "**NB is better at no m**" in text
+    assert "Which settings make NB win" in text and "closest to the pair Ng & Jordan compare" in captions(at)
+    assert [p for p in at.sidebar.code[0].value.lstrip("?").split("&") if not p.startswith("view=")] == []  # defaults
+
+
+def test_bayes_learning_curves_follow_their_settings():
+    at = open_page(BAYES, {"view": "Learning curves", "curve": "Digits 2 vs 3 (64 pixels)", "smooth": "0.1",
+                           "prep": "standardised on the training set"})
+    assert_ok(at, min_charts=1)
+    assert not notices(at), notices(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "**NB is better up to m = " in text
+    link = at.sidebar.code[0].value
+    assert "smooth=0.1" in link and "prep=standardised" in link and "curve=Digits+2+vs+3" in link
+
+
+def test_bayes_nonsense_learning_curve_settings_fall_back_with_a_notice():
+    query = {"view": "Learning curves", "curve": "Wine (13 features)", "smooth": "0.5", "prep": "whitened",
+             "lrc": "-1", "splits": "3"}
+    at = open_page(BAYES, query)
+    assert_ok(at, min_charts=1)
+    text = notices(at)
+    for key in ("curve=Wine", "smooth=0.5", "prep=whitened", "lrc=-1", "splits=3"):
+        assert key in text, (key, text)
+    assert [shown(widget_in([at], k)) for k in ("curve", "smooth", "prep", "lrc", "splits")] == [
+        "Digits 0 vs 1 (64 pixels)", "1e-09", "raw pixels in [0, 1]", "100", 20]
+    at = open_page(BAYES, {"view": "Learning curves", "splits": "nan", "lrc": "1e400"})
+    assert_ok(at, min_charts=1)
+    assert "splits=nan" in notices(at) and "lrc=1e400" in notices(at)
 
 
 def test_same_features_are_caught():

@@ -67,21 +67,22 @@ def weights_bar(nb_w, nb_b, lr_w, lr_b, feature_labels, nb_a=None, title="Log-od
 
 
 def learning_curve_fig(curves, title):
-    """Mean test error against training-set size for NB and LR, with a band of +-1 standard error."""
+    """Mean test error against training examples per class for NB and LR, with a band of +-1 standard
+    deviation over the random splits (how much one split's error varies, not the mean's uncertainty)."""
     fig = go.Figure()
     m = curves["sizes"]
     for name in ("NB", "LR"):
         err = curves[name]
-        mean = err.mean(1)
-        se = err.std(1, ddof=1) / np.sqrt(err.shape[1]) if err.shape[1] > 1 else np.zeros_like(mean)
+        mean, sd = err.mean(1), err.std(1, ddof=1)
         c = MODEL_COLORS[name]
-        fig.add_trace(go.Scatter(x=np.r_[m, m[::-1]], y=np.r_[mean + se, (mean - se)[::-1]], fill="toself",
+        fig.add_trace(go.Scatter(x=np.r_[m, m[::-1]], y=np.r_[mean + sd, np.maximum(mean - sd, 0)[::-1]], fill="toself",
                                  fillcolor=c, opacity=0.2, line=dict(width=0), hoverinfo="skip", showlegend=False))
         fig.add_trace(go.Scatter(x=m, y=mean, mode="lines+markers", name={"NB": "naive Bayes", "LR": "logistic regression"}[name],
-                                 line=dict(color=c, width=3), hovertemplate="m=%{x}: error %{y:.3f}<extra></extra>"))
-    fig.update_xaxes(type="log", title="training examples m")
-    fig.update_yaxes(title="test error", rangemode="tozero")
-    return base_layout(fig, title, height=360)
+                                 customdata=sd, line=dict(color=c, width=3),
+                                 hovertemplate="m=%{x} per class: error %{y:.1%} ± %{customdata:.1%}<extra></extra>"))
+    fig.update_xaxes(type="log", title="training examples per class m", tickvals=list(m))
+    fig.update_yaxes(title="test error (mean ± 1 std over splits)", rangemode="tozero", tickformat=".0%")
+    return base_layout(fig, title, height=380)
 
 
 def duplicates_fig(rows):
