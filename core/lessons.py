@@ -47,7 +47,8 @@ LESSONS: list[Lesson] = [
            "Shared variances cancel the squared terms: NB's log-odds become exactly linear, with weights computed, not fitted.",
            hide=("code",)),
     Lesson("Who needs less data? Learning curves", "bayes", 7,
-           "Ng & Jordan (2002), measured: NB reaches its (higher) asymptote with fewer examples than LR.", hide=("code",)),
+           "Ng & Jordan (2002), measured on digits: which settings of NB (variance smoothing) and LR (raw or "
+           "standardised pixels) give NB its early lead with little data, and why.", hide=("code",)),
     Lesson("A GAN: two networks, one game", "gan", 1,
            "Generator and discriminator training live on a ring of 8 Gaussians; hyperparameters hidden.",
            hide=GAN_KNOBS + ("code",)),
