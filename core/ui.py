@@ -1084,6 +1084,9 @@ def fragment(draw, run_every=None):
             _FRAGMENT_DEPTH.n -= 1
         if st.session_state.get(_FOOTER_KEY) is not None:
             sidebar_footer()
+        from core import class_ui
+
+        class_ui.publish(url())  # a teacher's widget inside a fragment moves the class too
 
     run.__name__ = run.__qualname__ = getattr(draw, "__name__", "fragment")
     return st.fragment(run, run_every=run_every)

@@ -223,3 +223,16 @@ def test_the_teacher_runs_the_lecture_lesson_by_lesson_and_the_class_follows():
     assert step_of(s) == step_of(t)
     t.button(key="genlab_class_prev").click().run()
     assert step_of(t).startswith(f"{before.step}.") and widget(t, "k").value == 1
+
+
+def test_a_teachers_change_inside_a_fragment_moves_the_class():
+    t = teacher()
+    t.switch_page("pages/diffusion.py")
+    t.run()
+    t.button_group(key="view").set_value("2-D model").run()
+    s = student(t)
+    assert widget(s, "k2").value == 50
+    widget(t, "k2").set_value(200).run()  # in an isolated section: only its fragment reruns
+    assert not t.exception
+    s.run()
+    assert widget(s, "k2").value == 200 and s.button_group(key="view").value == "2-D model"
