@@ -161,15 +161,26 @@ class Follower:
     def delays(self, changes: list[Change]) -> tuple[list[float], int]:
         """Follow delay per change (seconds), and how many changes this student never showed before the next."""
         out, missed = [], 0
-        for i, ch in enumerate(changes):
-            until = changes[i + 1].published if i + 1 < len(changes) else float("inf")
-            hit = [t for s, t in self.seen if s == ch.target and ch.published <= t]
-            hit = [t for t in hit if t < until] or []
-            if hit:
-                out.append(hit[0] - ch.published)
-            else:
+        for i in range(len(changes)):
+            d = follow_delay(self.seen, changes, i)
+            if d is None:
                 missed += 1
+            else:
+                out.append(d)
         return out, missed
+
+
+def follow_delay(seen: list[tuple[tuple, float]], changes: list[Change], i: int) -> float | None:
+    """Change ``i``'s follow delay for a student who showed ``seen`` [(state, first time shown), ...]: the first
+    time it showed the change's target after the previous change was published and before the next one was,
+    minus the end of the teacher's publishing run; None if it never did. The teacher's view is stored while its
+    run still draws (the class bar, a question's figure), so a quick student may show it before that run ends:
+    a delay of 0."""
+    ch = changes[i]
+    since = changes[i - 1].published if i > 0 else float("-inf")
+    until = changes[i + 1].published if i + 1 < len(changes) else float("inf")
+    hit = [t for s, t in seen if s == ch.target and since <= t < until]
+    return max(0.0, hit[0] - ch.published) if hit else None
 
 
 def walk(teacher: FollowClient, steps: int, every: float, log=print) -> list[Change]:
