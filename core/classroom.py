@@ -107,9 +107,11 @@ class Backend:
     def set_nx(self, key: str, value: str, ttl_s: float) -> bool: ...  # True if it was not there
     def incr(self, key: str, ttl_s: float) -> int: ...
     def hset(self, key: str, fld: str, value: str, ttl_s: float) -> None: ...
+    def hget(self, key: str, fld: str) -> str | None: ...
     def hgetall(self, key: str) -> dict[str, str]: ...
     def hlen(self, key: str) -> int: ...
     def expire(self, key: str, ttl_s: float) -> None: ...
+    def expire_many(self, keys: list[str], ttl_s: float) -> None: ...
     def delete_prefix(self, prefix: str) -> None: ...
 
 
@@ -170,6 +172,11 @@ class MemoryBackend(Backend):
             h[fld] = str(value)
             self._put(key, h, ttl_s)
 
+    def hget(self, key, fld):
+        with self._lock:
+            h = self._live(key)
+            return h.get(fld) if isinstance(h, dict) else None
+
     def hgetall(self, key):
         with self._lock:
             h = self._live(key)
@@ -185,6 +192,10 @@ class MemoryBackend(Backend):
             v = self._live(key)
             if v is not None:
                 self._d[key] = (v, self._clock() + ttl_s)
+
+    def expire_many(self, keys, ttl_s):
+        for key in keys:
+            self.expire(key, ttl_s)
 
     def delete_prefix(self, prefix):
         with self._lock:
@@ -230,6 +241,9 @@ class RedisBackend(Backend):
         p.pexpire(key, self._ms(ttl_s))
         p.execute()
 
+    def hget(self, key, fld):
+        return self.r.hget(key, fld)
+
     def hgetall(self, key):
         return self.r.hgetall(key)
 
@@ -238,6 +252,12 @@ class RedisBackend(Backend):
 
     def expire(self, key, ttl_s):
         self.r.pexpire(key, self._ms(ttl_s))
+
+    def expire_many(self, keys, ttl_s):
+        p = self.r.pipeline(transaction=False)
+        for key in keys:
+            p.pexpire(key, self._ms(ttl_s))
+        p.execute()
 
     def delete_prefix(self, prefix):
         keys = list(self.r.scan_iter(match=prefix.replace("*", r"\*") + "*", count=500))
@@ -293,10 +313,9 @@ class Classroom:
 
     def _touch(self, code: str) -> None:
         """The teacher acted: every key of the class lives another TTL."""
-        for part in ("meta", "view", "question", "students", "anon", "asked", "joined"):
-            self.b.expire(self._k(code, part), self._ttl())
-        for qid in self.b.hgetall(self._k(code, "asked")):
-            self.b.expire(self._k(code, f"answers:{qid}"), self._ttl())
+        keys = [self._k(code, part) for part in ("meta", "view", "question", "students", "anon", "asked", "joined")]
+        keys += [self._k(code, f"answers:{qid}") for qid in self.b.hgetall(self._k(code, "asked"))]
+        self.b.expire_many(keys, self._ttl())
 
     # -- the teacher
     def open(self) -> tuple[str, str]:
@@ -434,7 +453,7 @@ class Classroom:
         code = normalize_code(code)
         self._meta(code)
         anon = self._k(code, "anon")
-        if sid in self.b.hgetall(anon):
+        if self.b.hget(anon, sid) is not None:
             return
         if self.b.hlen(anon) >= self.limits.max_students:
             raise ClassFull(f"This class is full ({self.limits.max_students} students).")
@@ -443,7 +462,7 @@ class Classroom:
 
     def heartbeat(self, code, sid: str, following: bool) -> None:
         code = normalize_code(code)
-        if code and sid in self.b.hgetall(self._k(code, "anon")):
+        if code and self.b.hget(self._k(code, "anon"), sid) is not None:
             self.b.hset(self._k(code, "students"), sid, f"{self.clock():.3f}:{int(bool(following))}", self._ttl())
 
     def answer(self, code, sid: str, qid: str, raw) -> str:
@@ -452,7 +471,7 @@ class Classroom:
         is over their bounds (one answer a second, ``max_answers`` in all)."""
         code = normalize_code(code)
         self._meta(code)
-        if sid not in self.b.hgetall(self._k(code, "anon")):
+        if self.b.hget(self._k(code, "anon"), sid) is None:
             raise AnswerRefused("Join the class first.")
         asked = self.question(code)
         if asked is None or asked.id != qid or asked.revealed:
@@ -475,7 +494,7 @@ class Classroom:
 
     def my_answer(self, code, sid: str, qid: str) -> str | None:
         code = normalize_code(code)
-        return self.b.hgetall(self._k(code, f"answers:{qid}")).get(sid) if code else None
+        return self.b.hget(self._k(code, f"answers:{qid}"), sid) if code else None
 
 
 def default_classroom() -> Classroom:
