@@ -38,9 +38,11 @@ def room() -> cr.Classroom:
     return cr.default_classroom()
 
 
-def session() -> dict | None:
-    """This session's part in a class: ``{"code", "role": "lead" | "student", ...}``, or None."""
-    return st.session_state.get(_KEY)
+def session(role: str | None = None) -> dict | None:
+    """This session's part in a class: ``{"code", "role": "lead" | "student", ...}``, or None (also when
+    ``role`` is given and the session's is another)."""
+    me = st.session_state.get(_KEY)
+    return me if me and (role is None or me["role"] == role) else None
 
 
 def _origin() -> str:
@@ -193,8 +195,8 @@ def begin(state, here: str, pages: dict) -> None:
 
 def publish(state, here: str | None = None) -> None:
     """The teacher's session: store the view it shows now (a no-op for everyone else, or when nothing changed)."""
-    me = session()
-    if not me or me["role"] != "lead":
+    me = session("lead")
+    if not me:
         return
     if here is None:
         here = me.get("page", "")
@@ -244,8 +246,8 @@ def _chart(q: qs.Question, tally: dict, revealed: bool) -> None:
 
 @st.fragment(run_every=POLL_S)
 def _student_poll() -> None:
-    me = session()
-    if not me or me["role"] != "student":
+    me = session("student")
+    if not me:
         return
     r = room()
     if not r.exists(me["code"]):
@@ -260,8 +262,8 @@ def _student_poll() -> None:
 @st.fragment(run_every=TEACHER_POLL_S)
 def _teacher_count() -> None:
     """How many students follow now (refreshed every TEACHER_POLL_S)."""
-    me = session()
-    if not me or me["role"] != "lead":
+    me = session("lead")
+    if not me:
         return
     p = room().presence(me["code"])
     st.markdown(f":material/groups: **{p['following']}** following now · {p['here']} in the class")
@@ -270,8 +272,8 @@ def _teacher_count() -> None:
 @st.fragment(run_every=TEACHER_POLL_S)
 def _teacher_chart() -> None:
     """The open question's answers as a chart, live (refreshed every TEACHER_POLL_S)."""
-    me = session()
-    if not me or me["role"] != "lead":
+    me = session("lead")
+    if not me:
         return
     r = room()
     try:

@@ -426,26 +426,22 @@ class Classroom:
         except ClassError:
             return False
 
-    def view(self, code) -> ClassView | None:
+    def _json(self, code, part: str) -> dict | None:
         code = normalize_code(code)
-        raw = self.b.get(self._k(code, "view")) if code else None
-        if raw is None:
-            return None
-        d = json.loads(raw)
-        return ClassView(int(d["v"]), str(d["page"]), dict(d["query"]))
+        raw = self.b.get(self._k(code, part)) if code else None
+        return json.loads(raw) if raw is not None else None
+
+    def view(self, code) -> ClassView | None:
+        d = self._json(code, "view")
+        return ClassView(int(d["v"]), str(d["page"]), dict(d["query"])) if d else None
 
     def question(self, code) -> AskedQuestion | None:
-        code = normalize_code(code)
-        raw = self.b.get(self._k(code, "question")) if code else None
-        if raw is None:
-            return None
-        d = json.loads(raw)
-        return AskedQuestion(str(d["id"]), bool(d["revealed"]), int(d["seq"])) if d["id"] else None
+        d = self._json(code, "question")
+        return AskedQuestion(str(d["id"]), bool(d["revealed"]), int(d["seq"])) if d and d["id"] else None
 
     def question_seq(self, code) -> int:
-        code = normalize_code(code)
-        raw = self.b.get(self._k(code, "question")) if code else None
-        return int(json.loads(raw)["seq"]) if raw else 0
+        d = self._json(code, "question")
+        return int(d["seq"]) if d else 0
 
     # -- a student
     def join(self, code, sid: str) -> None:

@@ -35,6 +35,21 @@ def texts(at: AppTest) -> str:
                     for e in getattr(at, kind))
 
 
+def go(at: AppTest, page: str, view: str | None = None, step: int | None = None) -> AppTest:
+    """Open ``page`` in this session, then pick ``view`` (explore mode) or walkthrough ``step`` (from 1)."""
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    if view is not None:
+        at.button_group(key="view").set_value(view).run()
+    if step is not None:
+        if not at.sidebar.toggle(key="walkthrough").value:
+            at.sidebar.toggle(key="walkthrough").set_value(True).run()
+        sb = widget(at, "step")
+        sb.set_value(sb.options[step - 1]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def send(at: AppTest) -> None:
     """Press the answer form's Send button."""
     next(b for b in at.button if "FormSubmitter" in b.id).click().run()
@@ -48,20 +63,16 @@ def test_students_follow_the_teachers_page_view_settings_and_step():
     t = teacher()
     s = student(t)
     assert "Following your teacher" in texts(s)
-    t.switch_page("pages/gan.py")
-    t.run()
-    t.button_group(key="view").set_value("Training curves").run()
+    go(t, "gan", view="Training curves")
     widget(t, "lrd").set_value(0.003).run()
     s.run()  # the student's next run (in a browser: within POLL_S of the teacher's change)
     assert not s.exception, [e.value for e in s.exception]
     assert s.button_group(key="view").value == "Training curves"
     assert widget(s, "lrd").value == 0.003
-    t.sidebar.toggle(key="walkthrough").set_value(True).run()
-    sb = widget(t, "step")
-    sb.set_value(sb.options[2]).run()
+    go(t, "gan", step=3)
     s.run()
     assert s.sidebar.toggle(key="walkthrough").value is True
-    assert step_of(s) == step_of(t) == sb.options[2]
+    assert step_of(s) == step_of(t) and step_of(t).startswith("3.")
     assert not s.error and not s.exception
     # the teacher sees the student following (their poll reported it)
     code = t.session_state[KEY]["code"]
@@ -72,10 +83,7 @@ def test_students_follow_the_teachers_page_view_settings_and_step():
 
 
 def test_a_student_who_explores_keeps_their_own_settings_and_catches_up():
-    t = teacher()
-    t.switch_page("pages/gan.py")
-    t.run()
-    t.button_group(key="view").set_value("Training curves").run()
+    t = go(teacher(), "gan", view="Training curves")
     s = student(t)
     assert s.button_group(key="view").value == "Training curves"
     s.button(key="genlab_class_explore").click().run()
@@ -113,11 +121,7 @@ def test_three_students_answer_and_the_teacher_sees_the_chart_then_reveals():
     q = _question_page()
     t = teacher()
     kids = [student(t) for _ in range(3)]
-    t.switch_page(f"pages/{q.page}.py")
-    t.run()
-    t.sidebar.toggle(key="walkthrough").set_value(True).run()
-    sb = widget(t, "step")
-    sb.set_value(sb.options[q.step - 1]).run()
+    go(t, q.page, step=q.step)
     assert not t.exception
     t.button(key="genlab_class_ask").click().run()
     wrong = (int(q.answer) + 1) % len(q.options)
@@ -172,11 +176,7 @@ def test_every_kind_of_answer_widget_sends(kind):
         pytest.skip(f"no {kind} question")
     t = teacher()
     s = student(t)
-    t.switch_page(f"pages/{q.page}.py")
-    t.run()
-    t.sidebar.toggle(key="walkthrough").set_value(True).run()
-    sb = widget(t, "step")
-    sb.set_value(sb.options[q.step - 1]).run()
+    go(t, q.page, step=q.step)
     t.button(key="genlab_class_ask").click().run()
     s.run()
     if kind == "number":
@@ -209,10 +209,7 @@ def test_the_teacher_runs_the_lecture_lesson_by_lesson_and_the_class_follows():
     collapse = next(lesson for lesson in LESSONS if dict(lesson.extra).get("k") == "3")
     before = LESSONS[LESSONS.index(collapse) - 1]
     assert before.page == collapse.page
-    t.switch_page(f"pages/{before.page}.py")
-    t.run()
-    sb = widget(t, "step")
-    sb.set_value(sb.options[before.step - 1]).run()
+    go(t, before.page, step=before.step)
     t.button(key="genlab_class_next").click().run()
     assert not t.exception, [e.value for e in t.exception]
     assert step_of(t).startswith(f"{collapse.step}.")
@@ -226,10 +223,7 @@ def test_the_teacher_runs_the_lecture_lesson_by_lesson_and_the_class_follows():
 
 
 def test_a_teachers_change_inside_a_fragment_moves_the_class():
-    t = teacher()
-    t.switch_page("pages/diffusion.py")
-    t.run()
-    t.button_group(key="view").set_value("2-D model").run()
+    t = go(teacher(), "diffusion", view="2-D model")
     s = student(t)
     assert widget(s, "k2").value == 50
     widget(t, "k2").set_value(200).run()  # in an isolated section: only its fragment reruns
