@@ -545,6 +545,7 @@ class StreamlitClient:
         res = RunResult("navigate", path)
         t0 = time.perf_counter()
         self.path = path
+        self.auto_reruns.clear()  # the frontend's onPageChange drops the old page's run_every timers
         self._send_rerun(widget_states=states, page_script_hash=self.pages[path], page_name="")
         return self._wait(res, t0, t0 + (self.timeout if timeout is None else timeout))
 
@@ -848,6 +849,8 @@ class StreamlitClient:
             self.main_script_hash = ns.main_script_hash or self.main_script_hash
             self.max_cache_age = ns.config.max_cached_message_age or self.max_cache_age
             self._run_fragments = list(msg.metadata.run.fragment_ids)
+            if not self._run_fragments:  # a full run: the frontend drops every run_every timer (cleanupAutoReruns)
+                self.auto_reruns.clear()  # and the run registers those still drawn
         elif kind == "delta":
             res.deltas += 1
             self._on_delta(msg, res)
