@@ -117,7 +117,15 @@ def _lead_cookie_script(me: dict | None) -> None:
 
 
 def begin(state, here: str, pages: dict) -> None:
-    """Before the page runs. ``here``: the url_path the router is about to run; ``pages``: url_path -> st.Page."""
+    """Before the page runs. ``here``: the url_path the router is about to run; ``pages``: url_path -> st.Page.
+    A store that does not answer is said with the link's notices; the session keeps its class and retries."""
+    try:
+        _begin(state, here, pages)
+    except cr.StoreUnavailable as e:
+        state.problems.append(str(e))
+
+
+def _begin(state, here: str, pages: dict) -> None:
     notice = st.session_state.pop("_genlab_class_notice", None)
     if notice:
         st.toast(notice, icon=":material/school:")
@@ -203,6 +211,8 @@ def publish(state, here: str | None = None) -> None:
     me["page"] = here
     try:
         room().publish(me["code"], me["token"], here, state.query())
+    except cr.StoreUnavailable:
+        pass  # the next run publishes again
     except cr.ClassError:
         _leave("The class has ended.")
 
@@ -250,11 +260,14 @@ def _student_poll() -> None:
     if not me:
         return
     r = room()
-    if not r.exists(me["code"]):
-        _leave("The class has ended.")
-        st.rerun(scope="app")
-    r.heartbeat(me["code"], me["sid"], me.get("following", False))
-    view, seq = r.view(me["code"]), r.question_seq(me["code"])
+    try:
+        if not r.exists(me["code"]):
+            _leave("The class has ended.")
+            st.rerun(scope="app")
+        r.heartbeat(me["code"], me["sid"], me.get("following", False))
+        view, seq = r.view(me["code"]), r.question_seq(me["code"])
+    except cr.StoreUnavailable:
+        return  # the next tick tries again
     if seq != me.get("qseq") or (me.get("following") and view is not None and view.version != me.get("seen")):
         st.rerun(scope="app")
 
@@ -265,7 +278,11 @@ def _teacher_count() -> None:
     me = session("lead")
     if not me:
         return
-    p = room().presence(me["code"])
+    try:
+        p = room().presence(me["code"])
+    except cr.StoreUnavailable as e:
+        st.caption(str(e))
+        return
     st.markdown(f":material/groups: **{p['following']}** following now · {p['here']} in the class")
 
 
@@ -473,6 +490,13 @@ def panel(state, here: str, box) -> None:
     me = session()
     if not me:
         return
+    try:
+        _panel(state, here, box, me)
+    except cr.StoreUnavailable as e:
+        box.warning(str(e), icon=":material/cloud_off:")
+
+
+def _panel(state, here: str, box, me: dict) -> None:
     with box:
         if me["role"] == "lead":
             if not me.get("cookie"):

@@ -58,6 +58,10 @@ class AnswerRefused(ClassError):
     pass
 
 
+class StoreUnavailable(ClassError):
+    """The shared store (Redis) did not answer: the class is out of reach for a moment, nothing is lost."""
+
+
 def _env_number(name: str, default: float) -> float:
     try:
         v = float(os.environ.get(name, default))
@@ -207,58 +211,87 @@ class MemoryBackend(Backend):
             return len(self._d)
 
 
-class RedisBackend(Backend):
-    """Replicas: the same operations on Redis (``redis`` client from PyPI); Redis expires keys itself."""
+def _reachable(method):
+    """A Redis error becomes :class:`StoreUnavailable` (a ClassError the app says in words and retries)."""
+    import functools
 
-    def __init__(self, url: str):
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except self.errors as e:
+            raise StoreUnavailable("The class is out of reach for a moment (its store does not answer); "
+                                   "it carries on by itself when the store is back.") from e
+    return call
+
+
+class RedisBackend(Backend):
+    """Replicas: the same operations on Redis (``redis`` client from PyPI); Redis expires keys itself.
+
+    A store that does not answer costs a session at most ``timeout_s`` (0.5 s) per call and raises
+    :class:`StoreUnavailable`, never a traceback: a student's poll skips the tick, a page says so."""
+
+    def __init__(self, url: str, timeout_s: float = 0.5):
         import redis
 
-        self.r = redis.Redis.from_url(url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2,
-                                      health_check_interval=30)
+        self.errors = (redis.RedisError, OSError)
+        self.r = redis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout_s,
+                                      socket_connect_timeout=timeout_s, health_check_interval=30)
 
     @staticmethod
     def _ms(ttl_s):
         return max(1, int(ttl_s * 1000))
 
+    @_reachable
     def get(self, key):
         return self.r.get(key)
 
+    @_reachable
     def set(self, key, value, ttl_s):
         self.r.set(key, str(value), px=self._ms(ttl_s))
 
+    @_reachable
     def set_nx(self, key, value, ttl_s):
         return bool(self.r.set(key, str(value), px=self._ms(ttl_s), nx=True))
 
+    @_reachable
     def incr(self, key, ttl_s):
         p = self.r.pipeline()
         p.incr(key)
         p.pexpire(key, self._ms(ttl_s))
         return int(p.execute()[0])
 
+    @_reachable
     def hset(self, key, fld, value, ttl_s):
         p = self.r.pipeline()
         p.hset(key, fld, str(value))
         p.pexpire(key, self._ms(ttl_s))
         p.execute()
 
+    @_reachable
     def hget(self, key, fld):
         return self.r.hget(key, fld)
 
+    @_reachable
     def hgetall(self, key):
         return self.r.hgetall(key)
 
+    @_reachable
     def hlen(self, key):
         return int(self.r.hlen(key))
 
+    @_reachable
     def expire(self, key, ttl_s):
         self.r.pexpire(key, self._ms(ttl_s))
 
+    @_reachable
     def expire_many(self, keys, ttl_s):
         p = self.r.pipeline(transaction=False)
         for key in keys:
             p.pexpire(key, self._ms(ttl_s))
         p.execute()
 
+    @_reachable
     def delete_prefix(self, prefix):
         keys = list(self.r.scan_iter(match=prefix.replace("*", r"\*") + "*", count=500))
         for i in range(0, len(keys), 500):
@@ -334,7 +367,7 @@ class Classroom:
         try:
             self._check_teacher(code, token)
             return True
-        except ClassError:
+        except (NoClass, NotTeacher):  # a store out of reach is not a "no": StoreUnavailable goes up
             return False
 
     def publish(self, code, token, page: str, query: dict) -> int:
@@ -423,7 +456,7 @@ class Classroom:
         try:
             self._meta(code)
             return True
-        except ClassError:
+        except NoClass:
             return False
 
     def _json(self, code, part: str) -> dict | None:

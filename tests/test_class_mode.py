@@ -230,3 +230,32 @@ def test_a_teachers_change_inside_a_fragment_moves_the_class():
     assert not t.exception
     s.run()
     assert widget(s, "k2").value == 200 and s.button_group(key="view").value == "2-D model"
+
+
+def test_a_store_out_of_reach_is_a_message_and_the_class_carries_on(redis_server, monkeypatch):
+    import signal
+
+    from core import class_ui
+
+    url, proc = redis_server
+    monkeypatch.setenv("GENLAB_REDIS_URL", url)
+    class_ui.room.clear()  # this process's store is now the Redis server (as on a replica)
+    try:
+        t = go(teacher(), "gan", step=2)
+        s = student(t)
+        assert step_of(s) == step_of(t)
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            for at in (t, s):
+                at.run()
+                assert not at.exception, [e.value for e in at.exception]
+                said = " ".join(str(e.value) for e in list(at.warning) + list(at.info))
+                assert "out of reach" in said, said
+            assert s.session_state[KEY]["role"] == "student" and t.session_state[KEY]["role"] == "lead"
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        go(t, "gan", step=4)
+        s.run()
+        assert step_of(s) == step_of(t) and step_of(t).startswith("4.")
+    finally:
+        class_ui.room.clear()

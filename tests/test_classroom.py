@@ -1,9 +1,7 @@
 """Class mode's store and rules (core/classroom.py), on the in-memory backend and on a real Redis server."""
 import csv
 import io
-import shutil
-import socket
-import subprocess
+import signal
 import time
 
 import pytest
@@ -12,32 +10,9 @@ from core import classroom as cr
 from core import questions as qs
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def redis_url():
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not installed (.ci/run installs it)")
-    port = _free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
-
-    for _ in range(100):
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(5)
+def redis_url(redis_server):
+    return redis_server[0]
 
 
 class Clock:
@@ -202,3 +177,19 @@ def test_default_classroom_uses_redis_when_configured(monkeypatch, redis_url):
     code, token = a.open()
     a.publish(code, token, "flow", {"step": "2"})
     assert b.view(code).page == "flow"
+
+
+def test_a_store_that_does_not_answer_is_said_in_words_and_recovers(redis_server):
+    url, proc = redis_server
+    room = cr.Classroom(cr.RedisBackend(url))
+    code, token = room.open()
+    proc.send_signal(signal.SIGSTOP)  # Redis hangs: every call must give up within its time-out
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(cr.StoreUnavailable, match="out of reach"):
+            room.view(code)
+        assert time.perf_counter() - t0 < 2.0
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    room.publish(code, token, "gan", {})
+    assert room.view(code).page == "gan"
