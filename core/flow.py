@@ -73,6 +73,8 @@ LOG_2PI = math.log(2 * math.pi)
 
 #: The activations a conditioner MLP may use.
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
+#: The coupling maps a layer may use (FlowConfig.coupling).
+COUPLINGS = ("affine", "spline")
 #: Data sets for which checkpoints ship (names of :func:`core.data.toy`).
 DEFAULT_SETS = ("moons", "ring8", "checkerboard", "spirals", "circles")
 
@@ -87,6 +89,9 @@ class FlowConfig:
     hidden: int = 64  # width of each hidden layer of the conditioner MLP that outputs (s, t)
     depth: int = 2  # number of hidden layers in each conditioner MLP
     activation: str = "relu"  # conditioner nonlinearity, one of ACTIVATIONS
+    coupling: str = "affine"  # the coupling map, one of COUPLINGS: "affine" (Real NVP) or "spline" (rational-quadratic)
+    bins: int = 8  # spline coupling: number of bins K of each rational-quadratic spline
+    tail_bound: float = 5.0  # spline coupling: the spline lives on [-B, B]; outside it the map is the identity
     base_components: int = 0  # p_0: 0 = the standard normal N(0, I); k >= 1 = a learned mixture of k Gaussians
     actnorm: bool = False  # an ActNorm (per-coordinate affine, data-initialised) in every layer
     scale_bound: float = 3.0  # |s| <= scale_bound via s = bound * tanh(raw / bound): keeps exp(s) finite
@@ -105,16 +110,18 @@ class FlowConfig:
     def __post_init__(self):
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"Unknown activation {self.activation!r}; valid choices are {sorted(ACTIVATIONS)}.")
+        if self.coupling not in COUPLINGS:
+            raise ValueError(f"Unknown coupling {self.coupling!r}; valid choices are {list(COUPLINGS)}.")
         ints = {"dim": (self.dim, 2), "n_layers": (self.n_layers, 1), "hidden": (self.hidden, 1),
                 "depth": (self.depth, 0), "base_components": (self.base_components, 0),
                 "batch_size": (self.batch_size, 1), "steps": (self.steps, 0), "eval_every": (self.eval_every, 1),
-                "lr_half_life": (self.lr_half_life, 1)}
+                "lr_half_life": (self.lr_half_life, 1), "bins": (self.bins, 2)}
         for name, (value, low) in ints.items():
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
         if not isinstance(self.actnorm, bool):
             raise ValueError(f"actnorm must be True or False, got {self.actnorm!r}.")
-        for name in ("lr", "scale_bound", "lr_decay"):
+        for name in ("lr", "scale_bound", "lr_decay", "tail_bound"):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
@@ -165,34 +172,23 @@ class ActNorm(nn.Module):
         return z, -self.log_scale.sum().expand(y.shape[0])
 
 
-class AffineCoupling(nn.Module):
-    """One affine coupling map (Real NVP): coordinates ``a`` pass unchanged and condition an affine map of ``b``.
+class Coupling(nn.Module):
+    """What every coupling map shares: the mask (coordinates ``a`` pass unchanged, the others ``b`` move) and the
+    conditioner, an MLP from ``y_a`` to ``n_params`` numbers per moved coordinate whose last layer starts at zero."""
 
-    to_base (f^{-1}):  z_a = y_a,  z_b = y_b * exp(s(y_a)) + t(y_a),           ln|det| = +sum_b s_b
-    to_data (f):       y_a = z_a,  y_b = (z_b - t(z_a)) * exp(-s(z_a)),        ln|det| = -sum_b s_b
-    Mirrors ``zuko.flows.coupling.GeneralCouplingTransform`` with ``MonotonicAffineTransform``
-    and ``normflows.flows.AffineCouplingBlock``.
-    """
-
-    def __init__(self, dim: int, parity: int, hidden: int, depth: int, activation: str, scale_bound: float):
+    def __init__(self, dim: int, parity: int, hidden: int, depth: int, activation: str, n_params: int):
         super().__init__()
         a = torch.arange(dim) % 2 == parity  # the mask m_k: True = passes unchanged (every other coordinate)
         self.parity = parity
-        self.scale_bound = float(scale_bound)
         n_a, n_b = int(a.sum()), int((~a).sum())
         widths = [n_a] + [hidden] * depth
         layers: list[nn.Module] = []
         for w_in, w_out in zip(widths[:-1], widths[1:]):
             layers += [nn.Linear(w_in, w_out), ACTIVATIONS[activation]()]
-        last = nn.Linear(widths[-1], 2 * n_b)
-        nn.init.zeros_(last.weight)  # start as the identity map (s = t = 0), as normflows' init_zeros
+        last = nn.Linear(widths[-1], n_params * n_b)
+        nn.init.zeros_(last.weight)  # start as the identity map, as normflows' init_zeros
         nn.init.zeros_(last.bias)
         self.net = nn.Sequential(*layers, last)
-
-    def scale_shift(self, u_a):
-        s_raw, t = self.net(u_a).chunk(2, dim=1)
-        s = self.scale_bound * torch.tanh(s_raw / self.scale_bound)  # soft clamp |s| < bound, slope 1 at 0
-        return s, t
 
     def _split(self, u):
         """(u_a, u_b): the coordinates the mask keeps (every other one, from ``parity``) and the rest.
@@ -208,6 +204,25 @@ class AffineCoupling(nn.Module):
         out = torch.stack((even[:, :k], odd), 2).reshape(even.shape[0], 2 * k)
         return out if even.shape[1] == k else torch.cat((out, even[:, k:]), 1)
 
+
+class AffineCoupling(Coupling):
+    """One affine coupling map (Real NVP): coordinates ``a`` pass unchanged and condition an affine map of ``b``.
+
+    to_base (f^{-1}):  z_a = y_a,  z_b = y_b * exp(s(y_a)) + t(y_a),           ln|det| = +sum_b s_b
+    to_data (f):       y_a = z_a,  y_b = (z_b - t(z_a)) * exp(-s(z_a)),        ln|det| = -sum_b s_b
+    Mirrors ``zuko.flows.coupling.GeneralCouplingTransform`` with ``MonotonicAffineTransform``
+    and ``normflows.flows.AffineCouplingBlock``.
+    """
+
+    def __init__(self, dim: int, parity: int, hidden: int, depth: int, activation: str, scale_bound: float):
+        super().__init__(dim, parity, hidden, depth, activation, 2)  # (s, t) per moved coordinate
+        self.scale_bound = float(scale_bound)
+
+    def scale_shift(self, u_a):
+        s_raw, t = self.net(u_a).chunk(2, dim=1)
+        s = self.scale_bound * torch.tanh(s_raw / self.scale_bound)  # soft clamp |s| < bound, slope 1 at 0
+        return s, t
+
     def to_base(self, y):  # f^{-1}: data side -> base side
         y_a, y_b = self._split(y)
         s, t = self.scale_shift(y_a)
@@ -221,12 +236,112 @@ class AffineCoupling(nn.Module):
         return self._assemble(z_a, y_b), -s.sum(1)
 
 
+MIN_BIN = 1e-3  # smallest bin width and height, as a fraction of 2B (nflows' DEFAULT_MIN_BIN_WIDTH / _HEIGHT)
+MIN_DERIVATIVE = 1e-3  # smallest slope at a knot (nflows' DEFAULT_MIN_DERIVATIVE)
+_UNIT_SLOPE = math.log(math.expm1(1 - MIN_DERIVATIVE))  # softplus(this) + MIN_DERIVATIVE = 1: a zero output is slope 1
+
+
+def rq_spline(x, w_raw, h_raw, d_raw, bound: float, inverse: bool = False):
+    """A monotone rational-quadratic spline on [-B, B] with K bins, the identity outside (Durkan et al., 2019,
+    "Neural Spline Flows", section 3.1 and appendix A). Mirrors nflows' ``unconstrained_rational_quadratic_spline``
+    (``tails="linear"``; zuko's ``MonotonicRQSTransform`` is the same spline, with exp instead of softplus).
+
+    ``x`` (n, m); ``w_raw``, ``h_raw`` (n, m, K) and ``d_raw`` (n, m, K-1): unconstrained outputs of the conditioner.
+    Returns ``(g(x), ln g'(x))`` elementwise, or with ``inverse`` ``(g^{-1}(x), -ln g'(g^{-1}(x)))``.
+
+    * Widths and heights: softmax over the K bins (at least MIN_BIN each), scaled to 2B; the knots (x^k, y^k)
+      are their cumulative sums from -B. Derivatives delta^k at the K-1 inner knots: softplus (at least
+      MIN_DERIVATIVE); delta = 1 at -B and B, so the spline joins the identity tails with a continuous slope.
+    * In bin k, with s_k = h_k / w_k and xi = (x - x^k) / w_k in [0, 1]  (the paper's eq. 4 and 5):
+          g(x)  = y^k + h_k [s_k xi^2 + delta^k xi(1-xi)] / [s_k + (delta^{k+1} + delta^k - 2 s_k) xi(1-xi)]
+          g'(x) = s_k^2 [delta^{k+1} xi^2 + 2 s_k xi(1-xi) + delta^k (1-xi)^2] / [s_k + (...) xi(1-xi)]^2
+    * Inverse (appendix A, eq. 6-8): xi solves a xi^2 + b xi + c = 0 with
+          a = h_k (s_k - delta^k) + (y - y^k)(delta^{k+1} + delta^k - 2 s_k),
+          b = h_k delta^k - (y - y^k)(delta^{k+1} + delta^k - 2 s_k),   c = -s_k (y - y^k),
+      and the root in [0, 1] is taken in the form xi = 2c / (-b - sqrt(b^2 - 4ac)), which does not cancel
+      catastrophically (b^2 - 4ac >= 0 and -b - sqrt(...) < 0 for a monotone spline).
+    """
+    K = w_raw.shape[-1]
+    # widths and heights side by side, (n, m, 2, K): one softmax, one cumulative sum, fewer tiny ops per step
+    wh = torch.stack((w_raw, h_raw), -2)
+    wh = torch.exp(wh - wh.detach().amax(-1, keepdim=True))  # softmax by hand: torch's kernel is slow on 8 columns
+    wh = MIN_BIN + (1 - MIN_BIN * K) * wh / wh.sum(-1, keepdim=True)
+    knots = nn.functional.pad(torch.cumsum(wh, -1), (1, 0)) * (2 * bound) - bound  # x^0..x^K, y^0..y^K: -B ... B
+    d = MIN_DERIVATIVE + nn.functional.softplus(d_raw + _UNIT_SLOPE)
+    d = nn.functional.pad(d, (1, 1), value=1.0)  # slope 1 at -B and B: the identity tails join smoothly
+    inside = (x > -bound) & (x < bound)
+    u = x.clamp(-bound, bound)  # the tails' points go through the arithmetic harmlessly, then are replaced
+    search = knots[..., 1 if inverse else 0, 1:-1]  # the inner knots on the input's axis
+    k = (u[..., None] >= search).sum(-1, keepdim=True)  # the bin of each point, 0..K-1
+    # one gather for the bin's two ends of all three tables: (n, m, 3, 2) = (x, y, delta) at knots k and k+1
+    table = torch.cat((knots, d[..., None, :]), -2)
+    ends = table.gather(-1, torch.cat((k, k + 1), -1)[..., None, :].expand(*k.shape[:-1], 3, 2))
+    (x0, x1), (y0, y1), (d0, d1) = (e.unbind(-1) for e in ends.unbind(-2))
+    wk, hk = x1 - x0, y1 - y0
+    sk = hk / wk
+    curv = d1 + d0 - 2 * sk
+    if inverse:
+        dy = u - y0
+        a = hk * (sk - d0) + dy * curv
+        b = hk * d0 - dy * curv
+        c = -sk * dy
+        xi = (2 * c / (-b - torch.sqrt((b * b - 4 * a * c).clamp_min(0)))).clamp(0, 1)
+        out = x0 + xi * wk
+    else:
+        xi = (u - x0) / wk
+    one = xi * (1 - xi)
+    den = sk + curv * one
+    if not inverse:
+        out = y0 + hk * (sk * xi * xi + d0 * one) / den
+    log_slope = torch.log(sk * sk * (d1 * xi * xi + 2 * sk * one + d0 * (1 - xi) ** 2) / (den * den))
+    out = torch.where(inside, out, x)
+    log_slope = torch.where(inside, log_slope, torch.zeros_like(log_slope))
+    return out, (-log_slope if inverse else log_slope)
+
+
+class SplineCoupling(Coupling):
+    """One rational-quadratic spline coupling map (Durkan et al., 2019): coordinates ``a`` pass unchanged and
+    give, through the same kind of MLP as the affine coupling, each moved coordinate its own monotone spline
+    g_{theta(y_a)} (:func:`rq_spline`: K bins on [-B, B], the identity outside).
+
+    to_base (f^{-1}):  z_a = y_a,  z_b = g(y_b; theta(y_a)),          ln|det| = +sum_b ln g'(y_b)
+    to_data (f):       y_a = z_a,  y_b = g^{-1}(z_b; theta(z_a)),     ln|det| = -sum_b ln g'(y_b)
+    Mirrors nflows' ``PiecewiseRationalQuadraticCouplingTransform`` and zuko's ``NSF`` (whose transforms are
+    ``MonotonicRQSTransform``). The conditioner outputs 3K - 1 numbers per moved coordinate: K widths,
+    K heights, K - 1 inner derivatives. Its zero start is the identity map (uniform bins, every slope 1).
+    """
+
+    def __init__(self, dim: int, parity: int, hidden: int, depth: int, activation: str, bins: int, bound: float):
+        super().__init__(dim, parity, hidden, depth, activation, 3 * bins - 1)
+        self.bins, self.bound = int(bins), float(bound)
+
+    def spline_params(self, u_a):
+        """(widths, heights, derivatives), unconstrained, each (n, n_b, .)."""
+        p = self.net(u_a).reshape(u_a.shape[0], -1, 3 * self.bins - 1)
+        K = self.bins
+        return p[..., :K], p[..., K:2 * K], p[..., 2 * K:]
+
+    def to_base(self, y):  # f^{-1}: data side -> base side
+        y_a, y_b = self._split(y)
+        z_b, ld = rq_spline(y_b, *self.spline_params(y_a), self.bound)
+        return self._assemble(y_a, z_b), ld.sum(1)
+
+    def to_data(self, z):  # f: base side -> data side
+        z_a, z_b = self._split(z)
+        y_b, ld = rq_spline(z_b, *self.spline_params(z_a), self.bound, inverse=True)
+        return self._assemble(z_a, y_b), ld.sum(1)
+
+
 class FlowLayer(nn.Module):
-    """Layer f_k. Data -> base: (ActNorm, if on), then the affine coupling; base -> data the reverse."""
+    """Layer f_k. Data -> base: (ActNorm, if on), then the coupling (affine or spline); base -> data the reverse."""
 
     def __init__(self, cfg: FlowConfig, k: int):
         super().__init__()
-        self.coupling = AffineCoupling(cfg.dim, k % 2, cfg.hidden, cfg.depth, cfg.activation, cfg.scale_bound)
+        if cfg.coupling == "spline":
+            self.coupling = SplineCoupling(cfg.dim, k % 2, cfg.hidden, cfg.depth, cfg.activation, cfg.bins,
+                                           cfg.tail_bound)
+        else:
+            self.coupling = AffineCoupling(cfg.dim, k % 2, cfg.hidden, cfg.depth, cfg.activation, cfg.scale_bound)
         self.actnorm = ActNorm(cfg.dim) if cfg.actnorm else None
 
     def to_data(self, z):  # z_k = f_k(z_{k-1}); returns ln|det d f_k / d z_{k-1}|
@@ -757,6 +872,62 @@ def load(path, device: str | None = None) -> tuple[RealNVP, dict]:
         gen.set_state(tensors["train.generator"].to(torch.uint8).cpu())
         model.train_state_ = TrainState(net, opt, gen)
     return model, record
+
+
+COUPLING_NAMES = {"affine": "affine (Real NVP)", "spline": "rational-quadratic spline"}
+COUPLING_HELP = ("Affine: each moved coordinate is scaled and shifted, z_b = y_b exp(s) + t. Spline (Durkan et al., "
+                 "2019): it goes through a monotone rational-quadratic spline with K bins on [-B, B] (the identity "
+                 "outside), whose bins and knot slopes the same kind of network outputs: a bendier map per layer, "
+                 "inverted exactly, about three times the cost per step.")
+BENCH_FILE = "flow_bench.json"  # bench/bench_flow.py --json writes it: test NLL at equal seconds against the peers
+
+
+def coupling_settings(config: FlowConfig, coupling: str) -> FlowConfig:
+    """``config`` with another coupling map (the page's *Coupling* choice and the benchmark's other contender)."""
+    return config.replace(coupling=coupling)
+
+
+def coupling_caption(config: FlowConfig) -> str:
+    """One line on what each layer of this flow does to the coordinates it moves."""
+    if config.coupling == "spline":
+        return (f"Each layer here is a **rational-quadratic spline** coupling: the moved coordinate goes through a "
+                f"monotone spline of {config.bins} bins on [-{config.tail_bound:g}, {config.tail_bound:g}] (the identity "
+                "outside) that the kept coordinate chooses; ln|det J| is the log of its slope there, and sampling "
+                "inverts it exactly by the root of a quadratic.")
+    return ("Each layer here is an **affine** coupling: the moved coordinate is scaled by exp(-s) and shifted, both "
+            "chosen by the kept coordinate; ln|det J| = -s.")
+
+
+def bench_claim(data_name: str, folder=None) -> str | None:
+    """The benchmark's measured claim for ``data_name`` (from the shipped :data:`BENCH_FILE`), or None.
+
+    Names the setting, the seconds, the seeds and the command, and gives GenLab's best flow's test NLL beside
+    zuko's neural spline flow (the better of the sizes benchmarked) and GenLab's other coupling.
+    """
+    import json
+
+    path = Path(checkpoints.SHIPPED_DIR if folder is None else folder) / BENCH_FILE
+    try:
+        rec = json.loads(path.read_text())
+        rows = [r for r in rec["rows"] if r["data"] == data_name]
+        mark = rec["claim_seconds"]
+        i = rec["marks"].index(mark)
+        ours = [r for r in rows if r["model"].startswith("GenLab") and "N(0,I)" not in r["model"]]
+        nsf = [r for r in rows if r["model"].startswith("zuko NSF")]
+        if not ours or not nsf:
+            return None
+        best, other = sorted(ours, key=lambda r: r["mean"][i])[0], sorted(ours, key=lambda r: r["mean"][i])[-1]
+        peer = min(nsf, key=lambda r: r["mean"][i])
+        c = best["config"]
+        setting = (f"{c['coupling']} coupling, {c['n_layers']} layers"
+                   + (f", {c['bins']} bins on [-{c['tail_bound']:g}, {c['tail_bound']:g}]" if c["coupling"] == "spline" else "")
+                   + (f", a mixture base of {c['base_components']}" if c.get("base_components") else ""))
+        return (f"Benchmark ({setting}): test NLL **{best['mean'][i]:.3f}** on these test points vs zuko's "
+                f"{peer['model'].replace('zuko ', '')} **{peer['mean'][i]:.3f}** and GenLab's {other['config']['coupling']} "
+                f"coupling {other['mean'][i]:.3f}, after {mark:g} s of training on 1 thread, mean of seeds "
+                f"{', '.join(map(str, rec['seeds']))}; from `{rec['command']}` (load average {rec['load']}).")
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
 
 
 def shipped_name(data_name: str) -> str:

@@ -11,6 +11,8 @@ from core import checkpoints, runtime
 from core import flow
 
 TINY = flow.FlowConfig(n_layers=4, hidden=16, depth=2, batch_size=128, steps=120, eval_every=40, lr=5e-3, seed=3)
+TINY_SPLINE = TINY.replace(coupling="spline", bins=6, tail_bound=3.0)
+COUPLINGS = ["affine", "spline"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -31,19 +33,29 @@ def trained(moons):
     return flow.train(TINY, moons, device="cpu")
 
 
-def _random_flow(seed=0, dtype=torch.float32, dim=2):
-    """A tiny flow whose every weight is random (zero-initialised last layers would make it the identity)."""
-    model = flow.build(flow.FlowConfig(dim=dim, n_layers=4, hidden=16, scale_bound=2.0, seed=seed)).to(dtype)
+@pytest.fixture(scope="module")
+def trained_spline(moons):
+    return flow.train(TINY_SPLINE, moons, device="cpu")
+
+
+def _random_flow(seed=0, dtype=torch.float32, dim=2, coupling="affine"):
+    """A tiny flow whose every weight is random (zero-initialised last layers would make it the identity).
+    Spline weights are smaller: at 0.5 four random splines of slopes down to 1e-6 compound into a map whose
+    inverse amplifies rounding by 1e20, a test of float precision rather than of the code (at 0.25: 2e-5 in float32)."""
+    cfg = flow.FlowConfig(dim=dim, n_layers=4, hidden=16, scale_bound=2.0, seed=seed, coupling=coupling, bins=6,
+                          tail_bound=2.5)
+    model = flow.build(cfg).to(dtype)
     g = runtime.torch_generator(seed)
     with torch.no_grad():
         for p in model.parameters():
-            p.copy_(0.5 * torch.randn(p.shape, generator=g, dtype=dtype))
+            p.copy_((0.5 if coupling == "affine" else 0.2) * torch.randn(p.shape, generator=g, dtype=dtype))
     return model
 
 
-def test_inverse_of_forward_is_identity():
-    model = _random_flow(1)
-    x = torch.randn(500, 2, generator=runtime.torch_generator(2)) * 2
+@pytest.mark.parametrize("coupling", COUPLINGS)
+def test_inverse_of_forward_is_identity(coupling):
+    model = _random_flow(1, coupling=coupling)
+    x = torch.randn(500, 2, generator=runtime.torch_generator(2)) * 2  # about a fifth beyond the spline's [-B, B]
     with torch.no_grad():
         z, ld_fwd = model.forward(x)
         x_back, ld_inv = model.inverse(z)
@@ -53,12 +65,14 @@ def test_inverse_of_forward_is_identity():
     assert torch.max(torch.abs(ld_fwd + ld_inv)) < 1e-4
 
 
+@pytest.mark.parametrize("coupling", COUPLINGS)
 @pytest.mark.parametrize("dim", [2, 3, 4])
 @pytest.mark.parametrize("direction", ["forward", "inverse"])
-def test_logdet_matches_autograd_jacobian(direction, dim):
-    """Also in 3 and 4 dimensions, where the masks keep every other coordinate (odd D: unequal halves)."""
-    model = _random_flow(4, torch.float64, dim=dim)
-    pts = torch.randn(6, dim, generator=runtime.torch_generator(5), dtype=torch.float64)
+def test_logdet_matches_autograd_jacobian(direction, dim, coupling):
+    """Also in 3 and 4 dimensions, where the masks keep every other coordinate (odd D: unequal halves); the
+    points reach the spline's identity tails too (|x| > B = 2.5 for some of them)."""
+    model = _random_flow(4, torch.float64, dim=dim, coupling=coupling)
+    pts = torch.randn(6, dim, generator=runtime.torch_generator(5), dtype=torch.float64) * 2
     fn = model.forward if direction == "forward" else model.inverse
     _, logdet = fn(pts)
     x_back, _ = (model.inverse if direction == "forward" else model.forward)(fn(pts)[0])
@@ -68,6 +82,46 @@ def test_logdet_matches_autograd_jacobian(direction, dim):
         sign, logabs = torch.linalg.slogdet(J)
         assert J.shape == (dim, dim) and sign != 0
         assert abs(float(logabs) - float(logdet[i].detach())) < 1e-10
+
+
+def _spline_params(n, K=7, seed=0, scale=2.0):
+    g = runtime.torch_generator(seed)
+    return [scale * torch.randn(n, 1, m, generator=g, dtype=torch.float64) for m in (K, K, K - 1)]
+
+
+def test_rq_spline_against_autograd_monotone_and_exactly_inverted():
+    B = 3.0
+    x = torch.linspace(-5, 5, 801, dtype=torch.float64)[:, None]  # the identity tails on both sides too
+    w, h, d = _spline_params(1)
+    w, h, d = (p.expand(len(x), 1, -1) for p in (w, h, d))  # one spline, many points: monotonicity
+    xg = x.clone().requires_grad_(True)
+    y, ld = flow.rq_spline(xg, w, h, d, B)
+    (dy,) = torch.autograd.grad(y.sum(), xg)  # elementwise map: the gradient of the sum is g'(x)
+    assert torch.allclose(ld, torch.log(dy), atol=1e-10)
+    y = y.detach()
+    assert (torch.diff(y[:, 0]) > 0).all()  # strictly increasing
+    tails = x.abs() >= B
+    assert torch.equal(y[tails], x[tails]) and torch.equal(ld[tails], torch.zeros_like(ld[tails]))
+    assert not torch.allclose(y[~tails], x[~tails], atol=1e-2)
+    # g joins the tails continuously with slope 1 at -B and B
+    edge = torch.tensor([[-B + 1e-9], [B - 1e-9]], dtype=torch.float64)
+    ye, lde = flow.rq_spline(edge, w[:2], h[:2], d[:2], B)
+    assert torch.allclose(ye, edge, atol=1e-7) and torch.allclose(lde, torch.zeros_like(lde), atol=1e-6)
+    # the inverse (root of the quadratic) undoes it; its log-slope is minus the forward one
+    xb, ldi = flow.rq_spline(y, w, h, d, B, inverse=True)
+    assert torch.max(torch.abs(xb - x)) < 1e-10 and torch.max(torch.abs(ld + ldi)) < 1e-9
+    # random splines per point (as a coupling layer's conditioner gives), in float32 as trained. Milder ones:
+    # inside a bin a spline can be far flatter than its knots' slopes (g' ~ s^3 / delta), and where g' = 1e-5
+    # float32's rounding of y alone moves g^{-1}(y) by 1e-2 (float64 undoes the same splines to 1e-10, above)
+    pts = torch.randn(2000, 1, generator=runtime.torch_generator(9)) * 3
+    params = [p.float() for p in _spline_params(2000, seed=3, scale=0.5)]
+    y32, ld32 = flow.rq_spline(pts, *params, B)
+    xb32, ldi32 = flow.rq_spline(y32, *params, B, inverse=True)
+    assert torch.max(torch.abs(xb32 - pts)) < 1e-5 and torch.max(torch.abs(ld32 + ldi32)) < 1e-4
+    # zero parameters: the identity (a spline coupling's start)
+    zeros = [torch.zeros_like(p) for p in params]
+    yi, ldi0 = flow.rq_spline(pts, *zeros, B)
+    assert torch.allclose(yi, pts, atol=1e-5) and torch.allclose(ldi0, torch.zeros_like(ldi0), atol=1e-5)
 
 
 def test_log_prob_is_change_of_variables():
@@ -86,6 +140,31 @@ def test_density_integrates_to_one(trained, moons):
     # and a box that misses half the data misses about half the mass
     half = flow.mass_in_box(trained, (lo[0], hi[0], lo[1], float(np.median(Xtr[:, 1]))), resolution=200)
     assert 0.3 < half < 0.7
+
+
+def test_spline_flow_density_integrates_to_one_and_training_lowers_the_nll(trained_spline, moons):
+    Xtr, Xte = moons
+    lo, hi = Xtr.min(0) - 2.0, Xtr.max(0) + 2.0
+    mass = flow.mass_in_box(trained_spline, (lo[0], hi[0], lo[1], hi[1]), resolution=400)
+    assert abs(mass - 1) < 0.02, mass
+    h = trained_spline.history_
+    untrained = flow.build(TINY_SPLINE)
+    assert h[-1]["test_nll"] < untrained.nll(Xte) - 0.3 and h[-1]["test_nll"] < h[0]["test_nll"]
+    assert isinstance(trained_spline.layers[0].coupling, flow.SplineCoupling)
+    # sampling runs the exact inverse: samples carried back to the base land on their draws, and back again
+    x, z0 = trained_spline.sample(300, seed=1, return_base=True)
+    states, _ = trained_spline.trajectory(x, "to_base")
+    assert np.max(np.abs(states[-1] - z0)) < 5e-5
+    with torch.no_grad():
+        xt = torch.from_numpy(Xte)
+        back, _ = trained_spline.inverse(trained_spline.forward(xt)[0])
+        assert torch.max(torch.abs(back - xt)) < 1e-5
+        # far from the data (in the identity tails, or where a spline is nearly flat) exactly in float64
+        m64 = flow.build(TINY_SPLINE).double()
+        m64.load_state_dict(trained_spline.state_dict())
+        far = torch.from_numpy(4 * Xte).double()
+        back, _ = m64.inverse(m64.forward(far)[0])
+        assert torch.max(torch.abs(back - far)) < 1e-9
 
 
 def test_training_lowers_test_nll(trained, moons):
@@ -156,6 +235,34 @@ def test_checkpoint_round_trip_is_bit_identical(trained, moons, tmp_path):
     assert model.history_ == trained.history_ and model.step_ == trained.step_
 
 
+def test_spline_checkpoint_round_trip_and_old_records_load_as_affine(trained, trained_spline, moons, tmp_path):
+    flow.save(trained_spline, tmp_path / "spline")
+    model, record = flow.load(tmp_path / "spline", device="cpu")
+    assert record["config"]["coupling"] == "spline" and model.config == TINY_SPLINE
+    for (k, a), (_, b) in zip(trained_spline.state_dict().items(), model.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert np.array_equal(model.log_prob(moons[1]), trained_spline.log_prob(moons[1]))
+    assert np.array_equal(model.sample(50, seed=2), trained_spline.sample(50, seed=2))
+    # a record written before the coupling was a setting (no coupling, bins, tail_bound) is the affine flow
+    flow.save(trained, tmp_path / "old")
+    rec = json.loads((tmp_path / "old.json").read_text())
+    for key in ("coupling", "bins", "tail_bound"):
+        del rec["config"][key]
+    (tmp_path / "old.json").write_text(json.dumps(rec))
+    old, _ = flow.load(tmp_path / "old", device="cpu")
+    assert old.config == TINY and np.array_equal(old.log_prob(moons[1]), trained.log_prob(moons[1]))
+
+
+def test_shipped_checkpoints_still_load_bit_for_bit():
+    """Every shipped flow loads with its recorded config; the affine ones give the numbers recorded when trained."""
+    for name in flow.DEFAULT_SETS:
+        model, record = flow.load(checkpoints.shipped(flow.shipped_name(name)), device="cpu")
+        assert model.config.coupling == record["config"].get("coupling", "affine")
+        Xtr, Xte = flow.make_data(record["meta"]["data"]["name"], record["meta"]["data"]["n"],
+                                  record["meta"]["data"]["seed"])
+        assert abs(model.nll(Xte) - record["meta"]["final"]["test_nll"]) < 1e-5, name
+
+
 def test_resume_from_checkpoint_equals_uninterrupted(moons, tmp_path):
     full = flow.train(TINY, moons, device="cpu")
     half = flow.train(TINY, moons, device="cpu", steps=60)
@@ -196,6 +303,12 @@ def test_bad_options_and_data():
         flow.FlowConfig(n_layers=0)
     with pytest.raises(ValueError, match="lr"):
         flow.FlowConfig(lr=float("nan"))
+    with pytest.raises(ValueError, match="valid choices"):
+        flow.FlowConfig(coupling="cubic")
+    with pytest.raises(ValueError, match="bins"):
+        flow.FlowConfig(coupling="spline", bins=1)
+    with pytest.raises(ValueError, match="tail_bound"):
+        flow.FlowConfig(tail_bound=0.0)
     with pytest.raises(ValueError, match="valid choices"):
         flow.make_data("donut")
     bad = np.zeros((20, 2), np.float32)
