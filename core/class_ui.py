@@ -249,9 +249,9 @@ def _show_figure(q: qs.Question, revealed: bool) -> None:
 
 
 def _chart(q: qs.Question, tally: dict, revealed: bool) -> None:
-    from core.viz.classroom import answers_chart
+    from core.viz.classroom import answers_chart, chart_height
 
-    st.altair_chart(answers_chart(tally, revealed), width="stretch")
+    st.altair_chart(answers_chart(tally, revealed), width="stretch", height=chart_height(tally))
 
 
 @st.fragment(run_every=POLL_S)

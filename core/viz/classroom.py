@@ -22,4 +22,9 @@ def answers_chart(tally: dict, revealed: bool) -> alt.Chart:
                 axis=alt.Axis(tickMinStep=1, format="d")))
     bars = base.mark_bar().encode(color=alt.Color("shade:N", scale=colors, legend=None), tooltip=["answer", "students"])
     counts = base.mark_text(align="left", dx=4, fontSize=14).encode(text="students:Q")
-    return (bars + counts).properties(height=max(90, 30 * len(df)))
+    return (bars + counts).properties(height=chart_height(tally)).configure_axis(labelFontSize=15, titleFontSize=14)
+
+
+def chart_height(tally: dict) -> int:
+    """Pixels: a bar of readable thickness per option, panel or bin."""
+    return max(120, 36 * len(tally["labels"]))
