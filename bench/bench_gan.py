@@ -4,6 +4,7 @@ Run by hand (never part of the test gate)::
 
     .venv/bin/python bench/bench_gan.py            # everything
     .venv/bin/python bench/bench_gan.py --quick    # speed only, shorter runs
+    .venv/bin/python bench/bench_gan.py --coverage # mode collapse and its remedies next to PacGAN's Table 1
 
 Prints one markdown table. Rows:
 
@@ -65,6 +66,48 @@ def time_to_modes(name: str, max_seconds: float) -> tuple[float | None, int | No
     return (hit[0][0], hit[0][1], m) if hit else (None, None, m)
 
 
+#: PacGAN (Lin et al. 2018) Table 1: modes (of 8 / 25) and high-quality share, mean over their runs
+PACGAN_TABLE1 = {"ring8_pacgan": "GAN 6.3 / 98.2 %, PacGAN2 7.9 / 95.6 %",
+                 "grid25_pacgan": "GAN 17.3 / 94.8 %, PacGAN4 24.8 / 93.6 %"}
+#: the presets measured by --coverage: mode collapse on PacGAN's data and the remedies (core.gan.REMEDIES)
+COVERAGE_PRESETS = ("collapse_pacgan", "ring_pacgan", "pacgan2", "pacgan4", "mbstd", "grid_pacgan", "grid_pacgan2")
+
+
+def coverage_runs(name: str, seeds=(0, 1, 2)) -> dict:
+    """Train preset ``name`` for its iterations with each seed on the server's one torch thread, scoring 2,500
+    samples every 50 iterations with core.metrics.mode_coverage (PacGAN's rule); per seed the final coverage,
+    the wall-clock seconds, the first log step with every mode and >= 90 % HQ and the fewest modes after it."""
+    runtime.set_threads(1)
+    out = []
+    for s in seeds:
+        cfg = gan.preset(name, seed=s)
+        t0 = time.perf_counter()
+        model = gan.train(cfg)
+        sec = time.perf_counter() - t0
+        c = gan.coverage_along(model.history_)
+        full_s = next((h["seconds"] for h in model.history_ if h["step"] == c["full_step"]), None)
+        out.append({**c, "seconds": sec, "full_seconds": full_s})
+    return {"runs": out, "config": gan.preset(name)}
+
+
+def coverage_table() -> list[str]:
+    lines = ["| preset | data | iterations | modes (mean; per seed) | HQ % (mean) | s (mean) | all modes + >= 90 % HQ "
+             "first at (it / s, per seed) | fewest modes after that | PacGAN Table 1 (modes / HQ) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name in COVERAGE_PRESETS:
+        r = coverage_runs(name)
+        R, cfg = r["runs"], r["config"]
+        mean = statistics.mean
+        first = ", ".join(f"{x['full_step']} / {x['full_seconds']:.1f}" if x["full_step"] is not None else "never"
+                          for x in R)
+        after = ", ".join(str(x["modes_after_full"]) if x["modes_after_full"] is not None else "-" for x in R)
+        lines.append(f"| {name} | {cfg.data} | {cfg.steps:,} | {mean(x['modes'] for x in R):.1f} of {R[0]['n_modes']}; "
+                     f"{', '.join(str(x['modes']) for x in R)} | {100 * mean(x['hq'] for x in R):.1f} | "
+                     f"{mean(x['seconds'] for x in R):.1f} | {first} | {after} | {PACGAN_TABLE1[cfg.data]} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def page_times_browser(redraws: int = 10) -> dict | None:
     """Cold / warm first render and median slider redraw of /gan in headless Chromium (bench/pagetime.py)."""
     try:
@@ -109,7 +152,17 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="speed rows only, shorter")
     ap.add_argument("--no-browser", action="store_true", help="skip the headless-Chromium page timing")
+    ap.add_argument("--coverage", action="store_true", help="only the mode-coverage table of PacGAN's set-ups")
     args = ap.parse_args()
+    if args.coverage:
+        load0 = os.getloadavg()
+        print(f"GAN mode coverage: torch {torch.__version__}, 1 torch thread, load average {load0[0]:.2f} "
+              f"{load0[1]:.2f} {load0[2]:.2f} at start; 2,500 samples scored with core.metrics.mode_coverage; "
+              "3 seeds (0, 1, 2) per preset\n", flush=True)
+        lines = coverage_table()
+        print("\n" + "\n".join(lines))
+        print(f"\nload average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        return 0
     iters = 600 if args.quick else 2000
     rows = []
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -50,6 +50,24 @@ def grid25(n: int, seed: int = 0):
     return _mixture(grid_centers(5), GRID_STD, n, seed)
 
 
+# PacGAN's two mixtures (Lin et al. 2018, Table 1; the unrolled-GAN / VEEGAN set-ups), at the papers' own scale:
+# tighter and (the grid) larger than GenLab's ring8 / grid25, so they live in PACGAN_SETS, outside the common box
+PACGAN_RING_RADIUS = 1.0
+PACGAN_RING_STD = 0.01
+PACGAN_GRID_SPACING = 2.0
+PACGAN_GRID_STD = 0.05
+
+
+def ring8_pacgan(n: int, seed: int = 0):
+    """PacGAN's ring: y ~ Uniform{0..7}, x = c_y + 0.01 * N(0, I), c_y on the unit circle."""
+    return _mixture(ring_centers(8, PACGAN_RING_RADIUS), PACGAN_RING_STD, n, seed)
+
+
+def grid25_pacgan(n: int, seed: int = 0):
+    """PacGAN's grid: y ~ Uniform{0..24}, x = c_y + 0.05 * N(0, I), centres at {-4,-2,0,2,4}^2."""
+    return _mixture(grid_centers(5, PACGAN_GRID_SPACING), PACGAN_GRID_STD, n, seed)
+
+
 def moons(n: int, seed: int = 0, noise: float = 0.05):
     """Two moons: scikit-learn's ``make_moons(n, noise)``, centred and scaled: x = 1.5 * (x_sk - (0.5, 0.25)).
 
@@ -118,14 +136,21 @@ TOY_SETS = {
     "circles": (circles, "Concentric circles", None),
 }
 
+#: PacGAN's published mixtures (same form as TOY_SETS; the grid reaches |x| = 4.2, outside the common box)
+PACGAN_SETS = {
+    "ring8_pacgan": (ring8_pacgan, "PacGAN's ring: 8 Gaussians on the unit circle, std 0.01", 8),
+    "grid25_pacgan": (grid25_pacgan, "PacGAN's grid: 25 Gaussians at {-4,-2,0,2,4}^2, std 0.05", 25),
+}
+
 
 def toy(name: str, n: int, seed: int = 0):
     """Draw ``n`` points of the toy set ``name`` with ``seed``. Raises ValueError listing the valid names."""
-    if name not in TOY_SETS:
-        raise ValueError(f"Unknown toy data set {name!r}; valid choices are {sorted(TOY_SETS)}.")
+    sets = {**TOY_SETS, **PACGAN_SETS}
+    if name not in sets:
+        raise ValueError(f"Unknown toy data set {name!r}; valid choices are {sorted(sets)}.")
     if n < 1:
         raise ValueError(f"n must be positive, got {n}.")
-    return TOY_SETS[name][0](int(n), seed=int(seed))
+    return sets[name][0](int(n), seed=int(seed))
 
 
 def mixture_modes(name: str):
@@ -134,6 +159,10 @@ def mixture_modes(name: str):
         return ring_centers(8), RING_STD
     if name == "grid25":
         return grid_centers(5), GRID_STD
+    if name == "ring8_pacgan":
+        return ring_centers(8, PACGAN_RING_RADIUS), PACGAN_RING_STD
+    if name == "grid25_pacgan":
+        return grid_centers(5, PACGAN_GRID_SPACING), PACGAN_GRID_STD
     return None
 
 

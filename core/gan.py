@@ -43,7 +43,7 @@ step and at the end of every chunk, so it is never hidden.
 
 Metrics (``model.history_``, one dict per log step; see :meth:`GAN.evaluate`): ``d_loss``, ``g_loss``,
 ``d_real``, ``d_fake``, ``value`` (L), ``js_value`` = (L + ln 4) / 2, ``js_hist`` (grid-histogram JSD), and
-on ring8 / grid25 ``modes``, ``hq``, ``mode_counts``. Snapshots (``model.snapshots_``) keep the fakes of a
+on the Gaussian mixtures (ring8, grid25 and PacGAN's two) ``modes``, ``hq``, ``mode_counts``, ``mode_need``. Snapshots (``model.snapshots_``) keep the fakes of a
 fixed noise batch, D(x) on a 40x40 grid and G's manifold, for a timeline.
 
 CLI (the shipped checkpoints are made with it; see each checkpoint's ``meta["command"]``)::
@@ -54,7 +54,20 @@ CLI (the shipped checkpoints are made with it; see each checkpoint's ``meta["com
     python -m core.gan train --preset ring8_cgan --out checkpoints/gan_ring8_cgan --threads 1
     python -m core.gan train --preset mnist_cgan --out checkpoints/gan_mnist_cgan --threads 1 \\
         --no-optimizer --no-snapshots
+    python -m core.gan train --preset ring_pacgan --out checkpoints/gan_ring8p_default --threads 1
+    python -m core.gan train --preset collapse_pacgan --out checkpoints/gan_ring8p_collapse --threads 1
+    python -m core.gan train --preset pacgan2 --out checkpoints/gan_ring8p_pacgan2 --threads 1   # also pacgan4, mbstd
+    python -m core.gan train --preset grid_pacgan --out checkpoints/gan_grid25p_default --threads 1
+    python -m core.gan train --preset grid_pacgan2 --out checkpoints/gan_grid25p_pacgan2 --threads 1
     python -m core.gan info checkpoints/gan_ring8
+
+Mode collapse and its remedies (``REMEDIES``; measured by ``bench/bench_gan.py --coverage`` next to PacGAN's
+Table 1): ``pack = m`` is PacGAN (Lin et al. 2018): D's input is m samples concatenated, all real or all fake, so
+D judges the variety of a pack, not one point; each D step sees B packs of each kind (m * B samples), G's step
+m * B fakes. ``mbstd = g`` is ProGAN's minibatch standard deviation (Karras et al. 2018): D's input gets one more
+feature, the mean std of its group of g inputs (:func:`mbstd_feature`). Per-point views (the heatmap) show D on a
+pack of m copies of the point, with the minibatch-std feature real data gives. Mode coverage is
+:func:`core.metrics.mode_coverage` (PacGAN's rule), the one rule every page uses.
 """
 from __future__ import annotations
 
@@ -71,7 +84,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core import checkpoints, data as gdata, runtime
+from core import checkpoints, data as gdata, metrics as gmetrics, runtime
 from core.training import TrainingDiverged, check_choice as _choice
 
 FAMILY = "gan"
@@ -81,7 +94,7 @@ NOISES = ("gaussian", "uniform")
 CONDITIONINGS = ("onehot", "embedding")
 OUTPUTS = ("linear", "tanh", "sigmoid")
 IMAGE_SETS = ("mnist",)
-DATA_SETS = tuple(sorted(gdata.TOY_SETS)) + IMAGE_SETS + ("custom",)
+DATA_SETS = tuple(sorted(gdata.TOY_SETS)) + tuple(gdata.PACGAN_SETS) + IMAGE_SETS + ("custom",)
 PHASES = ("both", "d", "g")
 LN4 = math.log(4.0)
 
@@ -108,6 +121,10 @@ class GANConfig:
     n_classes: int = 0             # 0: unconditional; K > 0: the label y in {0..K-1} is an input of both G and D
     conditioning: str = "onehot"   # how y enters: "onehot" concatenated, or a learned "embedding" concatenated
     embed_dim: int = 8             # size of the label embedding (conditioning="embedding")
+    # --- remedies for mode collapse (both change D's input; 1 / 0 leave the lecture's D exactly as it was)
+    pack: int = 1                  # PacGAN's m: D judges m samples concatenated (all real or all fake), input m * x_dim
+    mbstd: int = 0                 # minibatch standard deviation: groups of this many D inputs; each input gets the
+                                   # mean (over coordinates) std of its group appended as one more feature (0: off)
     # --- the game
     loss: str = "nonsaturating"    # "minimax" (lecture, saturating), "nonsaturating" or "wgan-gp"
     gp_weight: float = 10.0        # lambda of the WGAN-GP gradient penalty
@@ -136,6 +153,11 @@ class GANConfig:
                      "batch_size", "log_every", "snapshot_every", "max_snapshots", "n_eval"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if int(self.pack) < 1 or int(self.mbstd) < 0 or int(self.mbstd) == 1:
+            raise ValueError(f"pack must be at least 1 and mbstd 0 (off) or a group size >= 2, got pack={self.pack}, "
+                             f"mbstd={self.mbstd}.")
+        if self.n_classes and (self.pack > 1 or self.mbstd):
+            raise ValueError("Packing and minibatch std are for unconditional GANs (n_classes=0).")
         for name in ("g_depth", "d_depth", "n_classes", "steps"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}.")
@@ -146,6 +168,11 @@ class GANConfig:
         for name in ("beta1", "beta2"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}.")
+
+    @property
+    def d_in(self) -> int:
+        """Width of D's input: pack * x_dim samples, plus one minibatch-std feature when mbstd is on."""
+        return self.pack * self.x_dim + (1 if self.mbstd else 0)
 
     @property
     def x_dim(self) -> int:
@@ -201,6 +228,46 @@ PRESETS: dict[str, tuple[GANConfig, str]] = {
         "The 5x5 grid: 25 modes need twice the width in G and D, and uniform noise on a square, which G only "
         "has to cut into a 5x5 grid of cells; even so a GAN rarely finds every mode.",
     ),
+    # --- mode collapse on PacGAN's ring (Lin et al. 2018, Table 1: 8 Gaussians on the unit circle, std 0.01;
+    # 2,500 samples scored, as there), and what fixes it; bench/bench_gan.py --coverage measures each over 3 seeds
+    "ring_pacgan": (
+        GANConfig(data="ring8_pacgan", n_eval=2500, steps=4000),
+        "Balanced players on PacGAN's ring (std 0.01 on the unit circle; high quality means within 0.03 of a mode "
+        "in each coordinate): one D step per G step at equal learning rates, the converging settings. A D that "
+        "never runs far ahead keeps a gradient towards every mode, so G is not chased from mode to mode.",
+    ),
+    "collapse_pacgan": (
+        GANConfig(data="ring8_pacgan", k_d=3, lr_d=3e-3, n_eval=2500, steps=4000),
+        "Mode collapse on PacGAN's ring: D takes 3 steps per G step at 3x the learning rate, rejects whatever G has "
+        "not yet put on a mode, and G jumps between a few modes instead of covering all 8.",
+    ),
+    "pacgan2": (
+        GANConfig(data="ring8_pacgan", k_d=3, lr_d=3e-3, n_eval=2500, steps=4000, pack=2),
+        "PacGAN packing, m = 2, against the same strong D: D judges two samples side by side, both real or both "
+        "fake; two real samples fall on different modes 7 times in 8, two from a collapsed G rarely do, so D sees "
+        "the missing variety and its gradient pushes G's samples apart onto the empty modes.",
+    ),
+    "pacgan4": (
+        GANConfig(data="ring8_pacgan", k_d=3, lr_d=3e-3, n_eval=2500, steps=4000, pack=4),
+        "PacGAN packing, m = 4: four samples per D input make a collapsed G's packs even easier to tell from real "
+        "ones (four real samples share one mode with probability 1/512), for 4x the samples per step.",
+    ),
+    "mbstd": (
+        GANConfig(data="ring8_pacgan", k_d=3, lr_d=3e-3, n_eval=2500, steps=4000, mbstd=2),
+        "Minibatch standard deviation (ProGAN), against the same strong D: each of D's inputs gets one more feature, "
+        "the spread of the group of 2 samples it came in; real pairs are spread across the ring, a collapsed G's "
+        "pairs are not, so D penalises collapse directly.",
+    ),
+    "grid_pacgan": (
+        GANConfig(data="grid25_pacgan", g_width=128, d_width=128, noise="uniform", n_eval=2500, steps=9000),
+        "The 5x5 grid settings on PacGAN's grid ({-4,-2,0,2,4}^2, std 0.05): 25 modes twice as far apart as "
+        "GenLab's grid, where a plain GAN misses some.",
+    ),
+    "grid_pacgan2": (
+        GANConfig(data="grid25_pacgan", g_width=128, d_width=128, noise="uniform", n_eval=2500, steps=9000, pack=2),
+        "PacGAN2 on PacGAN's grid: D judges 2 samples at once, so a G that leaves cells of the grid empty (or "
+        "crowds others) is caught by its pairs' lack of variety, and is pushed into every cell.",
+    ),
     "mnist_cgan": (
         GANConfig(data="mnist", n_classes=10, noise_dim=64, g_width=256, d_width=256, g_depth=2, d_depth=2,
                   activation="leaky_relu", output="tanh", k_d=1, batch_size=64, lr_d=2e-4, lr_g=2e-4, beta1=0.5,
@@ -208,6 +275,16 @@ PRESETS: dict[str, tuple[GANConfig, str]] = {
         "Conditional GAN on the 5,000 MNIST digits: G(z | digit) and D(x | digit) are MLPs on 28x28 pixels.",
     ),
 }
+
+
+#: the remedies for mode collapse, shown side by side with ``collapse_pacgan`` (the same strong D without them)
+REMEDIES = ("ring_pacgan", "pacgan2", "pacgan4", "mbstd")
+
+
+#: the shipped checkpoint of each preset on PacGAN's data (made by the CLI: ``train --preset NAME --out ...``)
+PRESET_CHECKPOINTS = {"ring_pacgan": "gan_ring8p_default", "collapse_pacgan": "gan_ring8p_collapse",
+                      "pacgan2": "gan_ring8p_pacgan2", "pacgan4": "gan_ring8p_pacgan4", "mbstd": "gan_ring8p_mbstd",
+                      "grid_pacgan": "gan_grid25p_default", "grid_pacgan2": "gan_grid25p_pacgan2"}
 
 
 def preset(name: str, **changes) -> GANConfig:
@@ -309,6 +386,18 @@ class Net(nn.Module):
         return self.mlp(v)
 
 
+def mbstd_feature(v: torch.Tensor, group: int) -> torch.Tensor:
+    """The minibatch-std feature (Karras et al. 2018, ProGAN): the batch ``v`` (n, d) split into groups of ``group``
+    consecutive rows (a last incomplete group is filled with the first rows); for each group the standard deviation
+    of every coordinate over its members, averaged over the coordinates -> one number per group, given to each of
+    its members: (n, 1). A collapsed G gives groups of near-identical fakes, so a feature near 0 gives them away."""
+    n = len(v)
+    pad = -n % group
+    w = torch.cat([v, v[:pad]]) if pad else v
+    sd = torch.sqrt(w.reshape(-1, group, v.shape[1]).var(1, unbiased=False) + 1e-8).mean(1)
+    return sd.repeat_interleave(group)[:n, None]
+
+
 # ----------------------------------------------------------------------------- metrics (plain numpy)
 
 def histogram_js(real: np.ndarray, fake: np.ndarray, box: float, bins: int = 40) -> float:
@@ -332,22 +421,38 @@ def histogram_js(real: np.ndarray, fake: np.ndarray, box: float, bins: int = 40)
     return float(max(0.5 * kl_p + 0.5 * kl_q, 0.0))
 
 
-def mode_stats(fake: np.ndarray, centers: np.ndarray, std: float, min_share: float = 0.2) -> dict:
-    """Mode coverage of samples from a Gaussian mixture with ``centers`` and ``std``.
+def mode_stats(fake: np.ndarray, centers: np.ndarray, std: float) -> dict:
+    """Mode coverage in the history's form (``modes``, ``n_modes``, ``hq``, ``mode_counts``, ``mode_need``): GenLab's
+    one rule, :func:`core.metrics.mode_coverage` (PacGAN's: high quality within 3 std of the nearest mode in each
+    coordinate; a mode is captured with at least a fifth of its even share n / K of the samples)."""
+    return gmetrics.mode_coverage(fake, centers, std).as_dict()
 
-    A sample is *high quality* if it lies within 3 std of its nearest centre; ``mode_counts[i]`` counts the
-    high-quality samples at mode i; a mode is *captured* when it holds at least ``min_share`` of its fair
-    share n / K (PacGAN's rule: fewer than 20 of 2,500 samples on a 25-mode grid is a lost mode).
-    """
-    fake = np.asarray(fake, np.float64)
-    fake = np.where(np.isfinite(fake), fake, 1e6)
-    d = np.linalg.norm(fake[:, None, :] - centers[None, :, :], axis=2)
-    nearest, dist = d.argmin(1), d.min(1)
-    hq = dist <= 3 * std
-    counts = np.bincount(nearest[hq], minlength=len(centers))
-    need = max(1, math.ceil(min_share * len(fake) / len(centers)))
-    return {"modes": int((counts >= need).sum()), "n_modes": int(len(centers)),
-            "hq": float(hq.mean()) if len(fake) else 0.0, "mode_counts": counts.astype(int).tolist()}
+
+def coverage_along(history: list[dict], hq_min: float = 0.9) -> dict:
+    """Mode coverage along a training run (a model's ``history_``): the last log step's ``modes`` / ``n_modes`` /
+    ``hq`` / ``step``; ``full_step``, the first log step with every mode captured and at least ``hq_min``
+    high-quality samples (None if never); ``modes_after_full``, the fewest modes at any later log step (a drop
+    below ``n_modes`` is a collapse after full coverage)."""
+    H = [h for h in history if "modes" in h]
+    if not H:
+        return {}
+    last = H[-1]
+    full = next((i for i, h in enumerate(H) if h["modes"] == h["n_modes"] and h["hq"] >= hq_min), None)
+    return {"modes": last["modes"], "n_modes": last["n_modes"], "hq": last["hq"], "step": last["step"],
+            "full_step": H[full]["step"] if full is not None else None,
+            "modes_after_full": min(h["modes"] for h in H[full:]) if full is not None else None}
+
+
+def coverage_text(history: list[dict], source: str) -> str:
+    """One sentence of what a run measured (see :func:`coverage_along`), naming ``source``: the GAN page quotes it
+    for each remedy's shipped checkpoint."""
+    c = coverage_along(history)
+    if not c:
+        return ""
+    full = (f"; every mode with >= 90 % HQ first at iteration {c['full_step']:,}, never fewer than "
+            f"{c['modes_after_full']} after that" if c["full_step"] is not None else "; never every mode with >= 90 % HQ")
+    return (f"Measured: {c['modes']}/{c['n_modes']} modes, {100 * c['hq']:.0f} % HQ after {c['step']:,} iterations "
+            f"({source}{full}).")
 
 
 # ----------------------------------------------------------------------------- the model
@@ -378,7 +483,7 @@ class GAN:
         nz, xd = c.noise_dim, c.x_dim
         self.G = runtime.seeded_init(lambda: Net(nz, c.g_width, c.g_depth, xd, c.activation, c.output,
                                                  c.n_classes, c.conditioning, c.embed_dim), c.seed).to(self.device)
-        self.D = runtime.seeded_init(lambda: Net(xd, c.d_width, c.d_depth, 1, c.activation, "linear", c.n_classes,
+        self.D = runtime.seeded_init(lambda: Net(c.d_in, c.d_width, c.d_depth, 1, c.activation, "linear", c.n_classes,
                                                  c.conditioning, c.embed_dim), c.seed + 10_007).to(self.device)
         # Adam for each player, built on first use (building the first optimizer of a process imports
         # torch._dynamo, ~2 s: a page that only draws a shipped model never pays it)
@@ -396,6 +501,7 @@ class GAN:
         self.path_: list[tuple[str, int]] = []  # how it was trained: (phase, iterations) chunks, see path_text
         self._data: GANData | None = None
         self._acc = None  # (sum of D losses, sum of G losses, iterations) since the last log step
+        self._mbstd_ref = 0.0  # the minibatch-std feature of real data: what D sees with a single point (views)
 
     # ---------------------------------------------------------------- optimizers
     def _optimizers(self) -> tuple:
@@ -473,7 +579,7 @@ class GAN:
     def discriminate(self, x, y=None) -> np.ndarray:
         """D(x | y) for points ``x`` (n, x_dim): probabilities in (0, 1), or critic scores for wgan-gp."""
         x = torch.as_tensor(np.asarray(x, np.float32), device=self.device)
-        out = self.D(x, self._labels(y, len(x))).squeeze(1)
+        out = self._d_points(x, self._labels(y, len(x)))
         return (out if self.config.loss == "wgan-gp" else torch.sigmoid(out)).float().cpu().numpy()
 
     def grid(self, res: int = 60, box: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -530,13 +636,46 @@ class GAN:
         with torch.no_grad():
             x = self.G(z, c)
         x = x.detach().requires_grad_(True)
-        loss = self._g_loss(self.D(x, c)).sum()
+        loss = self._g_loss(self._d(x, c)).sum()  # packed: each point's gradient through its own pack
         (grad,) = torch.autograd.grad(loss, x)
         return x.detach().cpu().numpy(), (-grad).cpu().numpy()
 
     def _need_2d(self):
         if self.config.x_dim != 2:
             raise ValueError("This view needs 2-D data.")
+
+    # ---------------------------------------------------------------- D's input: packing and minibatch std
+    def _packed(self, x: torch.Tensor, mbstd: bool = True) -> torch.Tensor:
+        """Samples (n, x_dim) -> D's inputs: PacGAN's packs of ``pack`` consecutive samples concatenated,
+        (ceil(n / pack), pack * x_dim) (a last incomplete pack is filled with the first samples), then the
+        minibatch-std feature appended (``mbstd``)."""
+        c = self.config
+        if c.pack > 1:
+            pad = -len(x) % c.pack
+            if pad:
+                x = torch.cat([x, x[:pad]])
+            x = x.reshape(len(x) // c.pack, c.pack * x.shape[1])
+        if c.mbstd and mbstd:
+            x = torch.cat([x, mbstd_feature(x, c.mbstd)], 1)
+        return x
+
+    def _d(self, x: torch.Tensor, c=None) -> torch.Tensor:
+        """D's logits (critic scores) for a batch of samples of one kind (all real or all fake): one per D input,
+        (ceil(n / pack),). With pack = 1 and mbstd off this is D(x | c), one per sample."""
+        if self.config.pack == 1 and not self.config.mbstd:
+            return self.D(x, c).squeeze(1)
+        return self.D(self._packed(x)).squeeze(1)
+
+    def _d_points(self, x: torch.Tensor, c=None) -> torch.Tensor:
+        """D's output for each point on its own (the heatmap, D(real) in the map): a pack of ``pack`` copies of x,
+        and as minibatch-std feature the one real data gives (D judges x as if it came in a batch of real data)."""
+        cfg = self.config
+        if cfg.pack == 1 and not cfg.mbstd:
+            return self.D(x, c).squeeze(1)
+        v = x.repeat(1, cfg.pack)
+        if cfg.mbstd:
+            v = torch.cat([v, torch.full((len(v), 1), self._mbstd_ref, device=v.device)], 1)
+        return self.D(v).squeeze(1)
 
     # ---------------------------------------------------------------- the losses (the lecture's game)
     def _g_loss(self, a: torch.Tensor) -> torch.Tensor:
@@ -550,16 +689,20 @@ class GAN:
     def _d_step(self, real, fake, c_real, c_fake, B: int) -> torch.Tensor:
         """One discriminator update on a batch of B reals and B fakes; returns its loss (a tensor)."""
         cfg = self.config
-        x = torch.cat([real, fake])
-        c = torch.cat([c_real, c_fake]) if c_real is not None else None
-        out = self.D(x, c).squeeze(1)
-        a_r, a_f = out[:B], out[B:]
+        if cfg.pack == 1 and not cfg.mbstd:
+            x = torch.cat([real, fake])
+            c = torch.cat([c_real, c_fake]) if c_real is not None else None
+            out = self.D(x, c).squeeze(1)
+            a_r, a_f = out[:B], out[B:]
+        else:  # B packs of real and B of fake samples; D's inputs never mix the two (nor their minibatch std)
+            a_r, a_f = self._d(real), self._d(fake)
         if cfg.loss == "wgan-gp":
             # critic: E_g[f] - E_r[f] + lambda E[(||grad f(x_hat)|| - 1)^2], x_hat = eps x_r + (1 - eps) x_g
-            eps = torch.rand((B, 1), generator=self.rng, device=self.device)
+            eps = torch.rand((len(real), 1), generator=self.rng, device=self.device)
             x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-            f_hat = self.D(x_hat, c_real)
+            f_hat = self.D(x_hat, c_real) if cfg.pack == 1 and not cfg.mbstd else self._d(x_hat)
             (gx,) = torch.autograd.grad(f_hat.sum(), x_hat, create_graph=True)
+            gx = gx.reshape(len(f_hat), -1)  # the gradient with respect to each of D's (packed) inputs
             loss = a_f.mean() - a_r.mean() + cfg.gp_weight * ((gx.norm(dim=1) - 1) ** 2).mean()
         else:
             # D maximizes L = E_r[ln D(x)] + E_g[ln(1 - D(x))], i.e. minimizes -L = softplus(-a_r) + softplus(a_f)
@@ -571,9 +714,9 @@ class GAN:
 
     def _g_step(self, B: int) -> torch.Tensor:
         """One generator update on B fresh fakes (D fixed); returns its loss (a tensor)."""
-        z = self.noise(B, self.rng)
+        z = self.noise(B * self.config.pack, self.rng)
         c = self._train_labels(B)
-        loss = self._g_loss(self.D(self.G(z, c), c).squeeze(1)).mean()
+        loss = self._g_loss(self._d(self.G(z, c), c)).mean()
         # only G's parameters get gradients: D's are left untouched (no wasted work, no stale .grad)
         grads = torch.autograd.grad(loss, self._g_params)
         for p, gr in zip(self._g_params, grads):
@@ -605,9 +748,9 @@ class GAN:
         self._Y = torch.as_tensor(data.y, device=self.device) if self.conditional else None
         self._g_params = list(self.G.parameters())
         if self.step_ == 0:
-            if cfg.x_dim == 2:
+            if cfg.x_dim == 2:  # the plot box: [-3, 3]^2 for the common toy sets, half that for PacGAN's unit ring
                 m = float(np.abs(data.X).max())
-                self.box_ = max(3.0, math.ceil(2 * 1.15 * m) / 2)
+                self.box_ = max(3.0 if m > 1.25 else 1.5, math.ceil(2 * 1.15 * m) / 2)
             if self.conditional:
                 self.label_freq_ = np.bincount(data.y, minlength=cfg.n_classes) / len(data.y)
         # fixed evaluation set (its own generator: metrics never disturb the training randomness)
@@ -619,6 +762,9 @@ class GAN:
         self._y_eval = self._Y[idx] if self.conditional else None
         self._x_eval_np = self._x_eval.cpu().numpy()
         self._modes = gdata.mixture_modes(data.name) if cfg.x_dim == 2 else None
+        if cfg.mbstd:
+            with torch.no_grad():
+                self._mbstd_ref = float(mbstd_feature(self._packed(self._x_eval, mbstd=False), cfg.mbstd).mean())
 
     @torch.no_grad()
     def evaluate(self) -> dict:
@@ -626,8 +772,8 @@ class GAN:
         the value V = E_r ln D + E_g ln(1 - D), JS estimates (value and grid histogram) and mode coverage."""
         cfg = self.config
         fake = self.G(self._z_eval, self._y_eval)
-        a_r = self.D(self._x_eval, self._y_eval).squeeze(1)
-        a_f = self.D(fake, self._y_eval).squeeze(1)
+        a_r = self._d(self._x_eval, self._y_eval)
+        a_f = self._d(fake, self._y_eval)
         m: dict = {}
         if cfg.loss == "wgan-gp":
             m.update(d_real=float(a_r.mean()), d_fake=float(a_f.mean()), value=None, js_value=None,
@@ -642,7 +788,7 @@ class GAN:
         if cfg.x_dim == 2:
             m["js_hist"] = histogram_js(self._x_eval_np, fake_np, self.box_)
             if self._modes is not None:
-                m.update(mode_stats(fake_np, *self._modes))
+                m.update(mode_stats(fake_np, *self._modes))  # core.metrics.mode_coverage: GenLab's one rule
         self._last_fake = fake_np
         return m
 
@@ -668,6 +814,7 @@ class GAN:
     def _fit(self, steps: int, callback, phase: str) -> "GAN":
         cfg = self.config
         B, k, N = cfg.batch_size, cfg.k_d, len(self._X)
+        Bp = B * cfg.pack  # samples per D step of each kind: B of D's inputs, each a pack of `pack` samples
         kd = k if phase == "both" else (1 if phase == "d" else 0)
         do_g = phase in ("both", "g")
         cond = self.conditional
@@ -682,14 +829,14 @@ class GAN:
         for _ in range(steps):
             # 1. k D steps (maximize L): G is fixed meanwhile, so all k batches of fakes come from one pass
             if kd:
-                idx = torch.randint(N, (kd * B,), generator=self.rng, device=self.device)
+                idx = torch.randint(N, (kd * Bp,), generator=self.rng, device=self.device)
                 real = self._X[idx]
                 c_real = self._Y[idx] if cond else None
-                c_fake = self._train_labels(kd * B)
+                c_fake = self._train_labels(kd * Bp)
                 with torch.no_grad():
-                    fake = self.G(self.noise(kd * B, self.rng), c_fake)
+                    fake = self.G(self.noise(kd * Bp, self.rng), c_fake)
                 for j in range(kd):
-                    s = slice(j * B, (j + 1) * B)
+                    s = slice(j * Bp, (j + 1) * Bp)
                     acc_d += self._d_step(real[s], fake[s], c_real[s] if cond else None,
                                           c_fake[s] if cond else None, B)
                 self.d_steps_ += kd

@@ -76,7 +76,8 @@ VIEWS = [ui.View("The game", ("overview", "plane"), keys=("heat", "real", "fake"
          ui.View("Conditional GAN", ("cgan",), keys=("y", "cn", "digit", "ms", app_models.TRAINED_KEY))]
 wt = ui.Walkthrough(STEPS, VIEWS)
 
-SETS = {"ring8": "Ring of 8 Gaussians", "grid25": "5x5 grid of Gaussians", "moons": "Two moons",
+SETS = {"ring8": "Ring of 8 Gaussians", "grid25": "5x5 grid of Gaussians", "ring8_pacgan": "PacGAN's ring (std 0.01)",
+        "grid25_pacgan": "PacGAN's 5x5 grid (spacing 2)", "moons": "Two moons",
         "spirals": "Two spirals", "swiss_roll": "Swiss roll", "mine": "My points (click or CSV)"}
 LOSSES = {"nonsaturating": "non-saturating: G min -ln D(G(z))", "minimax": "minimax (lecture): G min ln(1 - D(G(z)))",
           "wgan-gp": "WGAN-GP (critic + gradient penalty)"}
@@ -85,10 +86,18 @@ WIDTHS = [8, 16, 32, 64, 128, 256]
 BATCHES = [32, 64, 150, 256, 512]
 PRESET_LABELS = {"converges": "Converges", "mode_collapse": "Mode collapse", "saturating": "Saturating",
                  "nonsaturating": "Non-saturating", "grid25": "5x5 grid"}
+#: mode collapse on PacGAN's data and its remedies (core.gan.REMEDIES), a second row of buttons
+REMEDY_LABELS = {"ring_pacgan": "PacGAN's ring", "collapse_pacgan": "Collapse", "pacgan2": "PacGAN2",
+                 "pacgan4": "PacGAN4", "mbstd": "Minibatch std", "grid_pacgan": "PacGAN's grid",
+                 "grid_pacgan2": "Grid + PacGAN2"}
+ALL_PRESETS = {**PRESET_LABELS, **REMEDY_LABELS}
+MBSTD = [0, 2, 4, 8]
 DEFAULT = gan.preset("converges")
 #: the shipped GANs of each data set; one trained with exactly the page's settings opens trained
 SHIPPED_2D = {"ring8": ("gan_ring8", "gan_ring8_collapse"), "grid25": ("gan_grid25",), "moons": ("gan_moons",),
-              "swiss_roll": ("gan_swiss_roll",)}
+              "swiss_roll": ("gan_swiss_roll",),
+              **{d: tuple(ck for p, ck in gan.PRESET_CHECKPOINTS.items() if gan.preset(p).data == d)
+                 for d in gdata.PACGAN_SETS}}
 IT_KEY = "it"  # the link's training path of the GAN shown (core.gan.path_text): "3500", "3000-d10-500", "0"
 MAX_LINK_ITERATIONS = 200_000  # the most a link may ask to be trained again (a few runs at the server's cap)
 N_POINTS = DEFAULT.n_data
@@ -144,7 +153,8 @@ def apply_preset(name: str):
     cfg = gan.preset(name)
     st.session_state.update(loss=cfg.loss, lrd=cfg.lr_d, lrg=cfg.lr_g, k=cfg.k_d, gw=cfg.g_width,
                             dw=cfg.d_width, gd=cfg.g_depth, dd=cfg.d_depth, nz=cfg.noise_dim, act=cfg.activation,
-                            noise=cfg.noise, batch=cfg.batch_size, b1=cfg.beta1, b2=cfg.beta2)
+                            noise=cfg.noise, batch=cfg.batch_size, b1=cfg.beta1, b2=cfg.beta2, pack=cfg.pack,
+                            mbstd=cfg.mbstd)
     if cfg.data in SETS and cfg.data != "ring8":  # a preset made for another data set brings it along
         st.session_state["data"] = cfg.data
     st.session_state["_gan_preset_note"] = name
@@ -160,10 +170,10 @@ with st.container(border=True):
     seed = ui.seed_input(container=c[1])
     c[2].caption("**Presets**: one click sets the networks and training settings (hover a button for why; the "
                  "reasons are also listed further down).")
-    pc = st.columns(len(PRESET_LABELS))
-    for col, (p, label) in zip(pc, PRESET_LABELS.items()):
-        col.button(label, key=f"preset_{p}", on_click=apply_preset, args=(p,), width="stretch",
-                   help=gan.PRESETS[p][1])
+    for row in (PRESET_LABELS, REMEDY_LABELS):
+        for col, (p, label) in zip(st.columns(len(row)), row.items()):
+            col.button(label, key=f"preset_{p}", on_click=apply_preset, args=(p,), width="stretch",
+                       help=gan.PRESETS[p][1])
     with st.expander("Networks and training settings (every one is in the link)", icon=":material/tune:"):
         s = st.columns(7)
         loss = url.selectbox("Loss", list(LOSSES), key="loss", format_func=LOSSES.get, container=s[0])
@@ -187,14 +197,21 @@ with st.container(border=True):
         noise = url.selectbox("Noise p_z", list(gan.NOISES), key="noise", container=s[5])
         act = url.selectbox("Activation", list(gan.ACTIVATIONS), key="act",
                             index=list(gan.ACTIVATIONS).index(DEFAULT.activation), container=s[6])
+        s = st.columns(7)
+        pack = url.number("PacGAN pack m", 1, 4, DEFAULT.pack, key="pack", container=s[0],
+                          help="D judges m samples concatenated (all real or all fake); 1 = the plain GAN.")
+        mbstd = url.selectbox("Minibatch std", MBSTD, key="mbstd", container=s[1],
+                              format_func=lambda v: "off" if not v else f"groups of {v}",
+                              help="One more input feature for D: the spread of the group of samples it came in.")
     note = st.session_state.pop("_gan_preset_note", None)
     if note:
-        st.info(f"**{PRESET_LABELS[note]}**: {gan.PRESETS[note][1]}", icon=":material/tune:")
+        st.info(f"**{ALL_PRESETS[note]}**: {gan.PRESETS[note][1]}", icon=":material/tune:")
 
 cfg = DEFAULT.replace(data=name if name != "mine" else "custom", loss=loss, lr_d=lr_d, lr_g=lr_g, k_d=int(k_d),
                       batch_size=batch, beta1=beta1, beta2=beta2, g_width=g_width, g_depth=int(g_depth),
                       d_width=d_width, d_depth=int(d_depth), noise_dim=int(noise_dim), noise=noise, activation=act,
-                      seed=int(seed))
+                      seed=int(seed), pack=int(pack), mbstd=int(mbstd),
+                      n_eval=2500 if name in gdata.PACGAN_SETS else DEFAULT.n_eval)  # PacGAN scores 2,500 samples
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -481,7 +498,7 @@ status_box = b[6].empty()  # filled by the live fragment, so it follows Play as 
 
 box = model.box_
 d_kind = "critic" if cfg.loss == "wgan-gp" else "prob"
-modes = gdata.mixture_modes(name) if name in ("ring8", "grid25") else None
+modes = gdata.mixture_modes(name) if name in ("ring8", "grid25", *gdata.PACGAN_SETS) else None
 
 
 # ---------------------------------------------------------------------------------------------- live views
@@ -637,8 +654,9 @@ def draw_curves():
         st.plotly_chart(fig.mode_bars(h["mode_counts"], model.config.n_eval,
                                       title=f"High-quality samples per mode (of {model.config.n_eval:,}) at iteration "
                                             f"{h['step']:,}"), key="modebars")
-        st.caption("A sample is *high quality* within 3 standard deviations of a mode centre; a mode counts as "
-                   "captured with at least a fifth of its fair share (PacGAN's rule).")
+        st.caption("A sample is *high quality* within 3 standard deviations of its nearest mode centre in each "
+                   "coordinate; a mode counts as captured with at least a fifth of its even share n / K (PacGAN's rule, "
+                   "`core.metrics.mode_coverage`, the same the comparison page uses).")
     st.caption("A GAN has no likelihood: these curves are the only honest measures of progress. The losses "
                "themselves are no guide (they fight each other); the JS estimates and mode coverage are.")
 
@@ -653,8 +671,22 @@ def draw_presets(view=None):
                 "checkpoints: press **Reset** to watch them train).")
     for p, label in PRESET_LABELS.items():
         st.markdown(f"- **{label}**: {gan.PRESETS[p][1]}")
+    st.markdown("**Mode collapse on PacGAN's data and what fixes it** (Lin et al. 2018, Table 1 set-ups; each result "
+                "is read from the preset's shipped checkpoint, one seed; `bench/bench_gan.py --coverage` measures "
+                "3 seeds next to the paper's numbers):")
+    for p, label in REMEDY_LABELS.items():
+        st.markdown(f"- **{label}**: {gan.PRESETS[p][1]} *{measured(p)}*")
     if not wt.on:
         coverage_verdict()
+
+
+def measured(p: str) -> str:
+    """What the preset's shipped checkpoint measured (its JSON's history), or why there is no number."""
+    ck = gan.PRESET_CHECKPOINTS[p]
+    try:
+        return gan.coverage_text(shipped_state(ck)[1]["meta"].get("history", []), f"`{ck}`, seed 0")
+    except checkpoints.CheckpointError:
+        return f"(checkpoint `{ck}` missing: no measured number)"
 
 
 def coverage_verdict():
@@ -810,4 +842,5 @@ wt.section("cgan", draw_cgan, isolated=True)
 
 ui.reproduce(snippets.gan(cfg.replace(steps=int(model.step_)), int(seed), points=Xn if name == "mine" else None),
              "genlab_gan.py")
-ui.show_code(gan.GAN._d_step, gan.GAN._g_step, gan.GAN._g_loss, gan.GAN.evaluate, gan.histogram_js, gan.mode_stats)
+ui.show_code(gan.GAN._d_step, gan.GAN._g_step, gan.GAN._g_loss, gan.GAN._packed, gan.mbstd_feature, gan.GAN.evaluate,
+             gan.histogram_js, gan.gmetrics.mode_coverage)

@@ -298,6 +298,13 @@ def test_shipped_checkpoints_load_and_are_trained():
             assert m["modes"] == 8 and m["hq"] >= 0.9, (name, m["modes"], m["hq"])
         if model.config.data == "grid25":
             assert m["modes"] >= 15 and m["hq"] >= 0.8, (name, m["modes"], m["hq"])
+        preset = rec["meta"].get("preset")
+        if preset in gan.PRESET_CHECKPOINTS:  # PacGAN's set-ups: made by the CLI from the preset, under its name
+            assert gan.PRESET_CHECKPOINTS[preset] == name and model.config == gan.preset(preset)
+        if preset == "collapse_pacgan":  # the strong D collapses on PacGAN's ring; packing fixes it (seed 0)
+            assert m["modes"] < 8, m
+        if preset in ("pacgan2", "ring_pacgan"):
+            assert m["modes"] == 8 and m["hq"] >= 0.9, (name, m["modes"], m["hq"])
         if model.config.x_dim == 2:  # the timeline ships with it, and the page's default settings match
             assert len(model.snapshots_) > 5 and model.snapshots_[-1].step == model.step_
         if model.config.data == "mnist":
@@ -357,3 +364,78 @@ def test_presets_exist_with_a_reason():
 def test_config_json_round_trip():
     cfg = gan.preset("mnist_cgan")
     assert gan.GANConfig.from_dict(json.loads(json.dumps(checkpoints._plain(cfg)))) == cfg
+
+
+# ----------------------------------------------------------------------------- PacGAN's data, packing, minibatch std
+
+@pytest.mark.parametrize("name,k,radius_or_side,std", [("ring8_pacgan", 8, 1.0, 0.01), ("grid25_pacgan", 25, 4.0, 0.05)])
+def test_pacgan_data_sets_follow_the_paper(name, k, radius_or_side, std):
+    X, y = gdata.toy(name, 20000, seed=0)
+    assert X.shape == (20000, 2) and X.dtype == np.float32 and y.shape == (20000,)
+    centers, s = gdata.mixture_modes(name)
+    assert s == std and len(centers) == k and set(np.unique(y)) == set(range(k))
+    if k == 8:
+        assert np.allclose(np.linalg.norm(centers, axis=1), radius_or_side)
+    else:
+        assert sorted(set(np.round(centers[:, 0], 6))) == [-4.0, -2.0, 0.0, 2.0, 4.0]
+    resid = X - centers[y]
+    assert np.allclose(resid.std(0), std, rtol=0.05) and np.allclose(resid.mean(0), 0, atol=std / 20)
+    assert name in gan.DATA_SETS and name not in gdata.TOY_SETS  # beside GenLab's own sets, not among them
+
+
+def test_packing_feeds_d_m_samples_concatenated_and_trains():
+    cfg = TINY.replace(pack=2)
+    model = gan.GAN(cfg)
+    assert model.D.mlp[0].in_features == 4 and cfg.d_in == 4
+    x = torch.arange(12, dtype=torch.float32).reshape(6, 2)
+    p = model._packed(x)
+    assert p.shape == (3, 4) and torch.equal(p[1], torch.tensor([4.0, 5.0, 6.0, 7.0]))  # samples 2 and 3 side by side
+    assert model._packed(x[:5]).shape == (3, 4)  # an incomplete last pack is filled with the first samples
+    data = _data(cfg)
+    gan.train(cfg, data, model=model, steps=0)
+    first = model.evaluate()
+    gan.train(cfg, data, model=model, steps=60, phase="d")  # a few D steps: D separates packs of real from fake
+    d = model.evaluate()
+    assert d["d_real"] > first["d_real"] and d["d_fake"] < first["d_fake"]
+    assert model.history_[-1]["d_loss"] < 1.3 < math.log(4) and math.isfinite(model.history_[-1]["d_loss"])
+    gan.train(cfg, data, model=model, steps=20)
+    assert all(math.isfinite(h["g_loss"]) for h in model.history_ if h.get("g_loss") is not None)
+    assert model.d_grid(10).shape == (10, 10) and model.g_gradients(15)[1].shape == (15, 2)
+
+
+def test_minibatch_std_feature_and_d_input():
+    v = torch.tensor([[0.0, 0.0], [2.0, 0.0], [5.0, 5.0], [5.0, 5.0]])
+    f = gan.mbstd_feature(v, 2)
+    assert f.shape == (4, 1)
+    assert f[0, 0] == pytest.approx(0.5, abs=1e-3) and f[1, 0] == f[0, 0]  # std (1, 0) averaged over the coordinates
+    assert f[2, 0] == pytest.approx(1e-4, rel=0.01)                # a group of identical samples: ~0
+    cfg = TINY.replace(mbstd=4)
+    model = gan.train(cfg, _data(cfg), steps=20)
+    assert model.D.mlp[0].in_features == 3 and model._mbstd_ref > 0
+    assert math.isfinite(model.history_[-1]["d_loss"]) and model.discriminate(np.zeros((3, 2))).shape == (3,)
+    with pytest.raises(ValueError):
+        gan.GANConfig(mbstd=1)
+    with pytest.raises(ValueError):
+        gan.GANConfig(pack=2, n_classes=8)
+
+
+def test_remedy_presets_exist_and_say_why():
+    for name in gan.REMEDIES:
+        cfg, why = gan.PRESETS[name]
+        assert cfg.data in gdata.PACGAN_SETS and len(why) > 40
+    assert gan.preset("pacgan2").pack == 2 and gan.preset("pacgan4").pack == 4 and gan.preset("mbstd").mbstd
+
+
+def test_gan_page_and_compare_count_modes_with_one_rule():
+    from core import compare, metrics
+
+    centers, std = gdata.mixture_modes("grid25_pacgan")
+    rng = np.random.default_rng(0)
+    S = np.concatenate([centers[rng.integers(0, 12, 2000)] + std * rng.standard_normal((2000, 2)),
+                        rng.uniform(-5, 5, (500, 2))])
+    g = gan.mode_stats(S, centers, std)
+    cov = metrics.mode_coverage(S, centers, std)
+    split = compare.Split(S[:10].astype(np.float32), S[:50].astype(np.float32), np.zeros(10, int), np.zeros(50, int),
+                          "grid25_pacgan")
+    c = compare.sample_measures(S, split, bandwidth=1.0)
+    assert g["modes"] == cov.captured == c["modes"] == 12 and g["hq"] == cov.high_quality == c["hq"]

@@ -54,3 +54,24 @@ def test_mode_coverage_counts_modes_and_quality():
     assert metrics.mode_coverage(half, centers, std).captured == 4
     far = X + 1.0
     assert metrics.mode_coverage(far, centers, std).high_quality < 0.05
+
+
+def test_coverage_rule_on_constructed_samples():
+    """PacGAN's rule: HQ within 3 std of the nearest mode in each coordinate; captured from a fifth of n / K."""
+    centers, std = data.mixture_modes("ring8_pacgan")
+    n = 2500
+    on = centers[np.arange(n) % 8] + 2.9 * std * np.array([1.0, -1.0])  # every coordinate just inside 3 std
+    cov = metrics.mode_coverage(on, centers, std)
+    assert cov.captured == 8 and cov.high_quality == 1.0 and cov.need == 63  # ceil(0.2 * 2500 / 8)
+    half = centers[np.arange(n) % 4]
+    assert metrics.mode_coverage(half, centers, std).captured == 4
+    junk = centers[np.arange(n) % 8] + 3.1 * std * np.array([1.0, 0.0])  # one coordinate just outside
+    cj = metrics.mode_coverage(junk, centers, std)
+    assert cj.captured == 0 and cj.high_quality == 0.0
+    few = np.concatenate([centers[np.arange(n - 62) % 7], np.repeat(centers[7:], 62, 0)])  # mode 7: one short
+    cf = metrics.mode_coverage(few, centers, std)
+    assert cf.counts[7] == 62 and cf.captured == 7
+    nan = np.full((10, 2), np.nan)
+    assert metrics.mode_coverage(nan, centers, std).high_quality == 0.0
+    g25, s25 = data.mixture_modes("grid25_pacgan")
+    assert metrics.mode_coverage(g25.repeat(100, 0), g25, s25).need == 20  # PacGAN's 20 of 2,500 on the grid

@@ -79,6 +79,9 @@ def test_gan_views_open_trained_each_with_its_own_figures():
     {"data": "Two spirals", "loss": "WGAN-GP (critic + gradient penalty)", "b1": "0.9", "b2": "0.9", "nz": 1, "n": 100},
     {"data": "Swiss roll", "loss": "minimax (lecture): G min ln(1 - D(G(z)))", "lrd": "0.1", "gw": 256, "gd": 4,
      "n": 100},
+    {"data": "PacGAN's 5x5 grid (spacing 2)", "pack": 4, "mbstd": "groups of 8", "n": 100},
+    {"data": "PacGAN's ring (std 0.01)", "pack": 3, "mbstd": "groups of 2", "loss": "WGAN-GP (critic + gradient penalty)",
+     "n": 100},
 ])
 def test_gan_extremes_and_link_restores_view(query):
     at = open_page(GAN, query)
@@ -90,7 +93,7 @@ def test_gan_extremes_and_link_restores_view(query):
                                              and float(value) == float(w.value))
         assert ok, (key, shown(w), value)
     assert "Untrained" in captions(at)  # settings other than a shipped model's start untrained
-    modes = query.get("data", "Ring").startswith(("Ring", "5x5"))  # mode bars: the sets with known modes
+    modes = query.get("data", "Ring").startswith(("Ring", "5x5", "PacGAN"))  # mode bars: the sets with known modes
     for label in (CURVES, CGAN):  # every view draws with these settings, the link keeps them
         _show(at, label)
         _assert_view(at, label, None if label != CURVES or modes else ["curves"])
@@ -134,8 +137,9 @@ def test_gan_huge_learning_rate_diverges_with_a_clear_message():
 
 def test_gan_nonsense_url_parameters_fall_back_with_a_notice():
     query = {"data": "Nope", "lrd": "fast", "k": "99", "gw": "7", "nz": "-1", "loss": "hinge", "play": "maybe",
-             "seed": "abc", "heat": "maybe", "digit": "12", "cn": "5000", "zz": "1"}
-    everywhere = ("data=Nope", "lrd=fast", "k=99", "gw=7", "nz=-1", "loss=hinge", "play=maybe", "seed=abc", "`zz`")
+             "seed": "abc", "heat": "maybe", "digit": "12", "cn": "5000", "zz": "1", "pack": "9", "mbstd": "3"}
+    everywhere = ("data=Nope", "lrd=fast", "k=99", "gw=7", "nz=-1", "loss=hinge", "play=maybe", "seed=abc", "`zz`",
+                  "pack=9", "mbstd=3")
     in_view = {GAME: ("heat=maybe",), CURVES: (), CGAN: ("digit=12", "cn=5000")}
     ats = open_views(GAN, query)
     assert list(ats) == [GAME, CURVES, CGAN]
@@ -148,6 +152,7 @@ def test_gan_nonsense_url_parameters_fall_back_with_a_notice():
             if other != label:
                 assert not any(f"`{key.split('=')[0]}" in text for key in in_view[other]), (label, other, text)
         assert at.selectbox(key="data").value == "ring8" and widget(at, "k").value == 1
+        assert widget(at, "pack").value == 1 and widget(at, "mbstd").value == 0
         assert "Opened trained" in captions(at)
     assert widget(ats[GAME], "heat").value is True
     assert widget(ats[CGAN], "digit").value == 0 and widget(ats[CGAN], "cn").value == 300
@@ -380,3 +385,39 @@ def test_play_stops_at_the_servers_cap_and_a_new_stretch_starts_when_switched_of
         assert admission.gate().free() == 2
     finally:
         admission.reset_gate()
+
+
+def test_gan_remedy_presets_open_trained_and_state_what_they_measured():
+    """Each remedy preset brings PacGAN's data and opens on its shipped checkpoint; the presets' list quotes the
+    coverage each checkpoint's JSON records."""
+    at = open_page(GAN, {"view": CURVES})
+    at.button(key="preset_collapse_pacgan").click().run()
+    _assert_view(at, CURVES)
+    assert at.selectbox(key="data").value == "ring8_pacgan" and widget(at, "k").value == 3
+    assert "shipped checkpoint `gan_ring8p_collapse`" in captions(at)
+    text = " ".join(x.value for x in at.markdown)
+    for ck in ("gan_ring8p_default", "gan_ring8p_pacgan2", "gan_ring8p_pacgan4", "gan_ring8p_mbstd",
+               "gan_grid25p_pacgan2"):
+        assert f"(`{ck}`, seed 0" in text, ck
+    assert "Measured: " in text and "checkpoint missing" not in text
+    at.button(key="preset_pacgan2").click().run()
+    _assert_view(at, CURVES)
+    assert widget(at, "pack").value == 2 and "pack=2" in at.sidebar.code[0].value
+    assert "shipped checkpoint `gan_ring8p_pacgan2`" in captions(at)
+    assert any("PacGAN2" in i.value for i in at.info)
+    assert _metrics(at)["modes captured"].endswith("/ 8")
+    at.button(key="preset_mbstd").click().run()
+    assert widget(at, "pack").value == 1 and widget(at, "mbstd").value == 2
+    assert "shipped checkpoint `gan_ring8p_mbstd`" in captions(at)
+    at.button(key="preset_grid_pacgan2").click().run()
+    _assert_view(at, CURVES)
+    assert at.selectbox(key="data").value == "grid25_pacgan" and _metrics(at)["modes captured"].endswith("/ 25")
+    at.button(key="train").click().run()  # a packed GAN trains on from its checkpoint on the page
+    _assert_view(at, CURVES)
+    assert _step(at) == gan_preset_steps("grid_pacgan2") + 1000
+
+
+def gan_preset_steps(name):
+    from core import gan
+
+    return gan.preset(name).steps

@@ -12,6 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.metrics import MIN_SHARE
 from core.viz.common import MODEL_COLORS, PALETTE, base_layout, image_mosaic
 
 REAL = "#009E73"
@@ -286,11 +287,13 @@ def curves(history: list[dict], marker_step: int | None = None, d_kind: str = "p
     return fig
 
 
-def mode_bars(counts, n_samples: int, min_share: float = 0.2, title: str | None = None, height: int = 260) -> go.Figure:
-    """High-quality samples per mode, with the line a mode must reach to count as captured."""
+def mode_bars(counts, n_samples: int, min_share: float = MIN_SHARE, title: str | None = None,
+              height: int = 260) -> go.Figure:
+    """High-quality samples per mode, with the line a mode must reach to count as captured (the need of
+    core.metrics.mode_coverage: a fifth of the even share n / K)."""
     counts = np.asarray(counts, int)
     K = len(counts)
-    need = max(1, math.ceil(min_share * n_samples / K))
+    need = max(1, math.ceil(min_share * n_samples / K - 1e-9))
     colors = [REAL if c >= need else "#bbbbbb" for c in counts]
     fig = go.Figure(go.Bar(x=[str(i) for i in range(K)], y=counts, marker_color=colors,
                            hovertemplate="mode %{x}: %{y} high-quality samples<extra></extra>", name="samples"))
