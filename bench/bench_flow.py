@@ -1,23 +1,30 @@
 """Benchmark of the flow family: live training time, test NLL against KDE / Gaussian mixture, and the peers.
 
-For moons, ring8 and checkerboard (6,000 points each, 2/3 train and 1/3 test, data seed 0):
+For moons, ring8 and checkerboard (6,000 points each, 2/3 train and 1/3 test, data seed 0: every contender
+trains on the same points and is scored on the same 2,000 test points):
 
-1. GenLab's flow with the shipped checkpoint's config (what "Train live" on the page runs; for ring8 a
-   mixture base, so ring8 also runs the same flow from a standard normal base, as the peers' are),
-   zuko's ``RealNVP(features=2, transforms=8, hidden_features=(64, 64))`` and normflows' README
-   RealNVP (32 ``AffineCouplingBlock``s with ``MLP([1, 64, 64, 2], init_zeros=True)`` and swaps, a
-   ``DiagGaussian`` base) are trained on the same points, round-robin in 0.5 s slices of their own
-   gradient-step time so that the machine's load (2 cores shared with other engineers) falls on all
-   three alike. Seconds count gradient steps only (evaluations are not timed, for all three alike).
-   Every one runs on 1 thread with the same batch size as GenLab's default; the peers use the
-   optimiser settings their documentation shows (zuko: Adam, lr 1e-3; normflows' RealNVP example:
-   Adam, lr 5e-4, weight decay 1e-5).
-2. The test NLL (mean, nats) of all three at 10, 20 and 60 s; the seconds until GenLab's test NLL
-   stops improving (the time after which it never gets better by more than 0.01 nats); the final test
-   NLL of GenLab, KDE (bandwidth by 5-fold GridSearchCV) and the Gaussian mixture (components by CV).
-3. ``--part page`` (or ``all``): page render and redraw times with Streamlit's AppTest.
+1. GenLab's flow with the shipped checkpoint's config (what "Train live" on the page runs) and the same flow
+   with the other coupling (affine <-> rational-quadratic spline, :func:`core.flow.coupling_settings`); for
+   ring8 (a mixture base) both also run from a standard normal base, as the peers' flows do. The peers:
+   zuko's ``RealNVP(features=2, transforms=8, hidden_features=(64, 64))``, zuko's neural spline flow
+   ``NSF(features=2, transforms=T, hidden_features=(64, 64))`` with T = 8 (the RealNVP's size) and T = 3
+   (zuko's default; cheaper steps, so more of them in the same seconds), and normflows' README RealNVP (32
+   ``AffineCouplingBlock``s with ``MLP([1, 64, 64, 2], init_zeros=True)`` and swaps, a ``DiagGaussian`` base).
+   All are trained round-robin in 0.5 s slices of their own gradient-step time so that the machine's load
+   (2 cores shared with other engineers) falls on all alike. Seconds count gradient steps only (evaluations
+   are not timed, for all alike). Every one runs on 1 thread with the same batch size as GenLab's default;
+   the peers use the optimiser settings their documentation shows (zuko: Adam, lr 1e-3; normflows' RealNVP
+   example: Adam, lr 5e-4, weight decay 1e-5).
+2. ``--seeds 0,1,2``: the whole race once per weight/batch seed (the data stay the same); the table gives the
+   mean +- standard deviation over the seeds of the test NLL (mean, nats) at 10, 20 and 60 s; the seconds
+   until GenLab's test NLL stops improving (the time after which it never gets better by more than 0.01 nats);
+   the final test NLL of GenLab, KDE (bandwidth by GridSearchCV) and the Gaussian mixture (components by BIC).
+   ``--json checkpoints/flow_bench.json`` writes the table with its command and load average: the flow page
+   quotes it (:func:`core.flow.bench_claim`).
+3. ``--part page`` (or ``all``): page render and redraw times in Chromium.
 
 Run:  .venv/bin/python bench/bench_flow.py [--part training|page|all] [--seconds 60] [--sets moons,ring8]
+      [--seeds 0,1,2] [--peers zuko-realnvp,zuko-nsf8,zuko-nsf3,normflows] [--json PATH]
       [--plots /tmp/flow_bench]   (PNG scatter plots of the samples at 20 s, for looking, not shipped)
 Never part of the test gate. Needs ``pip install -r requirements-bench.txt`` for the peers.
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -113,6 +121,17 @@ def zuko_runner(Xtr, Xte, batch, seed=0):
                        lambda n: model().sample((n,)).numpy(), Xtr, Xte, batch, lr=1e-3, seed=seed)
 
 
+def zuko_nsf_runner(Xtr, Xte, batch, seed=0, transforms=8):
+    """zuko's neural spline flow (Durkan et al., 2019): ``NSF(features=2, transforms, hidden_features=(64, 64))``,
+    monotone rational-quadratic splines (8 bins on [-5, 5]) in masked autoregressive transforms; Adam, lr 1e-3."""
+    import zuko
+
+    model = runtime.seeded_init(lambda: zuko.flows.NSF(features=2, transforms=transforms, hidden_features=(64, 64)),
+                                seed)
+    return TorchRunner(f"zuko NSF x{transforms}", model, lambda x: model().log_prob(x),
+                       lambda n: model().sample((n,)).numpy(), Xtr, Xte, batch, lr=1e-3, seed=seed)
+
+
 def normflows_runner(Xtr, Xte, batch, seed=0):
     import normflows as nf
 
@@ -168,59 +187,112 @@ def at(curve, T):
     return vals[-1] if vals else float("nan")
 
 
-def bench_training(sets, seconds, plots=None, n_points=6000):
+PEERS = {"zuko-realnvp": zuko_runner, "zuko-nsf8": lambda *a, **k: zuko_nsf_runner(*a, **k, transforms=8),
+         "zuko-nsf3": lambda *a, **k: zuko_nsf_runner(*a, **k, transforms=3), "normflows": normflows_runner}
+
+
+def genlab_contenders(name: str, seed: int) -> list[tuple[str, flow.FlowConfig]]:
+    """GenLab's flows for a data set: the page's *Train live* settings (the shipped checkpoint's config) and the
+    same flow with the other coupling (the settings :func:`core.flow.coupling_settings` gives it); a mixture-base
+    flow also runs from the standard normal base, as the peers' flows are."""
+    cfg = live_config(name).replace(seed=seed)
+    other = "affine" if cfg.coupling == "spline" else "spline"
+    out = [(f"GenLab {cfg.coupling}", cfg), (f"GenLab {other}", flow.coupling_settings(cfg, other))]
+    if cfg.base_components:
+        out += [(f"{who}, N(0,I) base", c.replace(base_components=0)) for who, c in out]
+    return out
+
+
+def run_race(runners, seconds, name, snap=None, shares=None):
+    """Round-robin SLICE-second turns of each runner's own gradient-step time, until each has had ``seconds``."""
+    curves = {r.name: [] for r in runners}
+    while any(r.seconds < seconds and not r.done for r in runners):
+        for r in runners:
+            if r.seconds >= seconds or r.done:
+                continue
+            r.run_for(min(SLICE, seconds - r.seconds))
+            v = r.test_nll()
+            curves[r.name].append((r.seconds, v if math.isfinite(v) else float("inf")))
+            if snap is not None and r.seconds >= 20 - SLICE / 2 and r.name not in snap:
+                snap[r.name] = r.sample(2000)
+                if name == "ring8" and shares is not None:
+                    shares.append((r.name, r.seconds, mode_share(snap[r.name])))
+    return curves
+
+
+def bench_training(sets, seconds, plots=None, n_points=6000, seeds=(0,), peers=("zuko-realnvp", "zuko-nsf8",
+                                                                              "zuko-nsf3", "normflows"),
+                   json_out=None, argv_used=None):
+    """Every contender on the same points (data seed 0, the same 2,000 test points), for each weight/batch seed
+    in ``seeds``; the table gives the mean and standard deviation over the seeds of the test NLL at each mark."""
+    import statistics
+
     torch.set_num_threads(1)
     rows, summary, shares = [], [], []
+    marks = [T for T in MARKS if T <= seconds + 1e-9] or [seconds]
     for name in sets:
-        cfg = live_config(name)
         Xtr, Xte = flow.make_data(name, n_points, 0)
         t0 = time.perf_counter()
         refs = flow.reference_densities(Xtr, Xte, seed=0)
         ref_s = time.perf_counter() - t0
-        runners = [GenLabRunner(Xtr, Xte, cfg)]
-        if cfg.base_components:  # the same flow from the standard normal, as the peers' flows are
-            runners.append(GenLabRunner(Xtr, Xte, cfg.replace(base_components=0), "GenLab, N(0,I) base"))
-        runners += [zuko_runner(Xtr, Xte, cfg.batch_size), normflows_runner(Xtr, Xte, cfg.batch_size)]
-        curves = {r.name: [] for r in runners}
-        snap = {}
-        while any(r.seconds < seconds and not r.done for r in runners):
+        per, configs = {}, {}  # contender -> list over seeds of (values at the marks, steps, seconds run); config
+        for seed in seeds:
+            runners = [GenLabRunner(Xtr, Xte, c, who) for who, c in genlab_contenders(name, seed)]
+            batch = runners[0].config.batch_size
+            runners += [PEERS[p](Xtr, Xte, batch, seed=seed) for p in peers]
+            snap = {} if seed == seeds[0] else None
+            curves = run_race(runners, seconds, name, snap, shares if seed == seeds[0] else None)
             for r in runners:
-                if r.seconds >= seconds or r.done:
-                    continue
-                r.run_for(min(SLICE, seconds - r.seconds))
-                v = r.test_nll()
-                curves[r.name].append((r.seconds, v if math.isfinite(v) else float("inf")))
-                if r.seconds >= 20 - SLICE / 2 and r.name not in snap:
-                    snap[r.name] = r.sample(2000)
-                    if name == "ring8":
-                        shares.append((r.name, r.seconds, mode_share(snap[r.name])))
-        g = curves[runners[0].name]
-        t_stop, v_stop = stop_time(g)
-        summary.append((name, t_stop, v_stop, min(v for _, v in g), refs["kde"], refs["gmm"], ref_s,
-                        runners[0].model.step_))
-        for r in runners:
-            c = curves[r.name]
-            extra = r.model.step_ if isinstance(r, GenLabRunner) else r.steps
-            rows.append((name, r.name, *[at(c, T) for T in MARKS], extra, c[-1][0]))
-        if plots:
-            _plot(plots, name, Xte, snap)
-        print(f"  [{name} done: GenLab {at(g, 20):.3f} at 20 s]", flush=True)
+                c = curves[r.name]
+                steps = r.model.step_ if isinstance(r, GenLabRunner) else r.steps
+                per.setdefault(r.name, []).append(([at(c, T) for T in marks], steps, c[-1][0]))
+                if isinstance(r, GenLabRunner):
+                    configs[r.name] = r.config.replace(seed=0)
+            g = curves[runners[0].name]
+            t_stop, v_stop = stop_time(g)
+            summary.append((f"{name} s{seed}", t_stop, v_stop, min(v for _, v in g), refs["kde"], refs["gmm"], ref_s,
+                            runners[0].model.step_))
+            if plots and snap is not None:
+                _plot(plots, name, Xte, snap)
+            print(f"  [{name} seed {seed} done: " + ", ".join(f"{r.name} {at(curves[r.name], marks[-1]):.3f}"
+                                                             for r in runners) + f" at {marks[-1]:g} s]", flush=True)
+        for who, runs in per.items():
+            vals = list(zip(*[v for v, _, _ in runs]))
+            mean = [statistics.fmean(v) for v in vals]
+            sd = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in vals]
+            rows.append((name, who, mean, sd, statistics.fmean(s for _, s, _ in runs), min(r for _, _, r in runs),
+                         configs.get(who)))
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     print()
-    print(f"Test NLL (nats, lower is better) at equal seconds of gradient steps, 1 thread, batch {cfg.batch_size}")
-    print(f"{'data':13s} {'model':20s} " + " ".join(f"{str(T) + ' s':>8s}" for T in MARKS) + f" {'steps':>7s} {'ran s':>6s}")
-    for name, who, *vals, steps, ran in rows:
-        print(f"{name:13s} {who:20s} " + " ".join(f"{v:8.3f}" for v in vals) + f" {steps:7d} {ran:6.1f}")
+    print(f"Test NLL (nats, lower is better) at equal seconds of gradient steps, 1 thread, batch {batch}; "
+          f"mean +- sd over seeds {','.join(map(str, seeds))}; load average {load}")
+    print(f"{'data':13s} {'model':30s} " + " ".join(f"{str(T) + ' s':>15s}" for T in marks) + f" {'steps':>7s} {'ran s':>6s}")
+    for name, who, mean, sd, steps, ran, _ in rows:
+        print(f"{name:13s} {who:30s} " + " ".join(f"{m:8.3f} +-{d:5.3f}" for m, d in zip(mean, sd))
+              + f" {steps:7.0f} {ran:6.1f}")
     if shares:
         print()
         print("Ring of 8 at 20 s: share of 2,000 samples within 3 sigma of a mode (the data: 98.9 %)")
         for who, sec, share in shares:
-            print(f"  {who:22s} {share:6.1%}  (after {sec:.1f} s)")
+            print(f"  {who:32s} {share:6.1%}  (after {sec:.1f} s)")
     print()
     print("GenLab flow (the page's Train live settings) vs reference densities on the same held-out points")
-    print(f"{'data':13s} {'stops improving':>16s} {'NLL then':>9s} {'best':>7s} {'KDE':>7s} {'GMM':>7s}  KDE bandwidth (CV), GMM size (BIC)  (fit s)")
+    print(f"{'data':16s} {'stops improving':>16s} {'NLL then':>9s} {'best':>7s} {'KDE':>7s} {'GMM':>7s}  KDE bandwidth (CV), GMM size (BIC)  (fit s)")
     for name, t_stop, v_stop, best, kde, gmm, ref_s, steps in summary:
-        print(f"{name:13s} {t_stop:14.1f} s {v_stop:9.3f} {best:7.3f} {kde.test_nll:7.3f} {gmm.test_nll:7.3f}  "
+        print(f"{name:16s} {t_stop:14.1f} s {v_stop:9.3f} {best:7.3f} {kde.test_nll:7.3f} {gmm.test_nll:7.3f}  "
               f"bw={kde.params['bandwidth']:.3f}, k={gmm.params['n_components']:<3d}          ({ref_s:.1f})")
+    if json_out:
+        import dataclasses
+        import json
+
+        record = {"command": "python bench/bench_flow.py " + " ".join(argv_used or []), "load": load,
+                  "torch": torch.__version__, "threads": 1, "seeds": list(seeds), "marks": marks,
+                  "claim_seconds": 20 if 20 in marks else marks[-1], "batch_size": batch,
+                  "rows": [{"data": name, "model": who, "mean": mean, "sd": sd, "steps": steps, "ran_s": ran,
+                            "config": dataclasses.asdict(cfg) if cfg is not None else None}
+                           for name, who, mean, sd, steps, ran, cfg in rows]}
+        Path(json_out).write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {json_out}")
     return rows, summary
 
 
@@ -251,9 +323,17 @@ def main(argv=None):
     p.add_argument("--sets", default="moons,ring8,checkerboard")
     p.add_argument("--plots", default=None)
     p.add_argument("--n", type=int, default=6000, help="points per data set (2/3 train, 1/3 test)")
+    p.add_argument("--seeds", default="0", help="weight and batch seeds, e.g. 0,1,2 (the data stay data seed 0)")
+    p.add_argument("--peers", default="zuko-realnvp,zuko-nsf8,zuko-nsf3,normflows",
+                   help=f"comma-separated, of {sorted(PEERS)} (empty: GenLab's flows only)")
+    p.add_argument("--json", default=None, help="also write the table here (checkpoints/flow_bench.json is the one "
+                   "the page quotes)")
     a = p.parse_args(argv)
     if a.part in ("training", "all"):
-        bench_training(a.sets.split(","), a.seconds, a.plots, a.n)
+        argv_used = sys.argv[1:] if argv is None else list(argv)
+        print("command: python bench/bench_flow.py " + " ".join(argv_used))
+        bench_training(a.sets.split(","), a.seconds, a.plots, a.n, tuple(int(v) for v in a.seeds.split(",")),
+                       tuple(v for v in a.peers.split(",") if v), a.json, argv_used)
     if a.part in ("page", "all"):
         bench_page()
 

@@ -1,4 +1,5 @@
-"""Normalizing flows: a RealNVP-style flow of affine coupling layers, trained by exact maximum likelihood.
+"""Normalizing flows: a RealNVP-style flow of coupling layers (affine, or rational-quadratic splines), trained by
+exact maximum likelihood.
 
 Notation of the lecture (*Flow-Based Methods / Normalizing Flows*)
 ------------------------------------------------------------------
@@ -30,6 +31,13 @@ likelihood direction:
     f_k^{-1} (data -> base):  (z_{k-1})_a = (z_k)_a,   (z_{k-1})_b = (z_k)_b * exp(s) + t,   s, t = MLP((z_k)_a)
     f_k      (base -> data):  (z_k)_a = (z_{k-1})_a,   (z_k)_b = ((z_{k-1})_b - t) * exp(-s)
     ln |det d f_k / d z_{k-1}| = - sum_b s_b           (the Jacobian is triangular, its diagonal exp(-s))
+
+With ``coupling="spline"`` (Durkan et al., 2019, "Neural Spline Flows") the moved coordinates go instead through
+monotone rational-quadratic splines g with ``bins`` bins on [-B, B] (B = ``tail_bound``; the identity outside),
+whose bin widths, heights and knot slopes the same kind of MLP computes from the unchanged part
+(:func:`rq_spline`, :class:`SplineCoupling`):
+
+    f_k^{-1}:  (z_{k-1})_b = g((z_k)_b; theta((z_k)_a)),    ln |det d f_k / d z_{k-1}| = - sum_b ln g'((z_k)_b)
 
 The hand-written parts are the ones that teach (the coupling map, ActNorm, the change of variables);
 they mirror ``zuko.flows.coupling.GeneralCouplingTransform`` / ``normflows.flows.AffineCouplingBlock``
@@ -922,10 +930,13 @@ def bench_claim(data_name: str, folder=None) -> str | None:
         setting = (f"{c['coupling']} coupling, {c['n_layers']} layers"
                    + (f", {c['bins']} bins on [-{c['tail_bound']:g}, {c['tail_bound']:g}]" if c["coupling"] == "spline" else "")
                    + (f", a mixture base of {c['base_components']}" if c.get("base_components") else ""))
+        normal = [f"{r['config']['coupling']} {r['mean'][i]:.3f}" for r in rows if r["model"].endswith("N(0,I) base")]
         return (f"Benchmark ({setting}): test NLL **{best['mean'][i]:.3f}** on these test points vs zuko's "
                 f"{peer['model'].replace('zuko ', '')} **{peer['mean'][i]:.3f}** and GenLab's {other['config']['coupling']} "
-                f"coupling {other['mean'][i]:.3f}, after {mark:g} s of training on 1 thread, mean of seeds "
-                f"{', '.join(map(str, rec['seeds']))}; from `{rec['command']}` (load average {rec['load']}).")
+                f"coupling {other['mean'][i]:.3f}"
+                + (f" (from a standard normal base, as zuko's: {', '.join(normal)})" if normal else "")
+                + f", after {mark:g} s of training on 1 thread, mean of seeds {', '.join(map(str, rec['seeds']))}; "
+                f"from `{rec['command']}` (load average {rec['load']}).")
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
 

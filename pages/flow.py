@@ -1,4 +1,4 @@
-"""Normalizing flows: affine coupling layers, exact likelihood, layer-by-layer warps and anomaly scores."""
+"""Normalizing flows: affine or spline coupling layers, exact likelihood, layer-by-layer warps and anomaly scores."""
 import hashlib
 
 import numpy as np
@@ -37,7 +37,8 @@ STEPS = [
             "An ordinary network is not invertible. A coupling layer keeps half of the coordinates and moves the "
             "other half by a shift and a scale that a small network computes from the kept half. Undoing it needs "
             "the same network, never its inverse, and the Jacobian is triangular, so its determinant is the product "
-            "of the scales. The next layer swaps the halves.", "layers"),
+            "of the scales. The next layer swaps the halves. (Set *Coupling* to spline and the moved half goes through a "
+            "monotone spline instead: the Jacobian is just as triangular, its diagonal the spline's slopes.)", "layers"),
     ui.Step("Sampling by the inverse",
             r"\mathbf z_0\sim\mathcal N(\mathbf 0,I),\qquad \mathbf x=f_K\circ\dots\circ f_1(\mathbf z_0)",
             "To generate, draw from the base and run the layers forwards: the normal cloud and its grid are bent, "
@@ -245,11 +246,12 @@ with st.container(border=True):
     # another data set brings its own defaults: a setting left at the old default follows them, one the user set
     # stays (ui.UrlState's one rule for defaults that depend on another setting), and the link says which
     with st.expander("Flow and training settings (for *Train live*)", icon=":material/tune:"):
-        s = st.columns(5)
+        s = st.columns(6)
         K = url.slider("Coupling layers K", 2, 16, int(np.clip(base.n_layers, 2, 16)), key="K", container=s[0])
         width = url.selectbox("Hidden width", WIDTHS, key="width", container=s[1],
                               index=WIDTHS.index(base.hidden) if base.hidden in WIDTHS else 2,
-                              help="Width of the two hidden layers of each coupling layer's scale-and-shift network.")
+                              help="Width of the two hidden layers of each coupling layer's network (it outputs the "
+                                   "scale and shift, or the spline's bins and slopes).")
         steps = url.slider("Training steps", 250, 8000, int(np.clip(base.steps // 250 * 250, 250, 8000)), key="steps",
                            step=250, container=s[2])
         lr = url.selectbox("Learning rate", LRS, key="lr", index=LRS.index(base.lr) if base.lr in LRS else 2,
@@ -260,7 +262,11 @@ with st.container(border=True):
                                help="A flow is a continuous bijection: from one connected Gaussian it cannot tear the "
                                     "space into separate clusters, so it leaves thin bridges between them. A learned "
                                     "mixture with one component per cluster removes them; the likelihood stays exact.")
-    cfg = base.replace(n_layers=K, hidden=width, steps=steps, lr=lr, base_components=n_base, seed=seed)
+        coupling = url.selectbox("Coupling", list(flow.COUPLINGS), key="coupling", container=s[5],
+                                 index=flow.COUPLINGS.index(base.coupling), format_func=flow.COUPLING_NAMES.get,
+                                 help=flow.COUPLING_HELP)
+    cfg = flow.coupling_settings(base, coupling).replace(n_layers=K, hidden=width, steps=steps, lr=lr,
+                                                         base_components=n_base, seed=seed)
     c[2].write("")
     train_button = c[2].empty()  # drawn once this run's training is done: its label says what is shown then
 
@@ -383,6 +389,7 @@ def draw_layers():
         c1.plotly_chart(fig.warp_view(states[k], colors, [L[k] for L in lines], view_box, title, height=420),
                         key="warp")
         c2.plotly_chart(fig.logdet_bars(mean_ld, names, k, "Each layer's mean ln|det J|", height=300), key="logdet")
+        c2.caption(flow.coupling_caption(model.config))
         sign = 1 if forward else -1
         total = float(mean_ld[:k].sum())
         c2.markdown(
@@ -411,6 +418,9 @@ def draw_training():
                   delta=f"{refs['Gaussian mixture'] - test_nll:+.3f} vs flow", delta_color="off")
         st.caption(f"Same {len(Xte):,} held-out points; KDE's bandwidth by cross-validation, the mixture's size by BIC "
                    f"(scikit-learn). {model.step_:,} steps, {model.train_seconds_:.1f} s of training.")
+    claim = flow.bench_claim(name)
+    if claim:
+        st.caption(claim)
     st.info("A flow's NLL is **exact**, so it can stand beside KDE and a Gaussian mixture on the same points. "
             "A VAE or a diffusion model reports only a **bound** (the ELBO: $\\ln p(\\mathbf x)\\ge$ ELBO), and a GAN "
             "has no likelihood at all.", icon=":material/balance:")
@@ -465,4 +475,4 @@ def samples_setting() -> int:
 ui.reproduce(snippets.flow(cfg, name, None if model_key.startswith("live:") else model_key.split(":", 1)[1],
                            samples_setting(), seed,
                            points=Xtr.tolist() + Xte.tolist() if name == "mine" else None), "genlab_flow.py")
-ui.show_code(flow.AffineCoupling, flow.RealNVP.log_prob_tensor, flow.RealNVP.sample, flow.train)
+ui.show_code(flow.AffineCoupling, flow.rq_spline, flow.RealNVP.log_prob_tensor, flow.RealNVP.sample, flow.train)

@@ -339,3 +339,52 @@ def test_flow_broken_checkpoint_is_reported_and_training_offered(monkeypatch):
     finally:
         monkeypatch.undo()
         st.cache_resource.clear()
+
+
+def test_flow_coupling_widget_default_spline_live_and_nonsense():
+    """The coupling is a setting: it starts at the shipped flow's, a spline flow trains live and its layers warp
+    in the layer view, and a nonsense value falls back with the page's notice."""
+    at = open_page(FLOW, {"view": LAYERS})
+    assert_ok(at)
+    assert at.selectbox(key="coupling").value == "affine" and "coupling=" not in link(at)  # the moons flow's own
+    assert "**affine** coupling" in captions(at)
+    at = open_page(FLOW, {"data": "Two moons", "coupling": "rational-quadratic spline", "K": 2, "width": 16,
+                          "steps": 250, "seed": 6, "view": LAYERS})
+    assert_ok(at)
+    assert at.selectbox(key="coupling").value == "spline" and "until you click **Train live**" in captions(at)
+    at.button(key="train").click().run()
+    assert_ok(at)
+    assert "2 layers, seed 6." in captions(at) and "rational-quadratic spline" in captions(at)
+    assert at.slider(key="k").max == 2 and charts(at) == VIEW_CHARTS[LAYERS]
+    at.slider(key="k").set_value(1).run()  # the warp after one spline layer
+    assert_ok(at)
+    assert "z1 = f1(z0)" in at.get("plotly_chart")[0].proto.spec
+    at.radio(key="dir").set_value("data to base (likelihood)").run()  # and its exact inverse
+    assert_ok(at)
+    assert "after 1 inverse layer" in at.get("plotly_chart")[0].proto.spec
+    assert "coupling=rational-quadratic+spline" in link(at) or "coupling=rational-quadratic%20spline" in link(at)
+    at = open_page(FLOW, {"coupling": "cubic", "view": LAYERS})
+    assert_ok(at)
+    assert "coupling=cubic" in notices(at) and at.selectbox(key="coupling").value == "affine"
+
+
+def test_flow_training_view_quotes_the_shipped_benchmark():
+    """The claim beside the exact NLL names its setting, seconds, seeds and command, with the numbers of the
+    shipped bench JSON (checkpoints/flow_bench.json), never typed-in ones; the checkerboard ships a spline flow."""
+    import json
+
+    from core import checkpoints, flow
+
+    record = json.loads((checkpoints.SHIPPED_DIR / flow.BENCH_FILE).read_text())
+    at = open_page(FLOW, {"data": "Checkerboard", "view": TRAINING})
+    assert_ok(at)
+    assert at.selectbox(key="coupling").value == "spline" and "--coupling spline" in captions(at)
+    claim = next(c for c in at.caption if c.value.startswith("Benchmark ("))
+    i = record["marks"].index(record["claim_seconds"])
+    rows = {r["model"]: r["mean"][i] for r in record["rows"] if r["data"] == "checkerboard"}
+    assert "spline coupling, 8 layers" in claim.value and record["command"] in claim.value
+    for who in ("GenLab spline", "zuko NSF x3"):
+        assert f"{rows[who]:.3f}" in claim.value, who
+    assert rows["GenLab spline"] <= min(v for k, v in rows.items() if k.startswith("zuko NSF"))
+    at = open_page(FLOW, {"data": "Two moons", "view": TRAINING})  # not benchmarked against the peers: no claim
+    assert not [c for c in at.caption if c.value.startswith("Benchmark (")]
