@@ -34,7 +34,7 @@ class Lesson:
 
 
 GAN_KNOBS = ("loss", "lrd", "lrg", "k", "batch", "b1", "b2", "gw", "gd", "dw", "dd", "nz", "noise", "act")
-FLOW_KNOBS = ("K", "width", "steps", "lr")
+FLOW_KNOBS = ("K", "width", "steps", "lr", "coupling")
 
 LESSONS: list[Lesson] = [
     Lesson("Generative or discriminative: one data set, two models", "bayes", 1,
