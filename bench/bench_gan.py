@@ -73,6 +73,10 @@ PACGAN_TABLE1 = {"ring8_pacgan": "GAN 6.3 / 98.2 %, PacGAN2 7.9 / 95.6 %",
 COVERAGE_PRESETS = ("collapse_pacgan", "ring_pacgan", "pacgan2", "pacgan4", "mbstd", "grid_pacgan", "grid_pacgan2")
 
 
+def _presets(arg: str | None) -> tuple:
+    return tuple(arg.split(",")) if arg else COVERAGE_PRESETS
+
+
 def coverage_runs(name: str, seeds=(0, 1, 2)) -> dict:
     """Train preset ``name`` for its iterations with each seed on the server's one torch thread, scoring 2,500
     samples every 50 iterations with core.metrics.mode_coverage (PacGAN's rule); per seed the final coverage,
@@ -90,20 +94,22 @@ def coverage_runs(name: str, seeds=(0, 1, 2)) -> dict:
     return {"runs": out, "config": gan.preset(name)}
 
 
-def coverage_table() -> list[str]:
+def coverage_table(names=COVERAGE_PRESETS) -> list[str]:
     lines = ["| preset | data | iterations | modes (mean; per seed) | HQ % (mean) | s (mean) | all modes + >= 90 % HQ "
-             "first at (it / s, per seed) | fewest modes after that | PacGAN Table 1 (modes / HQ) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for name in COVERAGE_PRESETS:
+             "first at (it / s, per seed) | fewest modes after that | share of later log steps with all modes | "
+             "PacGAN Table 1 (modes / HQ) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name in names:
         r = coverage_runs(name)
         R, cfg = r["runs"], r["config"]
         mean = statistics.mean
         first = ", ".join(f"{x['full_step']} / {x['full_seconds']:.1f}" if x["full_step"] is not None else "never"
                           for x in R)
         after = ", ".join(str(x["modes_after_full"]) if x["modes_after_full"] is not None else "-" for x in R)
+        share = ", ".join(f"{100 * x['full_share_after']:.0f} %" if x["full_share_after"] is not None else "-" for x in R)
         lines.append(f"| {name} | {cfg.data} | {cfg.steps:,} | {mean(x['modes'] for x in R):.1f} of {R[0]['n_modes']}; "
                      f"{', '.join(str(x['modes']) for x in R)} | {100 * mean(x['hq'] for x in R):.1f} | "
-                     f"{mean(x['seconds'] for x in R):.1f} | {first} | {after} | {PACGAN_TABLE1[cfg.data]} |")
+                     f"{mean(x['seconds'] for x in R):.1f} | {first} | {after} | {share} | {PACGAN_TABLE1[cfg.data]} |")
         print(lines[-1], flush=True)
     return lines
 
@@ -153,13 +159,14 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="speed rows only, shorter")
     ap.add_argument("--no-browser", action="store_true", help="skip the headless-Chromium page timing")
     ap.add_argument("--coverage", action="store_true", help="only the mode-coverage table of PacGAN's set-ups")
+    ap.add_argument("--presets", default=None, help="with --coverage: comma-separated presets (default: all)")
     args = ap.parse_args()
     if args.coverage:
         load0 = os.getloadavg()
         print(f"GAN mode coverage: torch {torch.__version__}, 1 torch thread, load average {load0[0]:.2f} "
               f"{load0[1]:.2f} {load0[2]:.2f} at start; 2,500 samples scored with core.metrics.mode_coverage; "
               "3 seeds (0, 1, 2) per preset\n", flush=True)
-        lines = coverage_table()
+        lines = coverage_table(_presets(args.presets))
         print("\n" + "\n".join(lines))
         print(f"\nload average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
         return 0

@@ -60,7 +60,9 @@ STEPS = [
             "GAN training is a game, not a minimisation, and it can fail. With the lecture's loss a confident $D$ "
             "leaves $G$ almost no gradient (try *saturating*: the arrows vanish); the non-saturating loss has the "
             "same fixed point but strong gradients. And $G$ can collapse onto a few modes that currently fool $D$ "
-            "(try *mode collapse*: the coverage bars go grey).", "presets"),
+            "(try *mode collapse*: the coverage bars go grey). The second row of presets puts the same strong $D$ on "
+            "PacGAN's ring and adds a remedy: $D$ judging packs of 2 or 4 samples, or their spread; each says what "
+            "it measured.", "presets"),
     ui.Step("The conditional GAN",
             r"L=\mathbb E_{\mathbf x\sim p_r}\big[\ln D(\mathbf x\mid y)\big]+\mathbb E_{\mathbf z}\big[\ln(1-D(G(\mathbf z\mid y)\mid y))\big]",
             "Feed the label $y$ to both networks as an extra input: $D$ judges *is this a real example of class "
