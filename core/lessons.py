@@ -33,7 +33,7 @@ class Lesson:
         return f"{base}/{self.page}?{urlencode(self.query(present))}"
 
 
-GAN_KNOBS = ("loss", "lrd", "lrg", "k", "batch", "b1", "b2", "gw", "gd", "dw", "dd", "nz", "noise", "act")
+GAN_KNOBS = ("loss", "lrd", "lrg", "k", "batch", "b1", "b2", "gw", "gd", "dw", "dd", "nz", "noise", "act", "pack", "mbstd")
 FLOW_KNOBS = ("K", "width", "steps", "lr", "coupling")
 
 LESSONS: list[Lesson] = [
@@ -55,10 +55,11 @@ LESSONS: list[Lesson] = [
     Lesson("At the optimum D = 1/2", "gan", 5,
            "Train until the generator matches the data and watch D(x) flatten to 1/2 everywhere.", hide=GAN_KNOBS + ("code",)),
     Lesson("Mode collapse", "gan", 6,
-           "Opens on a GAN collapsed onto half the ring's modes (D three steps ahead); presets that saturate or "
-           "collapse, and the fix.", hide=("code",),
-           # the mode-collapse preset's settings and its shipped checkpoint's iterations: opens collapsed at once
-           extra=(("lrd", "0.003"), ("k", "3"), ("it", "3000"))),
+           "Opens on PacGAN's ring with D three steps ahead: G jumps between a few of the 8 modes; presets that "
+           "saturate or collapse, and the remedies side by side (PacGAN packing, minibatch std, balanced players), "
+           "each with what it measured.", hide=("code",),
+           # the collapse_pacgan preset's settings and its shipped checkpoint's iterations: opens collapsed at once
+           extra=(("data", "PacGAN's ring (std 0.01)"), ("lrd", "0.003"), ("k", "3"), ("it", "4000"))),
     Lesson("The conditional GAN", "gan", 7, "Feed the label to both players: ask for one mode, or one digit.", hide=("code",)),
     Lesson("The ELBO, term by term", "vae", 5,
            "Reconstruction and KL during training, and the gap to the IWAE estimate of ln p(x).", hide=("code",)),
