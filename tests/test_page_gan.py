@@ -337,10 +337,10 @@ def test_gan_lessons_open_on_what_they_describe():
     at = open_page(GAN, lesson[6].query())
     assert_ok(at, min_charts=2)
     assert not notices(at) and not _statuses(at), _statuses(at)  # nothing trained on open
-    assert "shipped checkpoint `gan_ring8_collapse`" in captions(at) and _step(at) == 3000
+    # PacGAN's ring collapsed by a strong D (the collapse_pacgan preset's shipped checkpoint)
+    assert "shipped checkpoint `gan_ring8p_collapse`" in captions(at) and _step(at) == 4000
     h = at.session_state["_gan_model"]["model"].metrics
-    assert h["modes"] < 8 and h["hq"] > 0.8, h
-    assert any(f"covers **{h['modes']} of 8** modes" in w.value for w in at.warning)
+    assert h["modes"] < 8, h
     assert [c.proto.id.split("-")[-1] for c in at.get("plotly_chart")] == ["preset_plane", "preset_modebars"]
     at = open_page(GAN, lesson[5].query())
     assert_ok(at)
