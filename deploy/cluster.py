@@ -259,8 +259,9 @@ class Cluster:
             proc.send_signal(sig)
         proc.wait(30)
 
-    def _stats(self, backend: str) -> dict[str, str]:
-        """``{server name: status}`` of one HAProxy backend, from its runtime API's ``show stat``."""
+    def show_stat(self) -> list[dict[str, str]]:
+        """HAProxy's runtime ``show stat``: one dict per proxy/server row, keyed by its CSV header
+        (``pxname``, ``svname``, ``scur`` current sessions, ``status``...)."""
         if self.stats_socket is None:
             raise RuntimeError("no stats socket")
         with socket.socket(socket.AF_UNIX) as s:
@@ -270,8 +271,14 @@ class Cluster:
             data = b""
             while chunk := s.recv(65536):
                 data += chunk
-        rows = [line.split(",") for line in data.decode().splitlines() if line and not line.startswith("#")]
-        return {r[1]: r[17] for r in rows if len(r) > 17 and r[0] == backend and r[1] not in ("FRONTEND", "BACKEND")}
+        lines = data.decode().splitlines()
+        head = lines[0].lstrip("# ").split(",")
+        return [dict(zip(head, line.split(","))) for line in lines[1:] if line and not line.startswith("#")]
+
+    def _stats(self, backend: str) -> dict[str, str]:
+        """``{server name: status}`` of one HAProxy backend."""
+        return {r["svname"]: r["status"] for r in self.show_stat()
+                if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")}
 
     def status(self) -> dict[str, str]:
         """HAProxy's view of each replica: ``{name: 'UP' | 'DOWN' | 'UP 1/2' | 'DOWN 1/2' | 'MAINT' ...}``."""
@@ -309,13 +316,23 @@ def _note(message: str) -> None:
 def _start_redis(binary: str, port: int, workdir: Path, log_path: Path) -> tuple[subprocess.Popen, int]:
     """redis-server in the foreground on 127.0.0.1:``port``, in memory only, once it answers PING:
     ``(process, port)``. Another free port if the chosen one was taken meanwhile."""
-    for attempt in range(3):
+    def start(port):
         cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes", "--daemonize", "no",
                "--save", "", "--appendonly", "no", "--dir", str(workdir), "--logfile", ""]
         with open(log_path, "w") as log:
-            proc = subprocess.Popen(cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            return subprocess.Popen(cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+    return _start_until_up("redis-server", start, redis_ping, port, log_path)
+
+
+def _start_until_up(name: str, start, ready, port: int, log_path: Path) -> tuple[subprocess.Popen, int]:
+    """``start(port)`` a server and wait (15 s) until ``ready(port)``: ``(process, port)``. A port taken meanwhile
+    ("Address already in use" in its log) is replaced by another free one, twice at most; any other failure raises
+    with the log's tail."""
+    for attempt in range(3):
+        proc = start(port)
         deadline = time.monotonic() + 15
-        while not redis_ping(port):
+        while not ready(port):
             if proc.poll() is not None or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
@@ -323,7 +340,7 @@ def _start_redis(binary: str, port: int, workdir: Path, log_path: Path) -> tuple
             return proc, port
         _stop(proc)
         if not ("Address already in use" in _tail(log_path) and attempt < 2):
-            raise RuntimeError(f"redis-server did not come up on 127.0.0.1:{port} (exit code {proc.poll()}):\n"
+            raise RuntimeError(f"{name} did not come up on 127.0.0.1:{port} (exit code {proc.poll()}):\n"
                                f"{_tail(log_path)}")
         port = free_ports(1)[0]
     raise AssertionError("unreachable")
@@ -335,24 +352,16 @@ def _start_nginx(binary: str, port: int, root: Path, workdir: Path, module: Path
     ``(process, port, config path)``. Another free port if the chosen one was taken meanwhile."""
     config = workdir / "nginx.conf"
     (workdir / "nginx-temp").mkdir(exist_ok=True)
-    for attempt in range(3):
+
+    def start(port):
         config.write_text(nginx_config(port, root, workdir, brotli_module=module))
         with open(log_path, "w") as log:
-            proc = subprocess.Popen([binary, "-c", str(config), "-g", "daemon off;"], cwd=workdir,
+            return subprocess.Popen([binary, "-c", str(config), "-g", "daemon off;"], cwd=workdir,
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while _get(f"http://127.0.0.1:{port}{HEALTH}") != 200:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        else:
-            return proc, port, config
-        _stop(proc)
-        if not ("Address already in use" in _tail(log_path) and attempt < 2):
-            raise RuntimeError(f"nginx did not come up on 127.0.0.1:{port} (exit code {proc.poll()}):\n"
-                               f"{_tail(log_path)}")
-        port = free_ports(1)[0]
-    raise AssertionError("unreachable")
+
+    proc, port = _start_until_up("nginx", start, lambda p: _get(f"http://127.0.0.1:{p}{HEALTH}") == 200, port,
+                                 log_path)
+    return proc, port, config
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ test in test_deploy.py keys objects by kind, so it sees only one Deployment and 
 from __future__ import annotations
 
 import re
-import socket
 import time
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -86,17 +85,7 @@ def test_compose_replicas_use_the_redis_service():
 
 def haproxy_sessions(c: dc.Cluster) -> dict[str, int]:
     """Current sessions (HAProxy's ``scur``) per replica of the genlab backend: open WebSockets, mostly."""
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(5)
-        s.connect(str(c.stats_socket))
-        s.sendall(b"show stat\n")
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    lines = data.decode().splitlines()
-    head = lines[0].lstrip("# ").split(",")
-    rows = [dict(zip(head, line.split(","))) for line in lines[1:] if line and not line.startswith("#")]
-    return {r["svname"]: int(r["scur"] or 0) for r in rows if r["pxname"] == "genlab" and r["svname"] in c.names}
+    return {r["svname"]: int(r["scur"] or 0) for r in c.show_stat() if r["pxname"] == "genlab" and r["svname"] in c.names}
 
 
 def texts(c: FollowClient) -> str:
