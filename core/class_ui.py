@@ -339,7 +339,9 @@ def _teacher_panel(state, here: str) -> None:
         else:
             st.caption("Turn on **Walkthrough** (sidebar): each lesson step with a question gets an *Ask the class* button.")
         with st.container(horizontal=True, gap="small"):
-            st.download_button("Answers (CSV)", r.export_csv(code, me["token"]), file_name=f"class-{code[:4]}.csv",
+            token = me["token"]
+            st.download_button("Answers (CSV)", lambda: r.export_csv(code, token),  # made on click, not every run
+                               file_name=f"class-{code[:4]}.csv", on_click="ignore",
                                mime="text/csv", icon=":material/download:", key="genlab_class_csv",
                                help="Every answer so far: question, anonymous student number, answer, right or not.")
             if st.button("End the class", icon=":material/logout:", key="genlab_class_end",

@@ -3,7 +3,7 @@
 The teacher opens a class on the home page and shows the join code; the student opens the join link; the teacher
 opens a lesson step in the presenter view (a plain link: a new session, still the teacher's); the student's phone
 follows; the teacher asks the step's question, the student picks on the figure and sends, the teacher's chart shows
-the answer, the reveal reaches the phone; the student explores, then catches up; the teacher ends the class.
+the answer, the reveal reaches the phone; the student explores, then catches up; the teacher downloads the answers as CSV and ends the class.
 
 ``GENLAB_PATH_SHOTS=1`` saves the screenshots in ``artifacts/screenshots/class/`` for looking at them.
 """
@@ -103,6 +103,12 @@ def test_a_teacher_leads_and_a_phone_follows_and_answers():
         s.get_by_role("button", name="Catch up").click()
         until(s, f"Step {PICK.step - 1}.", 15)
         healthy(s)
+
+        with t.expect_download(timeout=15_000) as dl:  # the CSV is made when the button is clicked
+            t.get_by_role("button", name="Answers (CSV)").click()
+        csv_text = Path(dl.value.path()).read_text()
+        assert csv_text.splitlines()[0].startswith("question_id,") and f"{PICK.id}," in csv_text
+        assert "student 1" in csv_text and ",yes" in csv_text
 
         t.get_by_role("button", name="End the class").click()
         until(s, "The class has ended", 15)
