@@ -198,7 +198,8 @@ def curves(ccfg: bayes.CurveConfig):
 
 def draw_curves():
     st.subheader("Learning curves: who needs less data? (Ng & Jordan, 2002)")
-    c = st.columns([1.4, 1, 1.5, 0.8, 1.2])
+    # two rows: five controls in one row were cut to "1e-0" and "1(" in the walkthrough's column
+    c = st.columns([1.4, 1, 1.5]) + st.columns([1, 2])
     name = url.selectbox("Digits", list(CURVE_LABELS), key="curve", format_func=CURVE_LABELS.get, container=c[0])
     smoothing = url.selectbox("NB variance smoothing", bayes.NB_SMOOTHINGS, key="smooth", format_func="{:g}".format,
                               container=c[1], help="GaussianNB's var_smoothing: this share of the largest pixel "
@@ -215,8 +216,8 @@ def draw_curves():
     a.caption(f"{n_splits} random splits (30 % of each class held out, seed {seed}); m training images per class. "
               f"The band is ± 1 std over the splits; the mean itself is uncertain by about std/√{n_splits}.")
     b.markdown(bayes.curve_report(cv))
-    b.markdown(CURVE_WHY)
-    b.caption(PAPER_NOTE)
+    st.markdown(CURVE_WHY)  # the reasons run under the figure, at the section's full width
+    st.caption(PAPER_NOTE)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
