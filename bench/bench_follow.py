@@ -59,22 +59,9 @@ POLL_S = 1.0  # core.class_ui.POLL_S
 # ------------------------------------------------------------------------------------------- clients
 
 class FollowClient(StreamlitClient):
-    """A tab whose ``run_every`` timers are the frontend's: a full run (a ``new_session`` without fragment ids)
-    or a page change drops every timer (Streamlit's ``cleanupAutoReruns``) and the run registers those still
-    drawn. A fragment's id depends on where it is drawn, so a student's poll gets a new id when the class bar
-    changes (a question appears); the plain client keeps the old ids, whose ticks the server ignores."""
-
-    def _handle(self, data, res):
-        msg = super()._handle(data, res)
-        if msg is not None and msg.WhichOneof("type") == "new_session" and not msg.metadata.run.fragment_ids:
-            self.auto_reruns.clear()
-        if msg is not None and msg.WhichOneof("type") == "auto_rerun":  # registered by this run: keep it
-            self.auto_reruns[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
-        return msg
-
-    def navigate(self, path: str, timeout: float | None = None) -> RunResult:
-        self.auto_reruns.clear()
-        return super().navigate(path, timeout)
+    """A following student's (or the teacher's) tab: finds and ticks the class poll fragment. Its ``run_every``
+    timers are the frontend's (``StreamlitClient`` drops them on a full run and a page change), so when the class
+    bar changes and the poll is drawn under a new fragment id, the tick goes to that id."""
 
     @property
     def poll_id(self) -> str | None:
