@@ -411,7 +411,9 @@ class Classroom:
     def results(self, code, token, qid: str) -> dict[str, str]:
         """Anonymous student number -> canonical answer, for one question (teacher only)."""
         code = self._check_teacher(code, token)
-        anon = self.b.hgetall(self._k(code, "anon"))
+        return self._results(code, qid, self.b.hgetall(self._k(code, "anon")))
+
+    def _results(self, code: str, qid: str, anon: dict[str, str]) -> dict[str, str]:
         return {anon.get(sid, "?"): a for sid, a in self.b.hgetall(self._k(code, f"answers:{qid}")).items()}
 
     def export_csv(self, code, token) -> str:
@@ -422,11 +424,12 @@ class Classroom:
         w = csv.writer(out)
         w.writerow(["question_id", "page", "step", "question", "student", "answer", "right"])
         asked = self.b.hgetall(self._k(code, "asked"))
+        anon = self.b.hgetall(self._k(code, "anon"))  # once for the whole export, as the teacher's check
         for qid in sorted(asked, key=lambda k: float(asked[k])):
             q = qs.by_id(qid)
             if q is None:
                 continue
-            rows = self.results(code, token, qid)
+            rows = self._results(code, qid, anon)
             for student in sorted(rows, key=lambda s: (len(s), s)):
                 a = rows[student]
                 w.writerow([q.id, q.page, q.step, q.prompt, student, q.label(a), "yes" if q.is_right(a) else "no"])
