@@ -13,6 +13,24 @@ from urllib.parse import urlencode
 
 
 @dataclass(frozen=True)
+class Step:
+    title: str      # short heading
+    latex: str      # the lecture's equation for this step (LaTeX, no $)
+    text: str       # two or three sentences, in our own words
+    section: str    # which figure section of the page it explains
+
+
+@dataclass(frozen=True)
+class View:
+    """One view of a page in explore mode: a label for the switch, the sections it draws, and the
+    URL keys of the widgets that only these sections draw (so a link may carry them while another
+    view is shown, without a notice calling them unknown)."""
+    label: str
+    sections: tuple[str, ...]
+    keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Lesson:
     title: str
     page: str                 # url_path of the page (core.app_pages)

@@ -16,12 +16,12 @@ from __future__ import annotations
 import inspect
 import math
 import threading
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import streamlit as st
 
 from core import text as _text
+from core.lessons import Step, View  # noqa: F401  (pages write ui.Step / ui.View)
 
 _STATE_KEY = "_genlab_url_state"
 _FRAGMENT_DEPTH = threading.local()  # per script thread: how many ui.fragment draws are running
@@ -431,24 +431,6 @@ class BoundedStore(dict):
 
 
 # ---- walkthrough
-
-@dataclass(frozen=True)
-class Step:
-    title: str      # short heading
-    latex: str      # the lecture's equation for this step (LaTeX, no $)
-    text: str       # two or three sentences, in our own words
-    section: str    # which figure section of the page it explains
-
-
-@dataclass(frozen=True)
-class View:
-    """One view of a page in explore mode: a label for the switch, the sections it draws, and the
-    URL keys of the widgets that only these sections draw (so a link may carry them while another
-    view is shown, without a notice calling them unknown)."""
-    label: str
-    sections: tuple[str, ...]
-    keys: tuple[str, ...] = ()
-
 
 #: The layout rules of every page (static CSS, never user input), sent once per run by :class:`Walkthrough`:
 #: every page's figures, metrics and lecture steps fit the width they get, from a 1400 px screen with the sidebar
