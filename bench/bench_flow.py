@@ -167,7 +167,8 @@ def live_config(name: str) -> flow.FlowConfig:
 
 
 def mode_share(samples) -> float:
-    from core import data as gdata, metrics
+    from core import data as gdata
+    from core import metrics
 
     return metrics.mode_coverage(samples, *gdata.mixture_modes("ring8")).high_quality
 

@@ -42,8 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.app_pages import HOME, PAGES  # noqa: E402
 from bench.pagetime import print_table as table  # noqa: E402
+from core.app_pages import HOME, PAGES  # noqa: E402
 from tests import browser  # noqa: E402
 
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -277,7 +277,7 @@ async def run_class(base: str, n: int, path: list[Stop], timeout_s: float, max_s
             try:  # a hard bound on each student, whatever the browser does
                 await asyncio.wait_for(student(i, chromium, base, path, timeout_s, deadline, records),
                                        max_s + 3 * timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 records.append({"student": i, "page": "?", "kind": "open", "ok": False, "seconds": float("nan"),
                                 "error": "student stopped: past the class's time bound", "queued": False})
 

@@ -28,9 +28,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from bench.bench_diffusion import matmul_peak, table  # noqa: E402
 from core import runtime, shapes  # noqa: E402
 from core import text_to_image as T  # noqa: E402
-from bench.bench_diffusion import matmul_peak, table  # noqa: E402
 
 SCALES = (0.0, 1.0, 2.0, 4.0, 7.0)
 # the fixed prompt set: (prompt, seen in training?) - held-out pairs: green triangle, blue circle, yellow square

@@ -41,7 +41,7 @@ def max_seconds() -> float:
 @dataclass(eq=False)
 class Ticket:
     """A held slot: ``what`` runs since ``t0`` and must stop by ``deadline``; ``release()`` gives it back once."""
-    gate: "Gate"
+    gate: Gate
     what: str
     t0: float = field(default_factory=time.monotonic)
     seconds: float = field(default_factory=max_seconds)
@@ -60,7 +60,7 @@ class Ticket:
     def release(self) -> None:
         self.gate._release(self)
 
-    def __enter__(self) -> "Ticket":
+    def __enter__(self) -> Ticket:
         return self
 
     def __exit__(self, *exc) -> bool:

@@ -47,7 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core import data as gdata, metrics, runtime
+from core import data as gdata
+from core import metrics, runtime
 from core.training import check_choice as _choice
 
 FAMILIES = ("gan", "vae", "flow", "diffusion")
@@ -94,11 +95,11 @@ class CompareConfig:
             raise ValueError("n_samples, curve_points, curve_samples and iwae_k must be >= 1, bound_timesteps and "
                              "threads >= 0.")
 
-    def replace(self, **changes) -> "CompareConfig":
+    def replace(self, **changes) -> CompareConfig:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CompareConfig":
+    def from_dict(cls, d: dict) -> CompareConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -342,7 +343,7 @@ class CompareResult:
                 "bandwidth": self.bandwidth, "loss_labels": self.loss_labels, "note": self.note, "meta": self.meta}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CompareResult":
+    def from_dict(cls, d: dict) -> CompareResult:
         if d.get("format") != FORMAT:
             raise ValueError(f"Unknown comparison format {d.get('format')!r} (this GenLab reads {FORMAT}).")
         arr = lambda a: np.asarray(a, np.float32).reshape(-1, 2)
@@ -358,7 +359,7 @@ class CompareResult:
         return path
 
     @classmethod
-    def load(cls, path) -> "CompareResult":
+    def load(cls, path) -> CompareResult:
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, ValueError, KeyError, TypeError) as e:

@@ -8,7 +8,6 @@ All sets lie roughly inside the box [-3, 3]^2 so one set of plot axes fits them 
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from functools import lru_cache
 

@@ -54,8 +54,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core import checkpoints, data as gdata, runtime
-from core.training import TrainingDiverged, check_choice as _choice
+from core import checkpoints, runtime
+from core import data as gdata
+from core.training import TrainingDiverged
+from core.training import check_choice as _choice
 
 FAMILY = "diffusion"
 SCHEDULES = ("linear", "cosine")
@@ -142,11 +144,11 @@ class DiffusionConfig:
             return 0.0
         return 1.0 if self.kind == "image" and self.space == "pixel" else 4.0 if self.kind == "points" else 5.0
 
-    def replace(self, **changes) -> "DiffusionConfig":
+    def replace(self, **changes) -> DiffusionConfig:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DiffusionConfig":
+    def from_dict(cls, d: dict) -> DiffusionConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         if set(d) - names:
             raise ValueError(f"Unknown DiffusionConfig fields {sorted(set(d) - names)}; valid fields are {sorted(names)}.")

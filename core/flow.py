@@ -64,17 +64,17 @@ import math
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from core import checkpoints, runtime
-from core.training import TrainingDiverged
 from core import data as gdata
+from core.training import TrainingDiverged
 
 FAMILY = "flow"
 LOG_2PI = math.log(2 * math.pi)
@@ -142,7 +142,7 @@ class FlowConfig:
         if self.ema >= 1:
             raise ValueError(f"ema must lie in [0, 1), got {self.ema!r}.")
 
-    def replace(self, **changes) -> "FlowConfig":
+    def replace(self, **changes) -> FlowConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -423,7 +423,7 @@ class TrainState:
     model itself when ``ema == 0``, else a twin whose moving average is the model), Adam, and the
     seeded generator that draws the batches. Kept off the module so it is not in ``state_dict``."""
 
-    def __init__(self, net: "RealNVP", optimizer: torch.optim.Optimizer, generator: torch.Generator):
+    def __init__(self, net: RealNVP, optimizer: torch.optim.Optimizer, generator: torch.Generator):
         self.net, self.optimizer, self.generator = net, optimizer, generator
         self.batch_nll_sum, self.batch_count = 0.0, 0  # minibatch losses since the last evaluation
 

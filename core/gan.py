@@ -84,8 +84,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core import checkpoints, data as gdata, metrics as gmetrics, runtime
-from core.training import TrainingDiverged, check_choice as _choice
+from core import checkpoints, runtime
+from core import data as gdata
+from core import metrics as gmetrics
+from core.training import TrainingDiverged
+from core.training import check_choice as _choice
 
 FAMILY = "gan"
 LOSSES = ("minimax", "nonsaturating", "wgan-gp")
@@ -179,11 +182,11 @@ class GANConfig:
         """Dimension of a sample x: image_size**2 for mnist, else 2."""
         return self.image_size ** 2 if self.data in IMAGE_SETS else 2
 
-    def replace(self, **changes) -> "GANConfig":
+    def replace(self, **changes) -> GANConfig:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "GANConfig":
+    def from_dict(cls, d: dict) -> GANConfig:
         """Rebuild a config from a dict (unknown keys are ignored, so old checkpoints still load)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
@@ -796,7 +799,7 @@ class GAN:
         self._last_fake = fake_np
         return m
 
-    def fit(self, data: GANData, steps: int, callback=None, phase: str = "both") -> "GAN":
+    def fit(self, data: GANData, steps: int, callback=None, phase: str = "both") -> GAN:
         """Train ``steps`` more iterations on ``data`` (resumable: call again to continue).
 
         ``phase``: ``"both"`` (k_d D steps then 1 G step per iteration), ``"d"`` (1 D step, G frozen) or
@@ -815,7 +818,7 @@ class GAN:
         finally:  # whatever ends the chunk (done, asked to stop, diverged): the iterations it really ran
             self.path_ = extend_path(self.path_, phase, self.step_ - s0)
 
-    def _fit(self, steps: int, callback, phase: str) -> "GAN":
+    def _fit(self, steps: int, callback, phase: str) -> GAN:
         cfg = self.config
         B, k, N = cfg.batch_size, cfg.k_d, len(self._X)
         Bp = B * cfg.pack  # samples per D step of each kind: B of D's inputs, each a pack of `pack` samples
@@ -965,7 +968,7 @@ class GAN:
                 "diverged": self.diverged_, "path": [list(c) for c in self.path_], "history": self.history_,
                 "snapshot_metrics": [s.metrics for s in self.snapshots_]}
 
-    def load_state(self, tensors: dict, meta: dict, path=None) -> "GAN":
+    def load_state(self, tensors: dict, meta: dict, path=None) -> GAN:
         """Restore what :meth:`state_tensors` / :meth:`state_meta` saved. Every tensor is checked against the
         networks this config builds before anything is loaded (core.checkpoints.load_weights): a missing
         tensor, a changed width or a forged file is a CheckpointError naming ``path``, never a traceback."""
@@ -1096,7 +1099,7 @@ def path_rest(path, prefix) -> list[tuple[str, int]] | None:
     return rest + path[i + 1:]
 
 
-def state_of(model: "GAN") -> tuple[dict, dict]:
+def state_of(model: GAN) -> tuple[dict, dict]:
     """A frozen copy of ``model``'s whole training state as ``(tensors, record)``, the form of a loaded checkpoint
     (weights, Adam's moments, the RNG, history, snapshots and path): a cache keeps it while the model trains on,
     and :func:`from_checkpoint` makes any number of independent models from it."""

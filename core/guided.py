@@ -54,9 +54,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core import checkpoints, data as gdata, runtime
+from core import checkpoints, runtime
 from core import diffusion as dif
-from core.training import TrainingDiverged, check_choice as _choice
+from core.training import TrainingDiverged
+from core.training import check_choice as _choice
 
 FAMILY = "guided"
 GUIDANCE = ("none", "classifier", "cfg")
@@ -118,11 +119,11 @@ class GuidedConfig:
                                    layers_per_block=self.layers_per_block, test_size=self.test_size,
                                    data_seed=self.data_seed, seed=self.seed)
 
-    def replace(self, **changes) -> "GuidedConfig":
+    def replace(self, **changes) -> GuidedConfig:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "GuidedConfig":
+    def from_dict(cls, d: dict) -> GuidedConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         if set(d) - names:
             raise ValueError(f"Unknown GuidedConfig fields {sorted(set(d) - names)}; valid fields are {sorted(names)}.")

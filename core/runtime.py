@@ -8,7 +8,7 @@ global random state (the scikit-learn convention).
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -16,7 +16,7 @@ import numpy as np
 DEVICE_ENV = "GENLAB_DEVICE"
 
 
-@lru_cache(maxsize=None)
+@cache
 def pick_device(prefer: str | None = None) -> str:
     """Return the best available device: ``GENLAB_DEVICE`` or ``prefer`` if set, else cuda > mps > cpu."""
     import torch
@@ -62,7 +62,7 @@ def torch_device_type(device) -> str:
     return getattr(device, "type", None) or str(device).split(":")[0]
 
 
-@lru_cache(maxsize=None)
+@cache
 def bf16_is_fast(kind: str) -> bool:
     """Whether bfloat16 matmuls run natively on devices of ``kind`` ("cpu", "cuda": :func:`torch_device_type`):
     CUDA with bf16 support, or a CPU with AVX-512 BF16 or AMX (what oneDNN needs for its bf16 kernels).

@@ -57,7 +57,8 @@ from pathlib import Path
 import numpy as np
 
 from core import checkpoints, runtime, shapes
-from core.training import TrainingDiverged, check_choice as _choice
+from core.training import TrainingDiverged
+from core.training import check_choice as _choice
 
 FAMILY = "text_to_image"
 MINI = "genlab-mini"                    # the model choice that means "the pipeline trained here"
@@ -853,7 +854,6 @@ def generate(pipe, prompt: str, negative_prompt: str = "", guidance_scale: float
     seeded generator. Returns {"images": float (n, H, W, 3) in [0, 1], "previews": [(step, t, images)],
     "report": PromptReport, "seconds": float}. Previews are the predicted clean images for the mini model; for
     Stable Diffusion they are the current latents x_t decoded (its callback exposes no noise prediction)."""
-    import torch
 
     t0 = time.perf_counter()
     local = with_scheduler(pipe, scheduler)

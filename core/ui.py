@@ -876,7 +876,7 @@ class TrainingProgress:
         self.finished = False
         self.ticket = None
 
-    def __enter__(self) -> "TrainingProgress":
+    def __enter__(self) -> TrainingProgress:
         self.status = st.status(self.label, expanded=True)
         self.ticket = _admit(self.label, self.status)
         try:  # __exit__ does not run when __enter__ raises: a stop raised while drawing must not keep the slot

@@ -55,8 +55,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core import checkpoints, data as gdata, runtime
-from core.training import TrainingDiverged, check_choice as _choice
+from core import checkpoints, runtime
+from core import data as gdata
+from core.training import TrainingDiverged
+from core.training import check_choice as _choice
 
 FAMILY = "vae"
 MODELS = ("vae", "ae", "dae")
@@ -118,11 +120,11 @@ class VAEConfig:
             return self.likelihood
         return "bernoulli" if self.data in IMAGE_SETS else "gaussian"
 
-    def replace(self, **changes) -> "VAEConfig":
+    def replace(self, **changes) -> VAEConfig:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "VAEConfig":
+    def from_dict(cls, d: dict) -> VAEConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:

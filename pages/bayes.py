@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from core import snippets, bayes, ui
+from core import bayes, snippets, ui
 from core.viz import bayes as fig
 
 ui.require_router()

@@ -2,7 +2,6 @@
 import hashlib
 import time
 
-import numpy as np
 import streamlit as st
 
 from core import compare, snippets, ui

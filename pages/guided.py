@@ -105,6 +105,7 @@ def classifier_gradients(digit: int, t: int, seed: int):
 def cfg_parts(digit: int, t: int, scale: float, seed: int, n: int = 4):
     """x_t, eps(x_t | null), eps(x_t | y), their difference and the guided eps, and the x0_hat each implies."""
     import torch
+
     from core.diffusion import classifier_free, predict_x0, q_sample
 
     m, _, _ = models()
@@ -247,7 +248,7 @@ def draw_classifier():
     b.image(panel_image(grads, ncols=10, signed=True, scale=5), width="stretch",
             caption="∇ log p_φ(y | x_t, t) for y = 0 ... 9 (blue: make brighter, red: darker; one colour scale)")
     st.caption("The classifier's belief p_φ(y | x_t, t): " + ", ".join(f"{i}: {p:.2f}" for i, p in enumerate(probs))
-               + f". Held-out accuracy of the classifier at t = 1 / 250 / 500 / 750 / 1000: "
+               + ". Held-out accuracy of the classifier at t = 1 / 250 / 500 / 750 / 1000: "
                + " / ".join(f"{clf.meta.get(f'test/acc_t{k}', float('nan')):.0%}" for k in (1, 250, 500, 750, 1000))
                + ". At large t nothing of the digit is left and it can only guess: its gradient then steers towards "
                  "the class as a whole rather than to this image.")

@@ -2,8 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from core import app_models, snippets, ui
-from core import vae
+from core import app_models, snippets, ui, vae
 from core.checkpoints import CheckpointError
 from core.viz import vae as fig
 

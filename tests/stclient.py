@@ -67,8 +67,8 @@ import socket
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import websocket

@@ -1,9 +1,9 @@
 """AppTest: the router, the home page and the discriminative-vs-generative page."""
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from core.app_pages import PAGES
 from tests.pagetest import APP, assert_ok, captions, notices, open_page, open_views, shown, views, widget_in
-from streamlit.testing.v1 import AppTest
 
 BAYES = "pages/bayes.py"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core import compare as C
-from core import data as gdata, metrics
+from core import metrics
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import checkpoints, runtime
-from core import flow
+from core import checkpoints, flow, runtime
 
 TINY = flow.FlowConfig(n_layers=4, hidden=16, depth=2, batch_size=128, steps=120, eval_every=40, lr=5e-3, seed=3)
 TINY_SPLINE = TINY.replace(coupling="spline", bins=6, tail_bound=3.0)
@@ -353,7 +352,8 @@ def ring():
 
 
 def _share_on_modes(model):
-    from core import data as gdata, metrics
+    from core import data as gdata
+    from core import metrics
     S = model.sample(2000, seed=1)
     return metrics.mode_coverage(S, *gdata.mixture_modes("ring8")).high_quality
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from core import checkpoints, data as gdata
-from core import gan
+from core import checkpoints, gan
+from core import data as gdata
 
 TINY = gan.GANConfig(data="ring8", n_data=2000, g_width=32, d_width=32, batch_size=64, k_d=1,
                      steps=60, log_every=20, snapshot_every=20, max_snapshots=4, n_eval=400)

@@ -3,7 +3,8 @@ walkthrough)."""
 import numpy as np
 import pytest
 
-from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget, widget_in, link, view_switch as switch
+from tests.pagetest import assert_ok, captions, link, notices, open_page, open_views, shown, views, widget, widget_in
+from tests.pagetest import view_switch as switch
 
 PAGE = "pages/compare.py"
 TABLE, CURVES = "Samples and table", "Training curves"

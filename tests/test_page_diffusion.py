@@ -1,7 +1,8 @@
 """AppTest: the diffusion page (views, defaults, extreme and nonsense link parameters, live training, walkthrough)."""
 import pytest
 
-from tests.pagetest import assert_ok, notices, open_page, open_views, shown, views, widget, widget_in, switch_view as switch
+from tests.pagetest import assert_ok, notices, open_page, open_views, shown, views, widget, widget_in
+from tests.pagetest import switch_view as switch
 
 PAGE = "pages/diffusion.py"
 

@@ -3,7 +3,20 @@ training, the user's own points)."""
 import numpy as np
 import pytest
 
-from tests.pagetest import assert_ok, captions, link, notices, open_page, open_views, shown, views, widget, widget_in, switch_view as switch, open_each_view
+from tests.pagetest import (
+    assert_ok,
+    captions,
+    link,
+    notices,
+    open_each_view,
+    open_page,
+    open_views,
+    shown,
+    views,
+    widget,
+    widget_in,
+)
+from tests.pagetest import switch_view as switch
 
 FLOW = "pages/flow.py"
 # charts each view draws: data, density, samples | warp, log-det bars | NLL curves | anomaly map

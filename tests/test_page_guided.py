@@ -2,8 +2,21 @@
 import pytest
 
 from core import guided
-
-from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget, widget_in, image_captions, link, view_switch as switch, open_each_view
+from tests.pagetest import (
+    assert_ok,
+    captions,
+    image_captions,
+    link,
+    notices,
+    open_each_view,
+    open_page,
+    open_views,
+    shown,
+    views,
+    widget,
+    widget_in,
+)
+from tests.pagetest import view_switch as switch
 
 PAGE = "pages/guided.py"
 

@@ -1,7 +1,20 @@
 """AppTest: the text-to-image page (views, defaults, extreme and odd values, nonsense link parameters, Stable Diffusion)."""
 import pytest
 
-from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget, image_captions, link, view_switch as switch, open_each_view
+from tests.pagetest import (
+    assert_ok,
+    captions,
+    image_captions,
+    link,
+    notices,
+    open_each_view,
+    open_page,
+    open_views,
+    shown,
+    views,
+    widget,
+)
+from tests.pagetest import view_switch as switch
 
 PAGE = "pages/text_to_image.py"
 

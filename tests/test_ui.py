@@ -1,5 +1,6 @@
 """The Streamlit glue on its own: progress callback, checkpoint fallback, code expander, URL state."""
 from streamlit.testing.v1 import AppTest
+
 from core import ui
 
 

@@ -128,7 +128,7 @@ class _Taint:
     """A flow-insensitive taint analysis of one scope (the module's top level, or one function, which also sees
     the module's tainted names): which names can hold a visitor's text."""
 
-    def __init__(self, scope: ast.AST, base: "_Taint | None" = None):
+    def __init__(self, scope: ast.AST, base: _Taint | None = None):
         top = isinstance(scope, ast.Module)
         self.names: set[str] = set(base.names) if base else set()
         self.uploads: set[str] = set(base.uploads) if base else set()

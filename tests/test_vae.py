@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import checkpoints, runtime
-from core import vae
+from core import checkpoints, runtime, vae
 
 TINY = dict(data="digits8", hidden=(64,), batch_size=64, log_every=50, eval_every=100, seed=0)
 
