@@ -111,7 +111,7 @@ BAYES = PAGES[0].path
 @pytest.mark.parametrize("value", ["inf", "-Infinity", "9" * 400])
 def test_an_infinite_integer_in_a_link_is_a_notice_not_a_crash(value):
     # Streamlit 1.67's URL binding turns the value into int(float(value)) and only catches ValueError, so
-    # int(inf) escapes as OverflowError from every page's seed box unless core/ui.py drops such a value first
+    # int(inf) escapes as OverflowError from every page's seed box unless core/ui/url.py drops such a value first
     at = open_page(BAYES, {"seed": value})
     assert not at.exception, _crash(at)
     assert_ok(at)
@@ -251,7 +251,7 @@ def test_bad_uploads_on_the_page_say_why_and_keep_the_page(page, one_torch_threa
 
 SOURCES = sorted([*ROOT.glob("pages/*.py"), *ROOT.glob("core/**/*.py"), ROOT / "streamlit_app.py"])
 #: Calls that render raw HTML, allowed where the HTML is static text: (file, enclosing function).
-HTML_ALLOWED = {("core/ui.py", "page_style"), ("core/ui.py", "_layout_style"),
+HTML_ALLOWED = {("core/ui/url.py", "page_style"), ("core/ui/walkthrough.py", "_layout_style"),
                 ("core/class_ui.py", "_lead_cookie_script")}
 #: In an allowed function, what may flow into the HTML: literals, the local list of literal CSS, "".join, and the
 #: module's constant layout rules (core.ui._LAYOUT_CSS and _FIT_JS, string literals).

@@ -98,7 +98,7 @@ def _settle(page, timeout_s: float = 120) -> None:
         page.wait_for_function(_FIGURES_DRAWN, timeout=15_000, polling=100)
     except Exception:  # noqa: BLE001 - a figure that never draws shows up in the checks, not as a timeout here
         pass
-    page.wait_for_timeout(400)  # plotly's relayout and the equations' fit (core/ui.py) after the last change
+    page.wait_for_timeout(400)  # plotly's relayout and the equations' fit (core/ui/walkthrough.py) after the last change
 
 
 def _problems(page, where: str, layout: bool = True) -> list[str]:

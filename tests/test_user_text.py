@@ -2,7 +2,7 @@
 
 (a) ``core.text.escape_md`` / ``quote`` neutralise link, image, HTML, LaTeX, emphasis, header, list, table and
     autolink payloads (rendered through markdown-it, the CommonMark parser Streamlit's own markdown follows).
-(b) A static check of ``pages/``, ``core/ui.py`` and the router: no f-string (or concatenation) passed to
+(b) A static check of ``pages/``, ``core/ui/`` and the router: no f-string (or concatenation) passed to
     st.markdown / warning / error / info / caption / success / toast / status / write interpolates text a visitor
     supplies (a text field, an upload's name, a parse error, the model loader's reason) without the helper.
 (c) The pages themselves: markdown payloads in the Stable Diffusion field, an upload's file name, a CSV cell and a
@@ -222,7 +222,7 @@ def unescaped_user_text(source: str, filename: str = "<src>") -> list[str]:
     return sorted(found)
 
 
-SCANNED = sorted([*ROOT.glob("pages/*.py"), ROOT / "core" / "ui.py", ROOT / "streamlit_app.py"])
+SCANNED = sorted([*ROOT.glob("pages/*.py"), *ROOT.glob("core/ui/*.py"), ROOT / "streamlit_app.py"])
 
 
 @pytest.mark.parametrize("path", SCANNED, ids=[p.relative_to(ROOT).as_posix() for p in SCANNED])
