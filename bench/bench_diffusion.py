@@ -42,7 +42,7 @@ def matmul_peak(n: int = 2048, repeats: int = 5) -> dict:
     for dt in (torch.float32, torch.bfloat16):
         a, b = torch.randn(n, n, dtype=dt), torch.randn(n, n, dtype=dt)
         a @ b
-        best = min(_timed(lambda: a @ b)[1] for _ in range(repeats))
+        best = min(_timed(lambda a=a, b=b: a @ b)[1] for _ in range(repeats))
         out[str(dt).split(".")[1]] = 2 * n ** 3 / best / 1e9
     return out
 
@@ -140,7 +140,7 @@ def training_precision(steps: int = 200) -> list[dict]:
         before = m.train_seconds_
         m = D.train(cfg, data, model=m, device="cpu")
         secs = (m.train_seconds_ - before) / (steps - 5)  # train() keeps evaluation out of train_seconds_
-        rows.append({"precision": prec, "runs in": D.runtime.effective_precision("cpu", prec), "s / step (batch %d)" % cfg.batch_size: secs,
+        rows.append({"precision": prec, "runs in": D.runtime.effective_precision("cpu", prec), f"s / step (batch {cfg.batch_size})": secs,
                      f"held-out loss after {steps} steps": m.history_[-1]["test/loss"]})
         print(rows[-1], flush=True)
     return rows

@@ -279,7 +279,7 @@ def bench_training(sets, seconds, plots=None, n_points=6000, seeds=(0,), peers=(
     print()
     print("GenLab flow (the page's Train live settings) vs reference densities on the same held-out points")
     print(f"{'data':16s} {'stops improving':>16s} {'NLL then':>9s} {'best':>7s} {'KDE':>7s} {'GMM':>7s}  KDE bandwidth (CV), GMM size (BIC)  (fit s)")
-    for name, t_stop, v_stop, best, kde, gmm, ref_s, steps in summary:
+    for name, t_stop, v_stop, best, kde, gmm, ref_s, _steps in summary:
         print(f"{name:16s} {t_stop:14.1f} s {v_stop:9.3f} {best:7.3f} {kde.test_nll:7.3f} {gmm.test_nll:7.3f}  "
               f"bw={kde.params['bandwidth']:.3f}, k={gmm.params['n_components']:<3d}          ({ref_s:.1f})")
     if json_out:
@@ -370,7 +370,7 @@ def bench_page(redraws: int = 10):
             handle = slider.locator("input[type=range], [role=slider]").first
             times = []
             for i in range(redraws):
-                def act(i=i):
+                def act(i=i, handle=handle):
                     handle.focus()
                     warm_page.keyboard.press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
                 times.append(browser.change_and_time(warm_page, act, 60))

@@ -67,7 +67,8 @@ def speed(model, clf, peak: dict, n: int = 16, steps: int = 50, repeats: int = 5
     prec = G.runtime.effective_precision(model.device, model.config.precision)  # bf16 only where it is native
     for kind in ("none", "cfg", "classifier"):
         for sampler in ("ddim", "ddpm"):
-            run = lambda: G.guided_reverse(model, np.full(n, 7), kind, 3.0, sampler, steps, seed=0, classifier=clf)
+            run = lambda kind=kind, sampler=sampler: G.guided_reverse(model, np.full(n, 7), kind, 3.0, sampler, steps,
+                                                                  seed=0, classifier=clf)
             run()  # warm-up
             times = []
             for _ in range(repeats):

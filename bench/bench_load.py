@@ -222,7 +222,7 @@ async def student(i: int, chromium, base: str, path: list[Stop], timeout_s: floa
             for j in range(min(stop.sliders, 2 * n) if n else 0):
                 slider = sliders.nth(j % n)
 
-                async def nudge(s=slider, j=j):
+                async def nudge(s=slider, j=j, n=n):
                     await s.focus()
                     await page.keyboard.press("ArrowRight" if (j // max(n, 1)) % 2 == 0 else "ArrowLeft")
 

@@ -70,7 +70,7 @@ def bench_train(threads: int, tol: float):
           f"batch {cfg.batch_size}) on {threads} CPU thread(s) [{runtime.device_label('cpu')}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, load average {os.getloadavg()[0]:.1f}]\n")
     table([
-        ["time to shipped test ELBO (within %.1f nats)" % tol,
+        [f"time to shipped test ELBO (within {tol:.1f} nats)",
          f"{reached['t']:.1f} s (step {reached['step']})" if reached else "not reached", ""],
         ["time for all steps", f"{total:.1f} s ({cfg.steps / total:.0f} steps/s)",
          f"{ref.meta.get('wall_seconds', float('nan')):.1f} s on {ref.meta.get('threads', '?')} thread(s)"],
@@ -87,7 +87,7 @@ def bench_shipped():
         m = vae.load_shipped(name, device="cpu")
         data = vae.load_data(m.config)
         t = test_metrics(m, data)
-        f = lambda k: f"{t[k]:.2f}" if k in t else "-"
+        f = lambda k, t=t: f"{t[k]:.2f}" if k in t else "-"
         gap = f"{t['iwae'] - t['elbo']:.2f}" if "iwae" in t else "-"
         rows.append([name, what, f("recon"), f("kl"), f("elbo"), f("iwae"), gap,
                      f"{m.meta.get('wall_seconds', float('nan')):.0f} s"])

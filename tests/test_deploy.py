@@ -522,7 +522,7 @@ def test_a_killed_replica_costs_its_sessions_a_reconnect_not_their_view(two, chr
         page = ctx.new_page()
         tabs.append((ctx, page, Traffic(page)))
     try:
-        for ctx, page, traffic in tabs:
+        for _ctx, page, _traffic in tabs:
             browser.open_and_time(page, c.url + path, timeout_s=120)
         (a_ctx, a, a_net), (b_ctx, b, b_net) = tabs
         assert [t[2].handshakes[0]["replica"] for t in tabs] == c.names

@@ -149,9 +149,9 @@ def _code_and_url_app():
     from core import bayes, ui
 
     url = ui.url()
-    n = url.slider("n", 1, 10, 3, key="n")
-    x = url.slider("x", 0.0, 1.0, 0.5, key="x")
-    c = url.selectbox("c", ["a", "b"], key="c")
+    url.slider("n", 1, 10, 3, key="n")
+    url.slider("x", 0.0, 1.0, 0.5, key="x")
+    url.selectbox("c", ["a", "b"], key="c")
     st.session_state["query"] = url.query()
     st.session_state["problems"] = list(url.problems)
     ui.show_code(bayes.sample_joint)
