@@ -507,6 +507,120 @@ def algorithm2(model: DiffusionModel, n: int, seed: int = 0) -> torch.Tensor:
     return x                                                                              # 6: return x_0
 
 
+# ------------------------------------------------------------------------------ what the page's figures show
+# Plain arguments, numpy out: the page caches and draws these; each is checked in tests/test_diffusion_figures.py.
+
+def noised_digits(x0: torch.Tensor, t: int, kind: str, seed: int) -> tuple:
+    """Images ``x0`` (n, 1, H, W) noised to lecture time ``t`` by the closed form (F2) of the ``kind`` schedule,
+    with the noise of ``seed``: (x_0, x_t, eps), each (n, H, W)."""
+    s = schedule(kind)
+    eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
+    return x0[:, 0].numpy(), q_sample(x0, t, s["alpha_bar"].float(), eps)[:, 0].numpy(), eps[:, 0].numpy()
+
+
+def chain_strip(x0: torch.Tensor, kind: str, seed: int, every: int = 100) -> np.ndarray:
+    """One image ``x0`` (1, 1, H, W) run through the Markov chain (F1) for all T = 1000 steps in float64,
+    a snapshot every ``every`` steps: (1000 // every + 1, H, W) float32."""
+    snaps = forward_iterated(x0.double(), 1000, schedule(kind)["beta"], torch.Generator().manual_seed(seed), every)
+    return np.stack([x[0, 0].numpy() for x in snaps]).astype(np.float32)
+
+
+def forward_points(x0: torch.Tensor, t: int, kind: str, seed: int, copies: int = 20) -> tuple:
+    """Points ``x0`` (n, 2), each repeated ``copies`` times and noised to ``t`` twice, in float64: by the closed
+    form (F2) and by running the chain t steps (F1), one generator for both. Returns (x_0, closed, chain,
+    alpha_bar_t), arrays of shape (copies * n, 2)."""
+    s = schedule(kind)
+    x0 = x0.double().repeat(copies, 1)
+    g = torch.Generator().manual_seed(seed)
+    closed = q_sample(x0, t, s["alpha_bar"], torch.randn(x0.shape, generator=g, dtype=x0.dtype))
+    chain = forward_iterated(x0, t, s["beta"], g)
+    return x0.numpy(), closed.numpy(), chain.numpy(), float(s["alpha_bar"][t])
+
+
+def same_model(model: DiffusionModel, config: DiffusionConfig) -> bool:
+    """Whether ``model`` (a loaded checkpoint: its ``ema`` is off) is the model ``config`` trains."""
+    mine = model.config.replace(ema=config.ema)
+    return checkpoints.config_hash(mine) == checkpoints.config_hash(config) or mine == config
+
+
+def n_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def with_last_test(callback):
+    """``callback(step, metrics)`` of :func:`train`, called with the latest ``test/...`` metrics added to every
+    call (a live progress chart then keeps its held-out curves between evaluations)."""
+    last: dict = {}
+
+    def wrapped(step, metrics):
+        last.update({k: v for k, v in metrics.items() if k.startswith("test/")})
+        return callback(step, {**metrics, **last})
+
+    return wrapped
+
+
+def trajectory_frames(model: DiffusionModel, sampler: str, steps: int, seed: int, n: int = 600,
+                      frames: int = 60) -> tuple:
+    """A recorded reverse run of ``n`` points thinned to about ``frames`` animation frames plus the final x_0:
+    (lecture times of the kept frames, x (frames + 1, n, 2), seconds the run took)."""
+    tr = reverse(model, n, sampler, steps, seed, record=True)
+    keep = list(range(0, len(tr.t), max(1, len(tr.t) // frames)))
+    return [tr.t[k] for k in keep], np.concatenate([tr.x[keep].numpy(), tr.x[-1:].numpy()]), tr.seconds
+
+
+#: (sampler, steps) of the sampler comparisons: on a 2-D model, and on the latent digit model
+RUNS_2D = (("ddim", 5), ("ddim", 10), ("ddim", 50), ("ddim", 200), ("ddpm", 10), ("ddpm", 50), ("ddpm", 200), ("ddpm", 1000))
+RUNS_DIGITS = (("ddim", 10), ("ddim", 50), ("ddim", 200), ("ddpm", 50), ("ddpm", 200), ("ddpm", 1000))
+
+
+def compare_samplers_2d(model: DiffusionModel, test: np.ndarray, seed: int, n: int = 500, runs=RUNS_2D) -> tuple:
+    """Each (sampler, steps) of ``runs`` from the same x_T (one ``seed``): rows {sampler, steps, seconds, swd}
+    (sliced Wasserstein to the held-out ``test`` points) and the samples by (sampler, steps)."""
+    rows, clouds = [], {}
+    for sampler, steps in runs:
+        tr = reverse(model, n, sampler, steps, seed)
+        x = tr.x_0.numpy()
+        rows.append({"sampler": sampler, "steps": steps, "seconds": tr.seconds,
+                     "swd": sliced_wasserstein(x, test, seed=seed)})
+        clouds[sampler, steps] = x
+    return rows, clouds
+
+
+def timed_sample(model: DiffusionModel, n: int, seed: int, sampler: str, steps: int) -> tuple:
+    """``model.sample`` and the wall-clock seconds it took (decoding included): (images or points, seconds)."""
+    t0 = time.perf_counter()
+    x = model.sample(n, seed=seed, sampler=sampler, steps=steps)
+    return x, time.perf_counter() - t0
+
+
+def recorded_digits(model: DiffusionModel, n: int, sampler: str, steps: int, seed: int) -> tuple:
+    """A recorded reverse run of ``n`` images: (t (K,), x (K + 1, n, H, W), eps (K, n, H, W), x0_hat (K, n, H, W),
+    seconds), channel 0 of each."""
+    tr = reverse(model, n, sampler, steps, seed, record=True)
+    return tr.t, tr.x[:, :, 0].numpy(), tr.eps[:, :, 0].numpy(), tr.x0[:, :, 0].numpy(), tr.seconds
+
+
+def continue_digits(model: DiffusionModel, x_t: np.ndarray, t: int, sampler: str, steps: int, seed: int) -> tuple:
+    """Continue a run from images ``x_t`` (n, H, W) at lecture time ``t`` with another sampler; its fresh noise
+    comes from the generator of ``seed + 1`` (not the first run's). Returns (x_0 (n, H, W), steps run, seconds)."""
+    tr = reverse(model, sampler=sampler, steps=steps, seed=seed + 1, x_t=torch.from_numpy(x_t[:, None]), t_start=t)
+    return tr.x_0[:, 0].numpy(), tr.steps, tr.seconds
+
+
+@torch.no_grad()
+def denoise_levels(model: DiffusionModel, x0: torch.Tensor, seed: int, levels=(50, 150, 300, 500, 700, 900)) -> tuple:
+    """One network call per noise level: ``x0`` (n, 1, H, W) noised to each t of ``levels`` (F2, noise drawn in
+    order from the generator of ``seed``) and the x0_hat (X0) of the predicted noise, clipped to [-1, 1].
+    Returns (x_0 (n, H, W), [(t, x_t (n, H, W), x0_hat (n, H, W)) per level])."""
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for t in levels:
+        x_t = q_sample(x0, t, model.alpha_bar, torch.randn(x0.shape, generator=g))
+        x0_hat = predict_x0(x_t, t, model.alpha_bar, model.eps(x_t, t)).clamp(-1, 1)
+        rows.append((t, x_t[:, 0].numpy(), x0_hat[:, 0].numpy()))
+    return x0[:, 0].numpy(), rows
+
+
 # ----------------------------------------------------------------------------------------- autoencoder
 
 @dataclass(frozen=True)
@@ -767,7 +881,7 @@ def nll_bound(model: DiffusionModel, x0, seed: int = 0, timesteps: int = 0, vari
         t = ts[:, j:j + chunk].T.reshape(-1)                                                      # (k * B,) t-major
         x = x0.repeat((len(t) // B,) + (1,) * (x0.dim() - 1))
         xt, mu = draw(t, x)
-        c = lambda v_: v_[t][:, None]
+        c = lambda v_, t=t: v_[t][:, None]
         mu_tilde = (c(ab_prev).sqrt() * c(beta) / c(1 - ab)) * X0.repeat(len(t) // B, 1) \
             + (c(alpha).sqrt() * c(1 - ab_prev) / c(1 - ab)) * xt
         r = beta_tilde[t] / sigma2[t]

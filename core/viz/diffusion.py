@@ -206,3 +206,22 @@ def loss_fig(history: list[dict], height: int = 280) -> go.Figure:
     base_layout(fig, height=height)
     fig.update_layout(legend=dict(y=1.02, yanchor="bottom"), margin=dict(t=30))
     return fig
+
+
+def forward_moments(x0: np.ndarray, closed: np.ndarray, chain: np.ndarray, alpha_bar: float, t: int) -> list[dict]:
+    """The forward-process table: mean of x_t and variance of its noise part x_t - sqrt(alpha_bar_t) x_0 for the
+    closed form (F2) and the chain (F1), against the formula (mean sqrt(alpha_bar_t) E[x_0], variance 1 - alpha_bar_t)."""
+    signal = np.sqrt(alpha_bar) * x0
+    row = lambda name, x: {"": name, "mean x": x.mean(0)[0], "mean y": x.mean(0)[1],
+                           "noise var x": (x - signal).var(0)[0], "noise var y": (x - signal).var(0)[1]}
+    m_pred = np.sqrt(alpha_bar) * x0.mean(0)
+    return [row("closed form", closed), row(f"chain ({t} steps)", chain),
+            {"": "formula", "mean x": m_pred[0], "mean y": m_pred[1], "noise var x": 1 - alpha_bar, "noise var y": 1 - alpha_bar}]
+
+
+def denoise_columns(x0: np.ndarray, rows: list) -> tuple:
+    """core.diffusion.denoise_levels' output as two mosaics' images, the clean digits on top of each: (noised x_t,
+    one-step estimates x0_hat, "t1, t2, ..." of the rows below)."""
+    noised = np.concatenate([x0] + [xt for _, xt, _ in rows])
+    denoised = np.concatenate([x0] + [xh for _, _, xh in rows])
+    return noised, denoised, ", ".join(str(t) for t, _, _ in rows)
