@@ -654,6 +654,90 @@ def posterior_grid(model: VAEModel, x, n: int = 81, span: float | None = None, c
             "log_px": log_px.item(), "kl_q_p": kl, "elbo": log_px.item() - kl}
 
 
+def encode_sigma(model: VAEModel, x) -> tuple[np.ndarray, np.ndarray | None]:
+    """Posterior means and standard deviations sigma = exp(logvar / 2) of ``x`` as numpy (n, L) arrays
+    (sigma None for AE/DAE, which have no posterior spread)."""
+    mu, logvar = encode(model, x)
+    return mu, (None if logvar is None else np.exp(0.5 * logvar))
+
+
+@torch.no_grad()
+def per_image_gap(model: VAEModel, x: torch.Tensor, k: int = 50) -> np.ndarray:
+    """ln p(x) (the IWAE estimate with K = ``k``, seed 1) minus the ELBO (analytic KL, reconstruction averaged
+    over 10 eps draws of seed 2), per example of ``x``: the gap KL(q_phi(z|x) || p_theta(z|x)), small where the
+    Gaussian q_phi fits the true posterior well and large where it fits badly. Returns (n,) numpy."""
+    x = x.to(model.device)
+    iw = model.log_prob(x, k=k, seed=1).cpu().numpy()
+    mu, logvar = model.encode(x)
+    g = torch.Generator(device=str(model.device)).manual_seed(2)
+    rec = 0.0
+    for _ in range(10):
+        z = reparameterize(mu, logvar, torch.randn(mu.shape, generator=g, device=mu.device))
+        rec = rec + model.recon_nll(model.decode(z), x) / 10
+    elbo = -(rec + gaussian_kl(mu, logvar))
+    return iw - elbo.cpu().numpy()
+
+
+def iwae_curve(model: VAEModel, x: torch.Tensor, ks=(1, 2, 5, 10, 20, 50)) -> tuple[list, list, float]:
+    """The IWAE bound's mean over ``x`` for each K in ``ks`` (seed 3), and the ELBO (10 eps draws, seed 4):
+    ln p(x) >= IWAE_K >= ELBO, the bound tightening as K grows. Returns (ks, values, elbo)."""
+    ks = list(ks)
+    return ks, [model.log_prob(x, k=k, seed=3).mean().item() for k in ks], model.elbo(x, seed=4, samples=10)["elbo"]
+
+
+def denoising(dae: VAEModel, ae: VAEModel, x_test, noise: float, seed: int, n: int = 10) -> dict:
+    """The denoising demo: ``n`` test images spread over ``x_test`` ((N, D) tensor), corrupted with Gaussian noise
+    of std ``noise`` (drawn with ``seed``, clipped to [0, 1]) and reconstructed by the denoising and the plain
+    autoencoder. Returns images (n, *shape) "x", "noisy", "dae", "ae" and the mean absolute errors against the
+    clean images, "err" = {"noisy", "dae", "ae"}."""
+    idx = np.arange(0, len(x_test), max(1, len(x_test) // n))[:n]
+    x = x_test[idx].numpy().reshape((-1,) + tuple(dae.shape))
+    g = torch.Generator().manual_seed(int(seed))
+    noisy = np.clip(x + noise * torch.randn(x.shape, generator=g).numpy(), 0, 1)
+    out = {"x": x, "noisy": noisy, "dae": dae.reconstruct(noisy), "ae": ae.reconstruct(noisy)}
+    out["err"] = {k: float(np.abs(out[k] - x).mean()) for k in ("noisy", "dae", "ae")}
+    return out
+
+
+def interpolation(model: VAEModel, images: np.ndarray, labels, digit_a: int, digit_b: int, steps: int = 10):
+    """The first test images of ``digit_a`` and ``digit_b`` (else images 0 and 1) with the decoded straight line
+    between their posterior means in between: (strip (steps + 2, *shape), index a, index b)."""
+    ia = int(np.flatnonzero(labels == digit_a)[0]) if (labels == digit_a).any() else 0
+    ib = int(np.flatnonzero(labels == digit_b)[0]) if (labels == digit_b).any() else 1
+    imgs, _ = interpolate(model, images[ia], images[ib], steps)
+    return np.concatenate([images[ia][None], imgs, images[ib][None]]), ia, ib
+
+
+def reparam_rows(r: dict, n: int = 8) -> list[dict]:
+    """The first ``n`` latent dimensions of :func:`reparameterization`'s result as table rows."""
+    return [{"dim": f"z{j + 1}", "mu": r["mu"][j], "sigma": r["sigma"][j], "eps": r["eps"][j],
+             "z = mu + sigma*eps": r["z"][j], "dL/dmu": r["grad_mu"][j], "dL/dsigma": r["grad_sigma"][j]}
+            for j in range(min(len(r["mu"]), n))]
+
+
+def beta_table(models: list[VAEModel]) -> list[dict]:
+    """The final train/test terms of trained VAEs as their training recorded them (no recomputation): one row
+    {label, train_recon, recon, kl, elbo, iwae50} per model; iwae50 from the checkpoint's meta, else None."""
+    rows = []
+    for m in models:
+        h = m.history_[-1]
+        rows.append({"label": f"beta = {m.config.beta:g}", "train_recon": h["train/recon"], "recon": h["test/recon"],
+                     "kl": h["test/kl"], "elbo": h["test/elbo"], "iwae50": getattr(m, "meta", {}).get("test/iwae50")})
+    return rows
+
+
+def with_last_test(callback):
+    """Wrap a training ``callback(step, metrics)`` so that every call also carries the last test terms
+    (``test/...`` arrive only every ``eval_every`` steps): a live chart then draws them as a continuous line."""
+    last: dict = {}
+
+    def call(step, metrics):
+        last.update({k: v for k, v in metrics.items() if k.startswith("test/")})
+        return callback(step, {**metrics, **last})
+
+    return call
+
+
 # ------------------------------------------------------------------------------------------ checkpoints
 
 def save(model: VAEModel, path, meta: dict | None = None):
@@ -699,6 +783,12 @@ SHIPPED = {
     "vae_mnist_ae_z2": "plain autoencoder",
     "vae_mnist_dae_z2": "denoising autoencoder",
 }
+
+#: The VAEs a page may choose by beta (the link's value -> the shipped checkpoint), and the configs their CLI
+#: commands used (they set only beta), to retrain one whose checkpoint is missing.
+SHIPPED_VAES = {"beta1": "vae_mnist_z2_beta1", "beta0_25": "vae_mnist_z2_beta0_25", "beta4": "vae_mnist_z2_beta4"}
+SHIPPED_CONFIGS = {"beta1": VAEConfig(), "beta0_25": VAEConfig(beta=0.25), "beta4": VAEConfig(beta=4.0)}
+BETA_ORDER = ("beta0_25", "beta1", "beta4")  # smallest beta first, as the beta view shows them
 
 
 # ------------------------------------------------------------------------------------------------ CLI

@@ -93,6 +93,41 @@ def latent_map(mu, labels, images_uri=None, picked=None, title=None, dims=(0, 1)
     return alt.layer(*layers).properties(height=height, width="container", title=title or "")
 
 
+def tooltip_images(x: np.ndarray, shape: tuple) -> list[str]:
+    """Every image of ``x`` ((n, D) in [0, 1]) as a PNG data URI for the latent map's tooltips (small digits
+    upscaled more)."""
+    scale = 2 if shape[0] >= 16 else 4
+    return [png_data_uri(v.reshape(shape), scale) for v in x]
+
+
+def picked_latent_map(mu_all, sigma_all, labels, images_uri, idx: int, dims=(0, 1), zoom: bool = False):
+    """The latent map of every encoded mean ``mu_all`` (n, L) on the latent ``dims``, with test image ``idx``
+    picked (its posterior's ellipses from ``sigma_all``, None for an autoencoder). ``zoom`` frames the picked
+    point: 8 sigma (at least 0.3) to each side, as the posteriors are often narrower than 0.1."""
+    mu2 = np.asarray(mu_all)[:, list(dims)]
+    s2 = None if sigma_all is None else np.asarray(sigma_all)[idx, list(dims)]
+    domain = None
+    if zoom:
+        half = np.full(2, 0.3) if s2 is None else np.maximum(8 * s2, 0.3)
+        domain = tuple((float(mu2[idx, j] - half[j]), float(mu2[idx, j] + half[j])) for j in range(2))
+    return latent_map(mu2, labels, images_uri, picked=(idx, mu2[idx], s2), dims=dims, domain=domain,
+                      title=f"{len(labels):,} test digits: posterior means (hover: the digit; click: pick it)")
+
+
+def ae_vae_maps(ae_mu, vae_mu, labels):
+    """The plain autoencoder's codes beside the VAE's posterior means (with the prior's circles)."""
+    return latent_panels([
+        {"mu": ae_mu, "labels": labels, "title": "Plain autoencoder: codes z = f(x)"},
+        {"mu": vae_mu, "labels": labels, "title": "VAE (beta = 1): posterior means, prior circles",
+         "prior": True, "domain": ((-4, 4), (-4, 4))}], height=420)
+
+
+def beta_maps(mus: list, betas: list, labels):
+    """The latent maps of VAEs trained with the given betas, side by side on one frame with the prior's circles."""
+    return latent_panels([{"mu": mu, "labels": labels, "title": f"beta = {b:g}", "prior": True,
+                           "domain": ((-5, 5), (-5, 5))} for mu, b in zip(mus, betas)], height=380)
+
+
 def latent_panels(panels: list[dict], height=380, title=None):
     """Several latent maps side by side in one figure (one chart is much cheaper to draw than several).
 
