@@ -128,6 +128,26 @@ def plane(box: float, real=None, fake=None, heat=None, manifold=None, arrows=Non
     return _square(fig, box)
 
 
+def plane_at(box: float, real, shows, d_kind: str = "prob", view: dict | None = None, snapshot=None, xs=None,
+             step: int = 0) -> tuple[go.Figure, str]:
+    """The page's plane and a note on G's gradient: at a timeline ``snapshot`` (a core.gan.Snapshot, its heatmap
+    over ``xs``; no arrows) or now, from ``view`` (core.gan.current_view) at iteration ``step``. ``shows``: the
+    layers switched on, of "heat", "real", "fake", "man" and "arr"."""
+    on = lambda layer, value: value if layer in shows else None
+    if snapshot is not None:
+        s = snapshot
+        return (plane(box, on("real", real), on("fake", s.samples), on("heat", (xs, xs, s.heat)),
+                      on("man", s.manifold), None, d_kind, title=f"Iteration {s.step:,} (snapshot)"),
+                "Arrows are drawn for the current model only.")
+    xs = view["xs"]
+    P, V = view["arrows"]
+    fig = plane(box, on("real", real), on("fake", view["fake"]), on("heat", (xs, xs, view["Z"])),
+                on("man", view["manifold"]), on("arr", (P, V)), d_kind, title=f"Iteration {step:,} (now)")
+    norms = np.linalg.norm(V, axis=1)
+    return fig, (f"Mean gradient length |dL_G/dx| = **{np.nanmean(norms):.3g}** "
+                 f"(largest {np.nanmax(norms) if np.isfinite(norms).any() else float('nan'):.3g}).")
+
+
 # ----------------------------------------------------------------------------- the overview graph
 
 def overview(z, fake, real, d_real, d_fake, heat, box: float, d_loss, g_loss, d_kind: str = "prob",
