@@ -109,7 +109,7 @@ class GuidedConfig:
             raise ValueError("batch_size, log_every, eval_every and layers_per_block must be >= 1, steps >= 0.")
         if not (self.lr > 0 and math.isfinite(self.lr)) or not 0 <= self.ema < 1 or self.grad_clip < 0:
             raise ValueError("lr must be positive, ema in [0, 1), grad_clip >= 0.")
-        self.diffusion_config  # checks T and the betas
+        _ = self.diffusion_config  # checks T and the betas
 
     @property
     def diffusion_config(self) -> dif.DiffusionConfig:
@@ -686,6 +686,35 @@ def scale_rows(model: GuidedModel, digit: int, scales=(0, 1, 2, 3, 5, 8), guidan
     return out.reshape((len(seeds), k) + out.shape[1:])
 
 
+def classifier_gradients(model: GuidedModel, classifier: NoisyClassifier, data: dif.DiffData, digit: int, t: int,
+                         seed: int) -> tuple:
+    """A real held-out ``digit`` (the ``seed % 20``-th of its class) noised to lecture time ``t`` (F2, noise of
+    ``seed``), and what the noise-aware classifier makes of it: (x_0 (H, W), x_t (H, W), grad log p_phi(y | x_t, t)
+    for y = 0..9 (10, H, W), p_phi(y | x_t, t) (10,))."""
+    x0 = data.x_test[[int(np.flatnonzero(data.y_test == digit)[seed % 20])]]
+    e = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
+    x_t = dif.q_sample(x0, t, model.alpha_bar.cpu(), e).to(model.device)
+    grads = classifier.grad_log_prob(x_t.expand(NUM_CLASSES, -1, -1, -1), t, torch.arange(NUM_CLASSES))
+    with torch.no_grad():
+        probs = torch.softmax(classifier(x_t, t), -1)[0].cpu().numpy()
+    return x0[0, 0].numpy(), x_t[0, 0].cpu().numpy(), grads[:, 0].cpu().numpy(), probs
+
+
+def cfg_parts(model: GuidedModel, data: dif.DiffData, digit: int, t: int, scale: float, seed: int, n: int = 4) -> tuple:
+    """Classifier-free guidance taken apart on the first ``n`` held-out ``digit``s noised to ``t`` (noise of ``seed``):
+    (x_t, eps(x_t | null), eps(x_t | y), their difference, the guided eps, and the x0_hat that eps(x_t | null),
+    eps(x_t | y) and the guided eps imply, clipped to [-1, 1]), each (n, H, W)."""
+    x0 = data.x_test[np.flatnonzero(data.y_test == digit)[:n]].to(model.device)
+    e = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(model.device)
+    x_t = dif.q_sample(x0, t, model.alpha_bar, e)
+    with torch.no_grad():
+        eu, ec = model.eps(x_t, t, NULL), model.eps(x_t, t, digit)
+    eg = dif.classifier_free(eu, ec, scale)
+    x0h = lambda eps: dif.predict_x0(x_t, t, model.alpha_bar, eps).clamp(-1, 1)[:, 0].cpu().numpy()
+    np_ = lambda a: a[:, 0].cpu().numpy()
+    return np_(x_t), np_(eu), np_(ec), np_(ec - eu), np_(eg), x0h(eu), x0h(ec), x0h(eg)
+
+
 # ---------------------------------------------------------------------------------------------- evaluator
 
 @dataclass(frozen=True)
@@ -860,6 +889,16 @@ def table_settings(per_class: int = DEFAULT_PER_CLASS, sampler: str = "ddim", st
     """The settings a trade-off table was computed with (the key that says whether a shipped table applies)."""
     return {"per_class": int(per_class), "sampler": sampler, "steps": int(steps), "seed": int(seed),
             "scales": [float(s) for s in scales]}
+
+
+def measure_estimate(settings: dict, table: dict | None) -> float | None:
+    """Seconds measuring the trade-off for ``settings`` costs, stated before it runs: the shipped ``table``'s time
+    scaled by samples x steps (the sampler's per-step cost is the same for DDIM and DDPM); None without a shipped
+    table to scale."""
+    if not table or not table.get("wall_seconds"):
+        return None
+    work = lambda st_: st_["per_class"] * st_["steps"] * len(st_["scales"])
+    return float(table["wall_seconds"]) * work(settings) / max(1, work(table["settings"]))
 
 
 def load_table(path=None) -> dict | None:
