@@ -77,9 +77,7 @@ action = st.session_state.pop("_gan_action", None)
 slot = st.session_state[MODEL_KEY] = bench.open(st.session_state.get(MODEL_KEY), action,
                                                 app.link_target(IT_KEY) if name != "mine" else None)
 model = slot["model"]
-
 write_link = lambda address_bar=True: app.write_link(IT_KEY, bench, model, address_bar)
-
 
 with st.container(border=True):
     b = st.columns([1.1, 1.1, 1.1, 1.1, 1.1, 1, 2.2])
