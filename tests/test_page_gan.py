@@ -311,7 +311,7 @@ def test_gan_walkthrough_steps_through_the_lecture():
     assert len(set(seen)) == 7 and seen[-1].startswith("#### Step 7")
     # overview, overview, plane, curves + bars, curves + bars, presets (the plane and the bars), cGAN
     assert charts == [1, 1, 1, 2, 2, 2, 2, 2]
-    assert any("D(x|y)" in l.value or "D(\\mathbf x\\mid y)" in l.value for l in at.latex)
+    assert any("D(x|y)" in x.value or "D(\\mathbf x\\mid y)" in x.value for x in at.latex)
 
 
 def test_gan_lesson_link_with_a_hidden_views_keys():
