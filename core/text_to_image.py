@@ -920,6 +920,46 @@ def shapes_summary(pipe) -> dict:
             "latent": (int(unet.config.in_channels), lat, lat), "image": (3, lat * factor, lat * factor)}
 
 
+def token_states(pipe, prompt: str) -> tuple:
+    """What the frozen text encoder makes of ``prompt``: (its tokens as the tokenizer spells them, padding
+    included, and their states c = tau(prompt), (L, D) float32 numpy)."""
+    import torch
+
+    tok = pipe.tokenizer
+    enc = tokenize(tok, [prompt])
+    with torch.no_grad():
+        c = pipe.text_encoder(enc.input_ids.to(pipe.text_encoder.device)).last_hidden_state if is_mini(pipe) \
+            else pipe.text_encoder(enc.input_ids.to(pipe.text_encoder.device))[0]
+    return tok.convert_ids_to_tokens(enc.input_ids[0].tolist()), c[0].float().cpu().numpy()
+
+
+def final_latents(pipe, prompt: str, negative_prompt: str, guidance_scale: float, steps: int, scheduler: str,
+                  seed: int, n: int = 2) -> np.ndarray:
+    """The final latents z_0 of ``n`` images (seeds ``seed`` .. ``seed + n - 1``, as :func:`initial_latents`), before
+    the decoder: (n, C, h, w) float32 numpy."""
+    import torch
+
+    out = with_scheduler(pipe, scheduler)
+    with torch.no_grad():
+        z = out(prompt=prompt, negative_prompt=negative_prompt, guidance_scale=guidance_scale, num_inference_steps=steps,
+                num_images_per_prompt=n, latents=initial_latents(pipe, n, seed), output_type="latent").images
+    return z.float().numpy()
+
+
+def guidance_rows(pipe, prompt: str, negative_prompt: str, steps: int, scheduler: str, seed: int, scales, n: int = 8,
+                  evaluator=None) -> tuple:
+    """The same ``n`` seeds at every guidance scale of ``scales``: (rows {scale, fidelity, exact, diversity} as the
+    ``evaluator`` (an :class:`AttributeEvaluator`) measures them, none without one; the images by scale)."""
+    rows, pics = [], {}
+    for s in scales:
+        imgs = generate(pipe, prompt, negative_prompt, s, steps, n, seed, scheduler)["images"]
+        pics[s] = imgs
+        if evaluator is not None:
+            f = evaluator.fidelity(imgs, prompt)
+            rows.append({"scale": s, "fidelity": f["fidelity"], "exact": f["exact"], "diversity": f["diversity"]})
+    return rows, pics
+
+
 # ================================================================================================ evaluator
 
 N_CELLS = len(shapes.POSITIONS)

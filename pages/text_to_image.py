@@ -1,148 +1,25 @@
 """Text to image: Stable Diffusion's parts, small, trained here on captioned shapes; real Stable Diffusion where present."""
 import json
-from contextlib import nullcontext
 
 import numpy as np
 import streamlit as st
 
-from core import admission, shapes, snippets, ui
+from core import shapes, snippets, ui
 from core import text_to_image as t2i
 from core.checkpoints import CheckpointError
+from core.steps import text_to_image as text
+from core.steps.text_to_image import DEFAULT_PROMPT, DEFAULT_SD, MODELS, SCALES, STEPS, VIEWS
+from core.ui import text_to_image as app
 from core.viz import text_to_image as fig
 
 ui.require_router()
 
 st.title("Text to image")
-st.markdown(
-    "Type a sentence, get a picture: the same parts as Stable Diffusion (a frozen text encoder, a U-Net whose "
-    "cross-attention reads the text, a noise scheduler, classifier-free guidance and an autoencoder whose latent "
-    "space the diffusion runs in), small enough to train on a laptop CPU. **GenLab mini** was trained here on "
-    "32x32 pictures of circles, squares and triangles with captions such as *a small red circle in the top left*; "
-    "some combinations (a green triangle, a blue circle, a yellow square) it has never seen. Where a real Stable "
-    "Diffusion checkpoint is available, the same controls drive it."
-)
-
-STEPS = [
-    ui.Step("Text-to-image as translation",
-            r"p_\theta(\mathbf x\mid y)\quad y=\text{``a small red circle in the top left''}",
-            "A conditional generative model: the caption $y$ is the source sentence, the image $\\mathbf x$ the "
-            "translation. Unlike a translation there are many right answers, so we sample: every seed is another "
-            "image that fits the same words.", "generate"),
-    ui.Step("The text encoder",
-            r"\mathbf c=\tau(y)\in\mathbb R^{L\times 384},\quad L=32\ \text{tokens}",
-            "A pretrained sentence-transformer (all-MiniLM-L6-v2, a 6-layer BERT) turns the prompt into one vector per "
-            "token. It stays frozen, as CLIP does in Stable Diffusion: it already knows that a *disc* is like a "
-            "*circle*, so paraphrases the captions never used still steer the image.", "encoder"),
-    ui.Step("Cross-attention conditioning",
-            r"\mathrm{Attn}(Q,K,V)=\mathrm{softmax}\Big(\tfrac{QK^\top}{\sqrt d}\Big)V,\ Q=W_Q\,\varphi(\mathbf z_t),\ K=W_K\mathbf c,\ V=W_V\mathbf c",
-            "Inside the U-Net every latent position asks (query) which tokens concern it (keys) and takes in their "
-            "content (values). That is how *top left* and *red* reach the right place. Watch the predicted clean "
-            "image $\\hat{\\mathbf x}_0$ form step by step: layout first, colours and edges later.", "preview"),
-    ui.Step("Classifier-free guidance",
-            r"\hat{\boldsymbol\epsilon}=\boldsymbol\epsilon_\theta(\mathbf z_t,\varnothing)+s\,\big(\boldsymbol\epsilon_\theta(\mathbf z_t,\mathbf c)-\boldsymbol\epsilon_\theta(\mathbf z_t,\varnothing)\big)",
-            "During training the caption was replaced by the empty prompt 10 % of the time, so one network predicts "
-            "the noise with and without the text. At sampling time their difference is the direction the text pushes "
-            "in; $s=0$ ignores the prompt, $s=1$ is the plain conditional model, $s>1$ pushes further. A negative "
-            "prompt takes the place of $\\varnothing$.", "guidance"),
-    ui.Step("Latent diffusion",
-            r"\mathbf z_0=\mathcal E(\mathbf x),\ \ \mathbf z_t=\sqrt{\bar\alpha_t}\,\mathbf z_0+\sqrt{1-\bar\alpha_t}\,\boldsymbol\epsilon,\ \ \mathbf x=\mathcal D(\mathbf z_0)",
-            "The diffusion runs on an autoencoder's compressed code, not on pixels: 4x8x8 numbers instead of 3x32x32 "
-            "(Stable Diffusion: 4x64x64 for 3x512x512). The U-Net does all its steps there, the decoder runs once.",
-            "latent"),
-    ui.Step("Diversity against fidelity",
-            r"s\uparrow\ \Rightarrow\ \text{fidelity}\uparrow,\ \text{diversity}\downarrow",
-            "An evaluator that is not the model (a small classifier trained on the generated pictures) checks which "
-            "of the asked-for attributes are in each image. More guidance buys fidelity with variety, as Ho & "
-            "Salimans measured with FID against Inception score.", "tradeoff"),
-]
+st.markdown(text.INTRO)
 
 url = ui.url()
-# explore mode: one view at a time; the page opens on the pictures, the guidance trade-off (five more sampling
-# runs) waits for its own view. No section draws a control of its own: every control is at the top.
-VIEWS = [ui.View("Generate", ("generate",)),
-         ui.View("Text encoder", ("encoder",)),
-         ui.View("Denoising steps", ("preview",)),
-         ui.View("Guidance scale", ("guidance", "tradeoff")),
-         ui.View("Latent space", ("latent",))]
 wt = ui.Walkthrough(STEPS, VIEWS)
-
-MODELS = {"mini": "GenLab mini (trained here)", "sd": "Stable Diffusion (local folder or hub id)"}
-DEFAULT_PROMPT = "a large red circle in the top left"
-DEFAULT_SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-SCALES = (0.0, 1.0, 2.0, 4.0, 7.0)
 SCHEDULERS = list(t2i.SCHEDULERS)
-
-
-# ---------------------------------------------------------------------------------------- cached pieces
-
-@st.cache_resource(show_spinner="Loading GenLab mini (text encoder, U-Net, autoencoder)...")
-def mini():
-    return t2i.load_mini()
-
-
-@st.cache_resource(max_entries=2, show_spinner="Loading the Stable Diffusion checkpoint...")
-def stable_diffusion(name: str):
-    """(pipeline, None) or (None, reason): failures are cached too, so a missing model is not retried per rerun."""
-    try:
-        return t2i.load_pipeline(name), None
-    except CheckpointError as e:  # ModelUnavailable (refused, absent, unloadable) or a broken GenLab folder
-        return None, str(e)
-
-
-@st.cache_resource(show_spinner=False)
-def evaluator():
-    return t2i.AttributeEvaluator.load()
-
-
-def evaluator_error():
-    """None when the shipped attribute evaluator loads (checked like every checkpoint), else why not."""
-    try:
-        evaluator()
-    except CheckpointError as e:
-        return e
-    return None
-
-
-#: Image-steps (images x steps) a request may cost outside the server's slots: the page's default, 8 x 25.
-#: Larger batches, the trade-off rows and real Stable Diffusion take a slot (core.admission) while they run;
-#: a cached result takes none.
-FREE_WORK = 8 * 25
-
-
-@st.cache_data(max_entries=24, show_spinner="Generating (a large batch waits for a free slot on a busy server)...")
-def run(_pipe, model_key: str, prompt: str, negative: str, scale: float, steps: int, scheduler: str, n: int, seed: int,
-        every: int):
-    heavy = not t2i.is_mini(_pipe) or n * steps > FREE_WORK
-    with admission.gate().enter(f"text to image: {n} x {steps} steps", wait=300) if heavy else nullcontext():
-        out = t2i.generate(_pipe, prompt, negative, scale, steps, n, seed, scheduler, preview_every=every)
-    out["report"] = vars(out["report"])
-    return out
-
-
-@st.cache_data(max_entries=12, show_spinner="Sampling the same seeds at several guidance scales (on a busy server "
-                                             "this waits for a free slot)...")
-def tradeoff(_pipe, model_key: str, prompt: str, negative: str, steps: int, scheduler: str, seed: int, n: int = 8):
-    rows, pics = [], {}
-    with admission.gate().enter("text to image: the guidance rows", wait=300):
-        for s in SCALES:
-            imgs = t2i.generate(_pipe, prompt, negative, s, steps, n, seed, scheduler)["images"]
-            pics[s] = imgs
-            if t2i.is_mini(_pipe) and evaluator_error() is None:  # a broken evaluator: images, no fidelity
-                f = evaluator().fidelity(imgs, prompt)
-                rows.append({"scale": s, "fidelity": f["fidelity"], "exact": f["exact"], "diversity": f["diversity"]})
-    return rows, pics
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def token_states(_pipe, model_key: str, prompt: str):
-    import torch
-
-    tok = _pipe.tokenizer
-    enc = t2i.tokenize(tok, [prompt])
-    with torch.no_grad():
-        c = _pipe.text_encoder(enc.input_ids.to(_pipe.text_encoder.device)).last_hidden_state if t2i.is_mini(_pipe) \
-            else _pipe.text_encoder(enc.input_ids.to(_pipe.text_encoder.device))[0]
-    return tok.convert_ids_to_tokens(enc.input_ids[0].tolist()), c[0].float().cpu().numpy()
 
 
 # ---------------------------------------------------------------------------------------------- controls
@@ -169,7 +46,7 @@ with st.container(border=True):
 
 pipe, model_key = None, t2i.MINI
 if choice == "sd":
-    pipe, reason = stable_diffusion(sd_name.strip())
+    pipe, reason = app.stable_diffusion(sd_name.strip())
     if pipe is None:
         # for the student, in plain words; the loader's own message (paths, exceptions, settings) is for whoever runs
         # the server. Both quote the visitor's text (the field, or a link's sd=): shown as typed, never as markdown.
@@ -178,14 +55,12 @@ if choice == "sd":
                    "works the same with it.", icon=":material/cloud_off:")
         with st.expander("For the server's operator", icon=":material/dns:"):
             st.markdown("Why it did not load: " + ui.escape_md(reason))
-            st.markdown("Real Stable Diffusion needs its weights (several GB; a GPU makes it usable) in `models/`, in "
-                        "the Hugging Face cache or in a folder listed in `GENLAB_SD_DIRS`; to let the server download "
-                        "a hub id itself, start it with `GENLAB_ALLOW_SD_DOWNLOAD=1` and internet access.")
+            st.markdown(text.OPERATOR_HELP)
     else:
         model_key = f"sd:{sd_name.strip()}"
 if pipe is None:
     try:
-        pipe = mini()
+        pipe = app.mini()
     except CheckpointError as e:
         st.error(f"The shipped GenLab mini pipeline could not be loaded: {e} Rebuild it with the commands in "
                  "`core/text_to_image.py` (about an hour on one CPU core).", icon=":material/error:")
@@ -193,33 +68,22 @@ if pipe is None:
 is_mini = t2i.is_mini(pipe)
 
 
-def _busy(fn):
-    try:
-        return fn()
-    except admission.Busy:
-        st.error("The server is busy: no slot freed up in 5 minutes for this batch. Try again later, or ask for fewer "
-                 "images or steps.", icon=":material/hourglass_disabled:")
-        st.stop()
-
-
 def sampled() -> dict:
     """The images for the controls (and the predicted clean images along the way): only the views that show them
     run the sampler (cached, so the two views share one run)."""
-    return _busy(lambda: run(pipe, model_key, prompt, negative, scale, steps, scheduler, n_images, seed,
+    return app.busy(lambda: app.run(pipe, model_key, prompt, negative, scale, steps, scheduler, n_images, seed,
                              max(1, steps // 8)))
 
 
 def guidance_rows() -> tuple:
     """The same seeds at every scale of SCALES (cached; computed through a server slot)."""
-    return _busy(lambda: tradeoff(pipe, model_key, prompt, negative, min(steps, 20), scheduler, seed))
+    return app.busy(lambda: app.tradeoff(pipe, model_key, prompt, negative, min(steps, 20), scheduler, seed))
 
 
 def prompt_notes(rep: dict) -> None:
     """Say plainly what happened to an odd prompt."""
     if rep["empty"]:
-        st.info("The prompt is empty, so these images are **unconditional**: the U-Net sees the empty prompt's "
-                "token states in both branches and draws whatever the training images looked like.",
-                icon=":material/text_fields:")
+        st.info(text.EMPTY_PROMPT, icon=":material/text_fields:")
     if rep["truncated"]:
         st.warning(f"The prompt is {rep['n_tokens']} tokens long; the tokenizer's limit is {rep['limit']}, so it was "
                    f"**truncated** to: *{ui.escape_md(rep['kept_text'])}*", icon=":material/content_cut:")
@@ -262,7 +126,7 @@ def draw_generate():
 
 def draw_encoder():
     st.subheader("The text encoder: one vector per token")
-    tokens, states = token_states(pipe, model_key, prompt)
+    tokens, states = app.token_states(pipe, model_key, prompt)
     used = sum(1 for tk in tokens if tk not in ("[PAD]", "<|endoftext|>")) or 1
     st.plotly_chart(fig.token_states_fig(tokens, states), key="tokens")
     st.caption(f"Token states c = τ(prompt): shape {states.shape[0]} x {states.shape[1]} (tokens x features), "
@@ -320,13 +184,8 @@ def draw_latent():
                    f"({np.prod(img) / np.prod(lat):.0f}x fewer); the decoder runs once at the end. Scheduler now: "
                    f"{type(t2i.with_scheduler(pipe, scheduler).scheduler).__name__}.")
     if is_mini:
-        import torch
-
-        out = t2i.with_scheduler(pipe, scheduler)
-        with torch.no_grad():
-            z = out(prompt=prompt, negative_prompt=negative, guidance_scale=scale, num_inference_steps=min(steps, 10),
-                    num_images_per_prompt=2, latents=t2i.initial_latents(pipe, 2, seed), output_type="latent").images
-        st.image(fig.image_grid(fig.latent_channels(z.float().numpy()), ncols=lat[0], scale=12), width=90 * lat[0],
+        z = t2i.final_latents(pipe, prompt, negative, scale, min(steps, 10), scheduler, seed, n=2)
+        st.image(fig.image_grid(fig.latent_channels(z), ncols=lat[0], scale=12), width=90 * lat[0],
                  caption=f"The final latents of seeds {seed} and {seed + 1} ({min(steps, 10)} steps): each row one image, "
                          f"its {lat[0]} channels of {lat[1]}x{lat[2]} (each scaled to its own range). The decoder turns "
                          "these 256 numbers into the 3,072 of a picture.", output_format="PNG")
@@ -335,11 +194,10 @@ def draw_latent():
 def draw_tradeoff():
     st.subheader("Diversity against fidelity, measured")
     if not is_mini:
-        st.info("The evaluator only knows the shapes world GenLab mini was trained on, so it measures GenLab mini "
-                "only. The images at several scales are above.", icon=":material/info:")
+        st.info(text.NOT_MINI, icon=":material/info:")
         return
     rows, _ = guidance_rows()
-    problem = evaluator_error()
+    problem = app.evaluator_error()
     if problem is not None:
         st.warning(f"The shipped attribute evaluator could not be loaded, so fidelity is not measured: {problem} "
                    "The images at several scales are above.", icon=":material/error:")
@@ -348,14 +206,10 @@ def draw_tradeoff():
     st.plotly_chart(fig.tradeoff_fig(rows, current=scale if scale <= 7.5 else None), key="tradeoff")
     held = [f"{th.colour} {th.shape}" for th in asked if (th.shape, th.colour) in shapes.HELD_OUT]
     if not asked:
-        st.caption("This prompt names no shape the evaluator knows, so only diversity is measured (fidelity is "
-                   "undefined). Try one such as *a big green square at the bottom*.")
+        st.caption(text.NO_SHAPE)
     else:
-        st.caption("Fidelity: share of the attributes the prompt asks for (shape, colour, and size and position where "
-                   "named) that the evaluator finds, over 8 images per scale with the seeds above. Diversity: mean "
-                   "distance between the evaluator's features of those images. "
-                   + (f"Held out from training: {', '.join(held)}: the model never saw this combination."
-                      if held else "Every combination in this prompt occurred in training."))
+        st.caption(text.FIDELITY + (f"Held out from training: {', '.join(held)}: the model never saw this combination."
+                                    if held else "Every combination in this prompt occurred in training."))
     ui.table([{**r, "scale": f"s = {r['scale']:g}"} for r in rows], digits=3, index="scale")
 
 

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def test_defaults_open_on_the_pictures_and_each_view_draws_only_its_own():
     ats = open_each_view(PAGE, VIEW_CHARTS, VIEW_IMAGES, code=True)
-    for label, at in ats.items():
+    for _label, at in ats.items():
         assert widget(at, "model").value == "mini" and widget(at, "cfg").value == 4.0 and widget(at, "n").value == 8
         assert "Seed of this view: **0**" in " ".join(c.value for c in at.sidebar.caption)
     at = ats["Generate"]

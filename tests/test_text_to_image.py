@@ -233,3 +233,38 @@ def test_missing_stable_diffusion_says_why(tmp_path, monkeypatch):
         t2i.load_pipeline(str(tmp_path / "no_such_folder"))
     with pytest.raises(t2i.ModelUnavailable, match="No model"):
         t2i.load_pipeline("  ")
+
+
+# ------------------------------------------------------------------------- what the page's figures compute
+
+def test_token_states_one_vector_per_token_padding_included(encoder):
+    pipe = _tiny_pipeline(encoder)
+    tokens, states = t2i.token_states(pipe, "a red circle")
+    assert len(tokens) == states.shape[0] == t2i.MAX_LENGTH and states.dtype == np.float32
+    assert tokens[1:4] == ["a", "red", "circle"] and tokens[-1] == "[PAD]"
+    enc = t2i.tokenize(pipe.tokenizer, ["a red circle"])
+    with torch.no_grad():
+        same = pipe.text_encoder(enc.input_ids).last_hidden_state[0].numpy()
+    np.testing.assert_array_equal(states, same)
+
+
+def test_final_latents_are_the_pipelines_undecoded_output(encoder):
+    pipe = _tiny_pipeline(encoder)
+    z = t2i.final_latents(pipe, "a blue square", "", 3.0, 2, "DDIM", seed=5, n=2)
+    assert z.shape == (2, 4, 4, 4) and z.dtype == np.float32
+    one = t2i.final_latents(pipe, "a blue square", "", 3.0, 2, "DDIM", seed=6, n=1)
+    np.testing.assert_allclose(one[0], z[1], atol=1e-5)  # image i comes from seed + i alone
+
+
+def test_guidance_rows_same_seeds_at_every_scale(encoder):
+    pipe = _tiny_pipeline(encoder)
+
+    class Judge:
+        def fidelity(self, images, prompt):
+            return {"fidelity": float(images.mean()), "exact": 0.5, "diversity": float(images.std())}
+
+    rows, pics = t2i.guidance_rows(pipe, "a red circle", "", 2, "DDIM", seed=0, scales=(0.0, 2.0), n=2, evaluator=Judge())
+    assert list(pics) == [0.0, 2.0] and all(p.shape[0] == 2 for p in pics.values())
+    np.testing.assert_array_equal(pics[2.0], t2i.generate(pipe, "a red circle", "", 2.0, 2, 2, 0, "DDIM")["images"])
+    assert [r["scale"] for r in rows] == [0.0, 2.0] and rows[1]["fidelity"] == pytest.approx(float(pics[2.0].mean()))
+    assert t2i.guidance_rows(pipe, "a red circle", "", 2, "DDIM", 0, (1.0,), n=1)[0] == []  # no evaluator, no rows

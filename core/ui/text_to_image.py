@@ -1,0 +1,79 @@
+"""The text-to-image page's app layer: Streamlit's caches over core.text_to_image (the pipelines, the evaluator and
+each view's numbers, keyed by the widgets' values), and the server's slots for heavy batches."""
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import streamlit as st
+
+from core import admission
+from core import text_to_image as t2i
+from core.checkpoints import CheckpointError
+from core.steps.text_to_image import SCALES
+
+
+@st.cache_resource(show_spinner="Loading GenLab mini (text encoder, U-Net, autoencoder)...")
+def mini():
+    return t2i.load_mini()
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the Stable Diffusion checkpoint...")
+def stable_diffusion(name: str):
+    """(pipeline, None) or (None, reason): failures are cached too, so a missing model is not retried per rerun."""
+    try:
+        return t2i.load_pipeline(name), None
+    except CheckpointError as e:  # ModelUnavailable (refused, absent, unloadable) or a broken GenLab folder
+        return None, str(e)
+
+
+@st.cache_resource(show_spinner=False)
+def evaluator():
+    return t2i.AttributeEvaluator.load()
+
+
+def evaluator_error():
+    """None when the shipped attribute evaluator loads (checked like every checkpoint), else why not."""
+    try:
+        evaluator()
+    except CheckpointError as e:
+        return e
+    return None
+
+
+#: Image-steps (images x steps) a request may cost outside the server's slots: the page's default, 8 x 25.
+#: Larger batches, the trade-off rows and real Stable Diffusion take a slot (core.admission) while they run;
+#: a cached result takes none.
+FREE_WORK = 8 * 25
+
+
+@st.cache_data(max_entries=24, show_spinner="Generating (a large batch waits for a free slot on a busy server)...")
+def run(_pipe, model_key: str, prompt: str, negative: str, scale: float, steps: int, scheduler: str, n: int, seed: int,
+        every: int):
+    heavy = not t2i.is_mini(_pipe) or n * steps > FREE_WORK
+    with admission.gate().enter(f"text to image: {n} x {steps} steps", wait=300) if heavy else nullcontext():
+        out = t2i.generate(_pipe, prompt, negative, scale, steps, n, seed, scheduler, preview_every=every)
+    out["report"] = vars(out["report"])
+    return out
+
+
+@st.cache_data(max_entries=12, show_spinner="Sampling the same seeds at several guidance scales (on a busy server "
+                                             "this waits for a free slot)...")
+def tradeoff(_pipe, model_key: str, prompt: str, negative: str, steps: int, scheduler: str, seed: int, n: int = 8):
+    with admission.gate().enter("text to image: the guidance rows", wait=300):
+        judge = evaluator() if t2i.is_mini(_pipe) and evaluator_error() is None else None  # broken: images, no fidelity
+        return t2i.guidance_rows(_pipe, prompt, negative, steps, scheduler, seed, SCALES, n, judge)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def token_states(_pipe, model_key: str, prompt: str):
+    return t2i.token_states(_pipe, prompt)
+
+
+def busy(fn):
+    """``fn()``, or when no server slot freed up for it, a message and the end of this run."""
+    try:
+        return fn()
+    except admission.Busy:
+        st.error("The server is busy: no slot freed up in 5 minutes for this batch. Try again later, or ask for fewer "
+                 "images or steps.", icon=":material/hourglass_disabled:")
+        st.stop()
