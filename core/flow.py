@@ -551,6 +551,30 @@ class RealNVP(nn.Module):
         return np.stack(states), np.stack(logdets)
 
 
+# ------------------------------------------------------------------------------- the page's views
+def warp_start(model: RealNVP, seed: int, X_test=None, n: int = 1500) -> np.ndarray:
+    """The points whose way through the layers the layer view follows: ``n`` draws from the base p_0 (sampling
+    direction, ``X_test`` None) or ``n`` of the test points ``X_test`` in a seeded random order (likelihood)."""
+    if X_test is None:
+        return model.sample_base(n, runtime.torch_generator(seed)).numpy()
+    return X_test[np.random.default_rng(seed).permutation(len(X_test))[:n]]
+
+
+def warps(model: RealNVP, start, lines: list, direction: str):
+    """``start`` points and grid ``lines`` ((m, 2) arrays) after every layer in ``direction`` (see
+    :meth:`RealNVP.trajectory`): (point states (K+1, n, 2), line states [(K+1, m, 2)], each layer's mean ln|det J|)."""
+    states, logdets = model.trajectory(start, direction)
+    all_lines = model.trajectory(np.concatenate(lines).astype(np.float32), direction)[0]  # one pass for all lines
+    return states, np.split(all_lines, len(lines), axis=1), logdets.mean(1)
+
+
+def anomaly_scores(model: RealNVP, X_train, X_test, outliers):
+    """ln p of the training points, and the test points with injected ``outliers`` appended and their ln p:
+    (ln p train, points, ln p points)."""
+    points = np.concatenate([X_test, outliers])
+    return model.log_prob(X_train), points, model.log_prob(points)
+
+
 # -------------------------------------------------------------------------------------------- data
 def make_data(name: str, n: int = 6000, seed: int = 0, test_size: float = 1 / 3):
     """Draw ``n`` points of the toy set ``name`` and split them: ``(X_train, X_test)`` float32."""
@@ -848,7 +872,8 @@ def save(model: RealNVP, path, meta: dict | None = None) -> Path:
 
 
 def load(path, device: str | None = None) -> tuple[RealNVP, dict]:
-    """Load a checkpoint saved by :func:`save` -> ``(model, record)``; raises ``CheckpointError``.
+    """Load a checkpoint saved by :func:`save` -> ``(model, record)``; raises ``CheckpointError``. The record's
+    ``meta`` (the command, the data, the final and the reference scores) is also ``model.meta``.
 
     The model can be sampled and evaluated at once, and :func:`train` resumes it exactly where it stopped.
     """
@@ -865,6 +890,7 @@ def load(path, device: str | None = None) -> tuple[RealNVP, dict]:
     model.train_seconds_ = float(meta.get("train_seconds", 0.0))
     model.history_ = list(meta.get("history", []))
     model.diverged_ = meta.get("diverged")
+    model.meta = meta
     if "train.generator" in tensors:
         net = restore("train.net.") if config.ema > 0 else model
         fused = True if device.type in ("cpu", "cuda") else None
@@ -880,6 +906,11 @@ def load(path, device: str | None = None) -> tuple[RealNVP, dict]:
         gen.set_state(tensors["train.generator"].to(torch.uint8).cpu())
         model.train_state_ = TrainState(net, opt, gen)
     return model, record
+
+
+def load_shipped(name: str, device: str | None = None) -> RealNVP:
+    """Load the shipped checkpoint ``name`` (e.g. ``shipped_name("moons")``)."""
+    return load(checkpoints.shipped(name), device)[0]
 
 
 COUPLING_NAMES = {"affine": "affine (Real NVP)", "spline": "rational-quadratic spline"}

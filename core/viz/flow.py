@@ -12,6 +12,59 @@ from core.viz.common import MODEL_COLORS, PALETTE, base_layout
 FLOW = MODEL_COLORS["Flow"]
 DATA = MODEL_COLORS["data"]
 HEAT = "Viridis"
+TOY_BOX = (-3.5, 3.5, -3.5, 3.5)  # every toy set fits in it
+
+
+# ------------------------------------------------------------------------------------ plane geometry
+
+def data_box(X) -> tuple:
+    """A square box holding the points with a margin (the toy sets all fit :data:`TOY_BOX`)."""
+    lo, hi = X.min(0), X.max(0)
+    if lo.min() >= -3.2 and hi.max() <= 3.2:
+        return TOY_BOX
+    c, r = (lo + hi) / 2, 0.6 * max(hi - lo) + 1e-3
+    return (float(c[0] - r), float(c[0] + r), float(c[1] - r), float(c[1] + r))
+
+
+def layer_box(points, box) -> tuple:
+    """The frame of the layer view: one fixed frame for every layer on the toy sets' box (so the warp can be
+    followed), else one that holds ``points`` (this layer's, in the user's units)."""
+    if box == TOY_BOX:
+        return (-4.0, 4.0, -4.0, 4.0)
+    lo, hi = np.percentile(points, 0.5, axis=0), np.percentile(points, 99.5, axis=0)
+    ctr, r = (lo + hi) / 2, 0.65 * float(max(hi - lo)) + 1e-3
+    return (ctr[0] - r, ctr[0] + r, ctr[1] - r, ctr[1] + r)
+
+
+def warp_grid(start, standard_base: bool, box=None):
+    """The colours (angle about the centre) of the points ``start`` that the layer view follows, and the grid lines
+    ((120, 2) arrays, 11 vertical then 11 horizontal) drawn with them: on the standard normal's [-3, 3]^2 (``box``
+    None, sampling from N(0, I)), over where a mixture base's draws lie (``box`` None otherwise), or over ``box``
+    (the data side)."""
+    ticks = None
+    if box is None and standard_base:
+        colors = np.arctan2(start[:, 1], start[:, 0])
+        ticks = np.linspace(-2.5, 2.5, 11)
+        lo, hi = -3.0, 3.0
+    else:  # a mixture base lives in data units: colour by side, grid over where its draws are
+        c = start - start.mean(0)
+        colors = np.arctan2(c[:, 1], c[:, 0])
+        if box is None:
+            lo, hi = float(np.percentile(start, 0.5)) - 0.3, float(np.percentile(start, 99.5)) + 0.3
+        else:
+            x0, x1, y0, y1 = box
+            lo, hi = min(x0, y0), max(x1, y1)
+    ticks = np.linspace(lo + (hi - lo) / 12, hi - (hi - lo) / 12, 11) if ticks is None else ticks
+    t = np.linspace(lo, hi, 120)
+    lines = [np.stack([np.full_like(t, c), t], 1) for c in ticks] + [np.stack([t, np.full_like(t, c)], 1) for c in ticks]
+    return colors, lines
+
+
+def uniform_points(box, n: int, seed: int) -> np.ndarray:
+    """``n`` points drawn uniformly over ``box`` (the anomaly view's injected outliers), float32 (n, 2)."""
+    rng = np.random.default_rng(seed)
+    x0, x1, y0, y1 = box
+    return np.stack([rng.uniform(x0, x1, n), rng.uniform(y0, y1, n)], 1).astype(np.float32)
 
 
 def _square(fig: go.Figure, box) -> go.Figure:
