@@ -871,9 +871,9 @@ def save(model: RealNVP, path, meta: dict | None = None) -> Path:
     return checkpoints.save(path, tensors, model.config, FAMILY, meta)
 
 
-def load(path, device: str | None = None) -> tuple[RealNVP, dict]:
-    """Load a checkpoint saved by :func:`save` -> ``(model, record)``; raises ``CheckpointError``. The record's
-    ``meta`` (the command, the data, the final and the reference scores) is also ``model.meta``.
+def load(path, device: str | None = None) -> RealNVP:
+    """Load a checkpoint saved by :func:`save`; raises ``CheckpointError``. The record's ``meta`` (the command, the
+    data, the final and the reference scores) is ``model.meta``.
 
     The model can be sampled and evaluated at once, and :func:`train` resumes it exactly where it stopped.
     """
@@ -905,12 +905,12 @@ def load(path, device: str | None = None) -> tuple[RealNVP, dict]:
         gen = torch.Generator(device="cpu")
         gen.set_state(tensors["train.generator"].to(torch.uint8).cpu())
         model.train_state_ = TrainState(net, opt, gen)
-    return model, record
+    return model
 
 
 def load_shipped(name: str, device: str | None = None) -> RealNVP:
     """Load the shipped checkpoint ``name`` (e.g. ``shipped_name("moons")``)."""
-    return load(checkpoints.shipped(name), device)[0]
+    return load(checkpoints.shipped(name), device)
 
 
 COUPLING_NAMES = {"affine": "affine (Real NVP)", "spline": "rational-quadratic spline"}

@@ -225,8 +225,9 @@ def test_sampling_and_trajectories(trained):
 def test_checkpoint_round_trip_is_bit_identical(trained, moons, tmp_path):
     path = tmp_path / "flow_test"
     flow.save(trained, path, meta={"command": "pytest"})
-    model, record = flow.load(path, device="cpu")
-    assert record["family"] == "flow" and record["meta"]["command"] == "pytest"
+    model = flow.load(path, device="cpu")
+    _, record = checkpoints.load(path, family=flow.FAMILY)
+    assert record["family"] == "flow" and record["meta"]["command"] == "pytest" and model.meta == record["meta"]
     assert record["config_hash"] == checkpoints.config_hash(TINY)
     for (k, a), (_, b) in zip(trained.state_dict().items(), model.state_dict().items()):
         assert torch.equal(a, b), k
@@ -236,7 +237,8 @@ def test_checkpoint_round_trip_is_bit_identical(trained, moons, tmp_path):
 
 def test_spline_checkpoint_round_trip_and_old_records_load_as_affine(trained, trained_spline, moons, tmp_path):
     flow.save(trained_spline, tmp_path / "spline")
-    model, record = flow.load(tmp_path / "spline", device="cpu")
+    model = flow.load(tmp_path / "spline", device="cpu")
+    _, record = checkpoints.load(tmp_path / "spline", family=flow.FAMILY)
     assert record["config"]["coupling"] == "spline" and model.config == TINY_SPLINE
     for (k, a), (_, b) in zip(trained_spline.state_dict().items(), model.state_dict().items()):
         assert torch.equal(a, b), k
@@ -248,14 +250,15 @@ def test_spline_checkpoint_round_trip_and_old_records_load_as_affine(trained, tr
     for key in ("coupling", "bins", "tail_bound"):
         del rec["config"][key]
     (tmp_path / "old.json").write_text(json.dumps(rec))
-    old, _ = flow.load(tmp_path / "old", device="cpu")
+    old = flow.load(tmp_path / "old", device="cpu")
     assert old.config == TINY and np.array_equal(old.log_prob(moons[1]), trained.log_prob(moons[1]))
 
 
 def test_shipped_checkpoints_still_load_bit_for_bit():
     """Every shipped flow loads with its recorded config; the affine ones give the numbers recorded when trained."""
     for name in flow.DEFAULT_SETS:
-        model, record = flow.load(checkpoints.shipped(flow.shipped_name(name)), device="cpu")
+        model = flow.load_shipped(flow.shipped_name(name), device="cpu")
+        _, record = checkpoints.load(checkpoints.shipped(flow.shipped_name(name)), family=flow.FAMILY)
         assert model.config.coupling == record["config"].get("coupling", "affine")
         Xtr, Xte = flow.make_data(record["meta"]["data"]["name"], record["meta"]["data"]["n"],
                                   record["meta"]["data"]["seed"])
@@ -266,7 +269,7 @@ def test_resume_from_checkpoint_equals_uninterrupted(moons, tmp_path):
     full = flow.train(TINY, moons, device="cpu")
     half = flow.train(TINY, moons, device="cpu", steps=60)
     flow.save(half, tmp_path / "half")
-    resumed, _ = flow.load(tmp_path / "half", device="cpu")
+    resumed = flow.load(tmp_path / "half", device="cpu")
     resumed = flow.train(TINY, moons, model=resumed, device="cpu")
     for (k, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), k
@@ -390,7 +393,7 @@ def test_mixture_base_density_sampling_and_checkpoint(tmp_path, ring):
     # trained, saved and reloaded: the same weights, densities and samples
     trained = flow.train(TINY.replace(base_components=8, steps=40), ring, device="cpu")
     flow.save(trained, tmp_path / "mix")
-    again, _ = flow.load(tmp_path / "mix", device="cpu")
+    again = flow.load(tmp_path / "mix", device="cpu")
     for (k, a), (_, b) in zip(trained.state_dict().items(), again.state_dict().items()):
         assert torch.equal(a, b), k
     assert any(k.startswith("base.") for k in again.state_dict())

@@ -21,7 +21,7 @@ def moons():
 
 def test_load_and_load_shipped_return_the_model_with_its_meta():
     path = checkpoints.shipped(flow.shipped_name("moons"))
-    model = flow.load(path, device="cpu")[0]
+    model = flow.load(path, device="cpu")
     _, record = checkpoints.load(path, family=flow.FAMILY)
     assert isinstance(model, flow.RealNVP) and model.meta == record["meta"] and "command" in model.meta
     assert model.config == flow.FlowConfig(**record["config"]) and model.step_ == record["meta"]["step"]
