@@ -1,7 +1,7 @@
 """The class questions (core/questions.py): every question sits on a real walkthrough step, its right answer parses
 and scores as right, nonsense is refused, the tally counts, and every figure is valid, deterministic and consistent
-with its question. No Streamlit: the pages' steps are counted from their source with ``ast``."""
-import ast
+with its question. No Streamlit: the pages' steps are counted in their lecture text (core/steps/<page>.py)."""
+import importlib
 import math
 import subprocess
 import sys
@@ -13,25 +13,20 @@ import pytest
 
 from core import app_pages
 from core import questions as qs
+from core.lessons import Step
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE_FILES = {p.url_path: ROOT / p.path for p in app_pages.PAGES}
 
 
-def _step_count(path: Path) -> int:
-    """The number of ``ui.Step(...)`` entries in the page's ``STEPS = [...]`` list."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    for node in tree.body:
-        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "STEPS" for t in node.targets)
-                and isinstance(node.value, ast.List)):
-            steps = [e for e in node.value.elts
-                     if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and e.func.attr == "Step"]
-            assert len(steps) == len(node.value.elts), f"{path.name}: STEPS holds something other than ui.Step"
-            return len(steps)
-    raise AssertionError(f"{path.name} has no STEPS list")
+def _step_count(page: str) -> int:
+    """The number of walkthrough steps of a page: its lecture text's ``STEPS`` (core/steps/<page>.py)."""
+    steps = importlib.import_module(f"core.steps.{page}").STEPS
+    assert steps and all(isinstance(s, Step) for s in steps), f"core/steps/{page}.py: STEPS holds something else"
+    return len(steps)
 
 
-STEP_COUNTS = {page: _step_count(path) for page, path in PAGE_FILES.items()}
+STEP_COUNTS = {page: _step_count(page) for page in PAGE_FILES}
 
 
 def _ids(q):
@@ -48,7 +43,7 @@ def test_ids_and_steps_are_unique():
 
 
 def test_every_question_sits_on_a_real_step_of_a_built_page():
-    assert STEP_COUNTS["gan"] == 7 and STEP_COUNTS["guided"] == 5  # the ast count reads the pages as they are
+    assert STEP_COUNTS["gan"] == 7 and STEP_COUNTS["guided"] == 5  # the lecture text as it is
     for q in qs.QUESTIONS:
         assert q.page in PAGE_FILES, f"{q.id}: page {q.page!r} is not in core.app_pages.PAGES"
         assert 1 <= q.step <= STEP_COUNTS[q.page], f"{q.id}: {q.page} has {STEP_COUNTS[q.page]} steps, not {q.step}"
