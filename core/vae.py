@@ -55,12 +55,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core import checkpoints, runtime
+from core import checkpoints, runtime, training
 from core import data as gdata
-from core.training import TrainingDiverged
+from core.training import Config, TrainingDiverged
 from core.training import check_choice as _choice
 
 FAMILY = "vae"
+LIKELIHOOD = "bound"  # model.log_prob is the IWAE estimate, a lower bound on ln p(x) (the ELBO at K = 1)
 MODELS = ("vae", "ae", "dae")
 IMAGE_SETS = ("mnist", "digits8")
 DATA_SETS = IMAGE_SETS + tuple(sorted(gdata.TOY_SETS))
@@ -71,7 +72,7 @@ LOG2PI = math.log(2 * math.pi)
 
 
 @dataclass(frozen=True)
-class VAEConfig:
+class VAEConfig(Config):
     model: str = "vae"                    # "vae" (variational), "ae" (plain autoencoder) or "dae" (denoising AE)
     data: str = "mnist"                   # "mnist" (5,000 28x28 digits), "digits8" (sklearn 8x8) or a 2-D toy set name
     latent_dim: int = 2                   # dimension of z; 2 lets the page draw the latent plane directly
@@ -120,16 +121,6 @@ class VAEConfig:
             return self.likelihood
         return "bernoulli" if self.data in IMAGE_SETS else "gaussian"
 
-    def replace(self, **changes) -> VAEConfig:
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> VAEConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"Unknown VAEConfig fields {sorted(unknown)}; valid fields are {sorted(names)}.")
-        return cls(**d)
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -401,21 +392,6 @@ def build(config: VAEConfig, dim: int, shape: tuple, device: str | None = None) 
 
 # ------------------------------------------------------------------------------------------- training
 
-def _step_generator(seed: int, step: int, device: str):
-    """The generator for one step, derived from (seed, step) so chunked runs match one long run."""
-    s = int(np.random.SeedSequence([int(seed), int(step)]).generate_state(1)[0])
-    return runtime.torch_generator(s, device)
-
-
-def _batch_index(n: int, batch: int, seed: int, step: int) -> np.ndarray:
-    """Minibatch of ``step``: epochs are seeded permutations of the training set (drop-last)."""
-    batch = min(batch, n)
-    per_epoch = n // batch
-    epoch, j = divmod(step, per_epoch)
-    perm = np.random.default_rng([int(seed), 1, int(epoch)]).permutation(n)
-    return perm[j * batch: (j + 1) * batch]
-
-
 @torch.no_grad()
 def _fit_code_stats(model: VAEModel, x: torch.Tensor) -> None:
     mu, _ = model.encode(x)
@@ -433,9 +409,9 @@ def evaluate(model: VAEModel, x: torch.Tensor, seed: int = 0) -> dict:
     return out
 
 
-def train(config: VAEConfig, data: VAEData | None = None, callback=None, model: VAEModel | None = None,
+def train(config: VAEConfig, data: VAEData | None = None, callback=None, *, model: VAEModel | None = None,
           until: int | None = None, device: str | None = None) -> VAEModel:
-    """Train (or resume training) and return the model.
+    """Train (or resume training) and return the model, through :func:`core.training.loop`.
 
     - ``data``: a :class:`VAEData` (default: :func:`load_data(config) <load_data>`).
     - ``callback(step, metrics)`` is called every ``config.log_every`` steps with the mean train terms of
@@ -460,49 +436,28 @@ def train(config: VAEConfig, data: VAEData | None = None, callback=None, model: 
         opt.load_state_dict(model._opt_state)
     x_train, x_test = data.x_train.to(dev), data.x_test.to(dev)
     end = config.steps if until is None else min(int(until), config.steps)
-    keys = ("recon", "kl", "elbo", "loss") if model.is_vae else ("recon", "loss")
-    window = {k: 0.0 for k in keys}
-    count = 0
-    t0 = time.perf_counter()
-    model.train()
-    stop = False
-    while model.step_ < end and not stop:
-        step = model.step_
-        g = _step_generator(config.seed, step, dev)
-        idx = torch.from_numpy(_batch_index(len(x_train), config.batch_size, config.seed, step)).to(dev)
-        x = x_train[idx]
-        x_in = model.corrupt(x, config.noise, g) if config.model == "dae" else None
-        t = model.terms(x, g, x_in)
+
+    def step(s: int) -> dict:
+        # the minibatch and the eps (and DAE noise) of step s depend on (seed, s) only: chunks match one run
+        g = training.step_generator(config.seed, s, dev)
+        x = x_train[torch.from_numpy(training.batch_index(len(x_train), config.batch_size, config.seed, s)).to(dev)]
+        t = model.terms(x, g, model.corrupt(x, config.noise, g) if config.model == "dae" else None)
         loss = t["loss"].mean()
-        if not torch.isfinite(loss):
+        if not torch.isfinite(loss):  # before the update: the model keeps its last finite weights
             bad = [k for k, v in t.items() if not torch.isfinite(v).all()]
             model.eval()
-            raise TrainingDiverged(f"the loss is {loss.item()} (non-finite terms: {', '.join(bad)})", step, model)
+            raise TrainingDiverged(f"the loss is {loss.item()} (non-finite terms: {', '.join(bad)})", s, model)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if not all(torch.isfinite(p).all() for p in model.parameters()):
             model.eval()
-            raise TrainingDiverged("the weights became NaN/inf after the update", step, model)
-        model.step_ = step + 1
-        for k in keys:
-            window[k] += t[k].mean().item()
-        count += 1
-        s = model.step_
-        last = s == end
-        if s % config.log_every == 0 or s % config.eval_every == 0 or last:
-            metrics = {f"train/{k}": v / count for k, v in window.items()}
-            window = {k: 0.0 for k in keys}
-            count = 0
-            if s % config.eval_every == 0 or s == config.steps or last:
-                metrics.update({f"test/{k}": v for k, v in evaluate(model, x_test, seed=config.seed + 1).items()})
-                model.history_.append({"step": s, **metrics})
-            if callback is not None:
-                model.train_seconds_ += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                r = callback(s, dict(metrics))
-                stop = r is True or r == "stop"
-    model.train_seconds_ += time.perf_counter() - t0
+            raise TrainingDiverged("the weights became NaN/inf after the update", s, model)
+        return t
+
+    model.train()
+    training.loop(model, step, end=end, log_every=config.log_every, eval_every=config.eval_every,
+                  evaluate=lambda: evaluate(model, x_test, seed=config.seed + 1), callback=callback)
     model._opt_state = opt.state_dict()
     model.eval()
     _fit_code_stats(model, x_train)
@@ -800,12 +755,7 @@ def _cli(argv=None) -> int:
     t.add_argument("--out", required=True, help="checkpoint path without suffix, e.g. checkpoints/vae_mnist_z2_beta1")
     t.add_argument("--threads", type=int, default=1, help="torch threads (1 when sharing the machine)")
     t.add_argument("--iwae-k", type=int, default=50, help="K of the importance-weighted test log-likelihood in meta")
-    for f in dataclasses.fields(VAEConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.name == "hidden":
-            t.add_argument(flag, type=int, nargs="+", default=list(f.default))
-        else:
-            t.add_argument(flag, type=type(f.default), default=f.default)
+    VAEConfig.add_arguments(t)
     i = sub.add_parser("info", help="print a checkpoint's config and metrics")
     i.add_argument("path")
     args = p.parse_args(argv)
@@ -815,7 +765,7 @@ def _cli(argv=None) -> int:
         print({k: v for k, v in m.meta.items() if k != "history"})
         return 0
     runtime.set_threads(args.threads)
-    cfg = VAEConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(VAEConfig)})
+    cfg = VAEConfig.from_arguments(args)
     command = "python -m core.vae " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     data = load_data(cfg)
 
