@@ -59,7 +59,6 @@ Training a shipped checkpoint from the command line::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import shlex
 import sys
@@ -74,9 +73,10 @@ from torch import nn
 
 from core import checkpoints, runtime
 from core import data as gdata
-from core.training import TrainingDiverged
+from core.training import Config, TrainingDiverged
 
 FAMILY = "flow"
+LIKELIHOOD = "exact"  # model.log_prob is ln p(x) itself, by the change of variables
 LOG_2PI = math.log(2 * math.pi)
 
 #: The activations a conditioner MLP may use.
@@ -89,7 +89,7 @@ DEFAULT_SETS = ("moons", "ring8", "checkerboard", "spirals", "circles")
 
 
 @dataclass(frozen=True)
-class FlowConfig:
+class FlowConfig(Config):
     """Every hyperparameter of a flow and its training, and the seed. Rebuilds the model (diffusers-style)."""
 
     dim: int = 2  # D, the number of data coordinates
@@ -141,10 +141,6 @@ class FlowConfig:
             raise ValueError(f"lr_decay must lie in (0, 1], got {self.lr_decay!r}.")
         if self.ema >= 1:
             raise ValueError(f"ema must lie in [0, 1), got {self.ema!r}.")
-
-    def replace(self, **changes) -> FlowConfig:
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
 
     def lr_at(self, step: int) -> float:
         """Learning rate used for gradient step ``step`` (0-based)."""
@@ -631,8 +627,8 @@ def _new_train_state(model: RealNVP, Xtr: torch.Tensor) -> TrainState:
     return TrainState(net, optimizer, runtime.torch_generator(config.seed + 1, "cpu"))
 
 
-def train(config: FlowConfig, data, callback: Callable | None = None, model: RealNVP | None = None,
-          steps: int | None = None, device: str | None = None) -> RealNVP:
+def train(config: FlowConfig, data, callback: Callable | None = None, *, model: RealNVP | None = None,
+          until: int | None = None, device: str | None = None, steps: int | None = None) -> RealNVP:
     """Fit a flow by maximum likelihood: minimise -1/B sum_i ln p_K(x_i) over minibatches with Adam.
 
     ``data``: ``(X_train, X_test)`` arrays (n, D), or one array that is split with ``config.seed``.
@@ -641,7 +637,8 @@ def train(config: FlowConfig, data, callback: Callable | None = None, model: Rea
     (NLLs are means in nats over the whole train / test set, ``seconds`` is the time spent in gradient
     steps so far); returning ``True`` or ``"stop"`` stops training (the model returned can be resumed).
     ``model``: resume this model (from an earlier call or a checkpoint) instead of starting afresh.
-    ``steps``: do at most this many steps in this call (a chunk); by default run to ``config.steps``.
+    ``until``: stop at this step (default ``config.steps``). ``steps`` (the older way, which bench/bench_flow.py
+    still uses): do at most this many steps in this call.
     ``device``: where a new model lives (default :func:`core.runtime.pick_device`).
     Torch's thread count is the process's own (``core.runtime.set_threads``, set once at its start): a 2-D
     flow's matrices are tiny, so one thread is fastest, and several threads on a busy machine can be ten
@@ -659,10 +656,10 @@ def train(config: FlowConfig, data, callback: Callable | None = None, model: Rea
     Xtr, Xte = _unpack(data, config)
     if model is None and config.dim == 2:  # points at one spot or on one line: no maximum likelihood to find
         gdata.check_spread(torch.cat([Xtr, Xte]).numpy(), "a flow")
-    return _train(config, Xtr, Xte, callback, model, steps, device)
+    return _train(config, Xtr, Xte, callback, model, until, steps, device)
 
 
-def _train(config, Xtr, Xte, callback, model, steps, device) -> RealNVP:
+def _train(config, Xtr, Xte, callback, model, until, steps, device) -> RealNVP:
     if model is None:
         model = build(config).to(device or runtime.pick_device())
     elif model.config != config:
@@ -677,7 +674,9 @@ def _train(config, Xtr, Xte, callback, model, steps, device) -> RealNVP:
     net, opt = state.net, state.optimizer
     params = list(net.parameters())
     ema_avg = list(model.parameters()) if net is not model else []
-    end = config.steps if steps is None else min(config.steps, model.step_ + max(0, int(steps)))
+    end = config.steps if until is None else min(config.steps, int(until))
+    if steps is not None:
+        end = min(end, model.step_ + max(0, int(steps)))
     n = len(Xtr)
     while model.step_ < end:
         lr = config.lr_at(model.step_)
@@ -878,7 +877,7 @@ def load(path, device: str | None = None) -> RealNVP:
     The model can be sampled and evaluated at once, and :func:`train` resumes it exactly where it stopped.
     """
     tensors, record = checkpoints.load(path, family=FAMILY)
-    config = checkpoints.config_from(record, lambda c: FlowConfig(**c), path)
+    config = checkpoints.config_from(record, FlowConfig.from_dict, path)
     device = torch.device(device or runtime.pick_device())
 
     def restore(prefix):
@@ -987,16 +986,10 @@ def _cli(argv=None) -> int:
     t.add_argument("--data-seed", type=int, default=0)
     t.add_argument("--out", required=True, help="checkpoint path without suffix, e.g. checkpoints/flow_moons")
     t.add_argument("--threads", type=int, default=1)
-    for f in dataclasses.fields(FlowConfig):
-        kind = {bool: None}.get(type(f.default), type(f.default))
-        if kind is None:
-            t.add_argument(f"--{f.name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"),
-                           default=f.default)
-        else:
-            t.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
+    FlowConfig.add_arguments(t)
     args = p.parse_args(argv)
     runtime.set_threads(args.threads)
-    config = FlowConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(FlowConfig)})
+    config = FlowConfig.from_arguments(args)
     Xtr, Xte = make_data(args.data, args.n, args.data_seed)
     t0 = time.perf_counter()
     model = train(config, (Xtr, Xte), callback=lambda s, m: print(

@@ -187,7 +187,7 @@ def test_same_seed_same_result_and_chunks(trained, moons):
     assert not torch.equal(other.layers[0].coupling.net[0].weight, trained.layers[0].coupling.net[0].weight)
     # training in chunks, stopped and resumed, is bit-identical to one run
     seen = []
-    m = flow.train(TINY, moons, device="cpu", steps=50, callback=lambda s, met: seen.append(s))
+    m = flow.train(TINY, moons, device="cpu", until=50, callback=lambda s, met: seen.append(s))
     assert m.step_ == 50 and seen == [40]
     m = flow.train(TINY, moons, model=m, device="cpu", callback=lambda s, met: seen.append(s))
     assert m.step_ == 120 and seen == [40, 80, 120]
@@ -267,7 +267,7 @@ def test_shipped_checkpoints_still_load_bit_for_bit():
 
 def test_resume_from_checkpoint_equals_uninterrupted(moons, tmp_path):
     full = flow.train(TINY, moons, device="cpu")
-    half = flow.train(TINY, moons, device="cpu", steps=60)
+    half = flow.train(TINY, moons, device="cpu", until=60)
     flow.save(half, tmp_path / "half")
     resumed = flow.load(tmp_path / "half", device="cpu")
     resumed = flow.train(TINY, moons, model=resumed, device="cpu")

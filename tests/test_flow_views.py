@@ -84,3 +84,24 @@ def test_the_steps_are_plain_data():
     assert len(text.STEPS) == 8 and {s for v in text.VIEWS for s in v.sections} == {s.section for s in text.STEPS}
     assert set(text.SETS) == set(flow.DEFAULT_SETS) | {"mine"}
     assert "{layers} layers, seed {seed}" in text.NOTE_LIVE and "{command}" in text.NOTE_SHIPPED
+
+
+def test_the_flow_follows_the_family_protocol(moons):
+    import argparse
+
+    from core import families, training
+
+    cfg = TINY.replace(coupling="spline")
+    assert isinstance(cfg, training.Config) and flow.FlowConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="valid fields are"):
+        flow.FlowConfig.from_dict({"layers": 3})
+    p = argparse.ArgumentParser()
+    flow.FlowConfig.add_arguments(p)
+    args = p.parse_args(["--n-layers", "3", "--actnorm", "true", "--coupling", "spline"])
+    assert flow.FlowConfig.from_arguments(args) == flow.FlowConfig(n_layers=3, actnorm=True, coupling="spline")
+    assert flow.LIKELIHOOD == families.get("flow").likelihood == "exact"
+    with pytest.raises(TypeError):
+        flow.train(TINY, moons, None, None)  # model=, until=, device= are keyword-only
+    a = flow.train(TINY, moons, device="cpu", until=5)
+    b = flow.train(TINY, moons, device="cpu", steps=5)  # the older chunk size, still accepted
+    assert a.step_ == b.step_ == 5 and all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
