@@ -34,8 +34,7 @@ def apply_preset(name: str):
     st.session_state["_gan_preset_note"] = name
 
 
-def request(action: str):
-    st.session_state["_gan_action"] = action
+request = lambda action: st.session_state.update(_gan_action=action)  # a button's action, run on the next run
 
 
 def setting(col, key, field, label, choices, help_):
@@ -115,6 +114,7 @@ status_box = b[6].empty()  # filled by the live fragment, so it follows Play as 
 box = model.box_
 d_kind = "critic" if cfg.loss == "wgan-gp" else "prob"
 modes = gdata.mixture_modes(name) if name in ("ring8", "grid25", *gdata.PACGAN_SETS) else None
+vkey = app.view_key(bench, model, seed, name, playing)  # the views are every session's (None: this session's own)
 
 
 def draw_live():
@@ -135,7 +135,7 @@ def draw_live():
     if wt.shows("overview") or wt.shows("plane") or (wt.on and wt.shows("presets")):
         with np.errstate(all="ignore"):
             try:
-                view = gan.current_view(model, seed)
+                view = ui.shared("view", vkey, lambda: gan.current_view(model, seed))
             except Exception:  # a diverged model may produce nothing drawable: fall back to the last snapshot
                 view = None
     wt.section("overview", lambda: draw_overview(view))
@@ -144,8 +144,7 @@ def draw_live():
     wt.section("presets", lambda: draw_presets(view))
 
 
-def no_view() -> None:
-    st.warning("Nothing to draw: the networks hold NaN/inf.", icon=":material/warning:")
+no_view = lambda: st.warning("Nothing to draw: the networks hold NaN/inf.", icon=":material/warning:")
 
 
 def draw_overview(view):
@@ -155,9 +154,9 @@ def draw_overview(view):
     if view is None:
         return no_view()
     xs = view["xs"]
-    st.plotly_chart(fig.overview(view["z"], view["fake"], real, model.discriminate(real),
-                                 model.discriminate(view["fake"]), (xs, xs, view["Z"]), box, h.get("d_loss"),
-                                 h.get("g_loss"), d_kind), key="overview")
+    st.plotly_chart(ui.shared("overview", vkey, lambda: fig.overview(
+        view["z"], view["fake"], real, model.discriminate(real), model.discriminate(view["fake"]), (xs, xs, view["Z"]),
+        box, h.get("d_loss"), h.get("g_loss"), d_kind)), key="overview")
     st.caption(text.OVERVIEW_CAPTION.format(step=model.step_, d_steps=model.d_steps_, g_steps=model.g_steps_))
 
 
@@ -177,15 +176,17 @@ def draw_plane(view):
     if idx == len(snaps) and view is None:
         return st.warning(text.PLANE_NAN, icon=":material/warning:")
     snap = snaps[idx] if idx < len(snaps) else None
-    plane, grad_note = fig.plane_at(box, data.X[:: max(1, len(data.X) // 800)], shows, d_kind, view, snap,
-                                    model.grid(snap.heat.shape[0])[0] if snap else None, model.step_)
+    plane, grad_note = ui.shared("plane", vkey and (*vkey, tuple(sorted(shows)), idx), lambda: fig.plane_at(
+        box, data.X[:: max(1, len(data.X) // 800)], shows, d_kind, view, snap,
+        model.grid(snap.heat.shape[0])[0] if snap else None, model.step_))
     b_.plotly_chart(plane, key="plane")
     a.caption(grad_note + (text.CRITIC_NOTE if d_kind == "critic" else ""))
 
 
 def draw_curves():
     st.subheader("Training curves: the two players, the JS divergence and mode coverage")
-    st.plotly_chart(fig.curves(model.history_, VIEW.get("timeline"), d_kind), key="curves")
+    st.plotly_chart(ui.shared("curves", vkey and (*vkey, VIEW.get("timeline")),
+                              lambda: fig.curves(model.history_, VIEW.get("timeline"), d_kind)), key="curves")
     h = model.metrics
     cols = st.columns(5)
     for col, (label, value, help_) in zip(cols, gan.curve_metrics(h, d_kind)):
@@ -228,8 +229,9 @@ def draw_preset_figures(view):
         return no_view()
     xs = view["xs"]
     a, b_ = st.columns([3, 2]) if modes is not None else (st.container(), None)
-    a.plotly_chart(fig.plane(box, data.X[:: max(1, len(data.X) // 800)], view["fake"], (xs, xs, view["Z"]), None,
-                             view["arrows"], d_kind, title=f"Iteration {model.step_:,} (now)"), key="preset_plane")
+    a.plotly_chart(ui.shared("preset_plane", vkey, lambda: fig.plane(
+        box, data.X[:: max(1, len(data.X) // 800)], view["fake"], (xs, xs, view["Z"]), None, view["arrows"], d_kind,
+        title=f"Iteration {model.step_:,} (now)")), key="preset_plane")
     h = model.metrics
     if b_ is not None and "mode_counts" in h:
         b_.plotly_chart(fig.mode_bars(h["mode_counts"], model.config.n_eval, title="High-quality samples per mode"),

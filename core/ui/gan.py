@@ -108,6 +108,16 @@ def write_link(key: str, bench: gan.Workbench, model: gan.GAN, address_bar: bool
         app_models.link_value(key, gan.path_text(model.path_), gan.path_text(bench.default_path), address_bar)
 
 
+def view_key(bench: gan.Workbench, model: gan.GAN, seed: int, name: str, playing: bool):
+    """The key under which the figures of the session's GAN are every session's (core.ui.shared): its settings
+    and data (``bench.key``), its training path and the seed of the view. A class following one lesson step
+    builds them once; each student's rerun only sends them. None (the session's own) for the user's points, a GAN
+    that Play is training, or a diverged one."""
+    if name == "mine" or playing or model.diverged_:
+        return None
+    return bench.key, gan.path_text(model.path_), int(model.step_), int(seed)
+
+
 # ---------------------------------------------------------------------------------------------- conditional GANs
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the conditional GAN...")

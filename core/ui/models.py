@@ -26,11 +26,8 @@ class BoundedStore(dict):
             super().pop(next(iter(self)))
 
 
-# ---- walkthrough
+# ---- figures and numbers built once per process
 
-#: The layout rules of every page (static CSS, never user input), sent once per run by :class:`Walkthrough`:
-#: every page's figures, metrics and lecture steps fit the width they get, from a 1400 px screen with the sidebar
-#: open down to a phone (390 px), instead of each figure being tuned for one width.
 
 @st.cache_resource(max_entries=512, show_spinner=False)
 def _shared(page: str, name: str, key, _build):
@@ -39,21 +36,24 @@ def _shared(page: str, name: str, key, _build):
         from plotly.basedatatypes import BaseFigure
     except ImportError:  # plotly is a requirement; this only keeps the helper generic
         return out
-    if isinstance(out, BaseFigure):
-        # kept in its wire form (numpy arrays already as plotly's base64 typed arrays): st.plotly_chart then
-        # only copies and dumps strings on every open, 2.5 -> 1.5 ms a chart here
-        import plotly.io as pio
+    import plotly.io as pio
 
-        out = pio.from_json(pio.to_json(out, validate=False), skip_invalid=True)
-    return out
+    def wire(v):
+        # a figure is kept in its wire form (numpy arrays already as plotly's base64 typed arrays): st.plotly_chart
+        # then only copies and dumps strings on every open, 2.5 -> 1.5 ms a chart here
+        return pio.from_json(pio.to_json(v, validate=False), skip_invalid=True) if isinstance(v, BaseFigure) else v
+
+    return tuple(wire(v) for v in out) if isinstance(out, tuple) else wire(out)
 
 
 def shared(name: str, key, build):
     """What ``build()`` returns (a figure, a view's numbers), built once per process for this page, ``name`` and
     settings ``key``, then shared read-only by every session that asks for the same: a class of 30 opening one
     lesson link builds its figures once, and each open only sends them. ``key`` must hold every setting the
-    result depends on (a config dataclass, a tuple of widget values); nothing may change the result later."""
-    return _shared(_page_id(), name, key, build)
+    result depends on (a config dataclass, a tuple of widget values); nothing may change the result later.
+    ``key`` None: the result is this session's own (a model only it has, or one that changes while it plays), built
+    on every call. A tuple's figures are kept in wire form too."""
+    return build() if key is None else _shared(_page_id(), name, key, build)
 
 
 # ---- heavy actions: one admission path (core.admission), drawn
@@ -256,7 +256,3 @@ def load_or_offer_training(load, train, what: str):
             return train()
         return None
 
-
-# ---- reading the code
-
-#: Session-state keys of the two code expanders (True = open); tests open them through these.

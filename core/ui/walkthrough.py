@@ -8,6 +8,9 @@ from core.lessons import Step, View
 from core.ui.url import _in_fragment, url
 from core.ui.widgets import fragment
 
+#: The layout rules of every page (static CSS, never user input), sent once per run by :class:`Walkthrough`:
+#: every page's figures, metrics and lecture steps fit the width they get, from a 1400 px screen with the sidebar
+#: open down to a phone (390 px), instead of each figure being tuned for one width.
 _LAYOUT_CSS = """
 .st-key-genlab_walkthrough {container-type: inline-size;}
 @container (max-width: 860px) {

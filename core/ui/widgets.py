@@ -48,10 +48,12 @@ def table(rows, digits: int = 3, index: str | None = None, labels: dict | None =
     (container or st).markdown("\n".join(lines))
 
 
-# ---- views computed once per process
 
+# ---- reading the code
 
+#: Session-state keys of the two code expanders (True = open); tests open them through these.
 SHOW_CODE_KEY, REPRODUCE_KEY = "_genlab_show_code", "_genlab_reproduce"
+
 
 def _code_expander(label: str, key: str, icon: str):
     """An expander whose content is made only while it is open (``.open``; opening it reruns the page).
@@ -118,7 +120,7 @@ def download_png(images, settings: dict, name: str, label: str = "Download as PN
                                           f"{k}={v}" for k, v in settings.items()))
 
 
-# ---- the shared sidebar
+# ---- fragments
 
 
 def fragment(draw, run_every=None):
