@@ -88,7 +88,7 @@ from torch.nn import functional as F
 from core import checkpoints, runtime
 from core import data as gdata
 from core import metrics as gmetrics
-from core.training import TrainingDiverged
+from core.training import Config, TrainingDiverged
 from core.training import check_choice as _choice
 
 FAMILY = "gan"
@@ -106,7 +106,7 @@ LN4 = math.log(4.0)
 
 
 @dataclass(frozen=True)
-class GANConfig:
+class GANConfig(Config):
     # --- data
     data: str = "ring8"            # a core.data toy set, "mnist" (digits, x in [-1, 1]) or "custom" (passed in)
     n_data: int = 10_000           # points drawn from a toy set (ignored for mnist / custom)
@@ -183,14 +183,6 @@ class GANConfig:
         """Dimension of a sample x: image_size**2 for mnist, else 2."""
         return self.image_size ** 2 if self.data in IMAGE_SETS else 2
 
-    def replace(self, **changes) -> GANConfig:
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> GANConfig:
-        """Rebuild a config from a dict (unknown keys are ignored, so old checkpoints still load)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 # ----------------------------------------------------------------------------- presets
