@@ -50,8 +50,8 @@ def test_flow_each_view_draws_only_its_own_figures():
     ats = open_each_view(FLOW, VIEW_CHARTS)
     for label, at in ats.items():
         # the controls are shared; the shipped flow has these very settings, so the button offers to retrain it
-        assert at.selectbox(key="data").value == "moons" and at.button(key="train").label == "Retrain"
-        assert any("Reproduce" in e.label for e in at.expander)
+        assert at.selectbox(key="data").value == "moons" and at.button(key="train").label == "Retrain", label
+        assert any("Reproduce" in e.label for e in at.expander), label
     assert ats[LAYERS].slider(key="k").value == 8 and ats[LAYERS].slider(key="k").max == 8
     assert "z8 = f8(z7) = x" in ats[LAYERS].get("plotly_chart")[0].proto.spec
     assert any("bound" in i.value for i in ats[TRAINING].info)  # VAE and diffusion give only bounds
