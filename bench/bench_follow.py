@@ -25,11 +25,13 @@ from /proc; Redis and HAProxy apart), the bench process's own CPU (the clients s
 the servers) and the load average before and after.
 
 Measured on a 2-core machine shared with other work (load average 0.6 and 1.4 before the two runs), 30 students,
-steps 1..5 every 4 s: one process p50 3.40 s, p95 4.15 s, 18 of 150 changes missed by a student (the next came
-first); two replicas + Redis p50 1.87 s, p95 2.21 s, max 2.25 s, none missed; about 20 s of server CPU either way.
-A student's rerun of the GAN step costs its replica about 115 ms of CPU and an idle tick about 6 ms, so 15
-students per replica moving within one second queue for about 1.7 s: the delay is the tick's phase (0-1 s) plus
-that queue.
+steps 1..5 every 4 s, before the GAN page shared its views: one process p50 3.40 s, p95 4.15 s, 18 of 150 changes
+missed by a student (the next came first); two replicas + Redis p50 1.87 s, p95 2.21 s, max 2.25 s, none missed;
+about 20 s of server CPU either way. A student's rerun of the GAN step then cost its replica about 115 ms of CPU,
+so 15 students per replica moving within one second queued for about 1.7 s: the delay was the tick's phase (0-1 s)
+plus that queue. Since the views of a GAN that is not the session's own are built once per process (core.ui.shared,
+keyed by settings, training path and seed), a step's rerun costs 25-30 ms: two replicas + Redis, 30 students, load
+average 2.8 before: p50 0.73 s, p95 1.47 s, max 1.49 s, none missed, 9.3 s of server CPU.
 """
 from __future__ import annotations
 
