@@ -32,14 +32,14 @@ def _points(points) -> str:
 
 
 def flow(cfg, data: str, shipped: str | None, n_samples: int, seed: int, points=None) -> str:
-    load = ([f"model, record = flow.load(checkpoints.shipped({shipped!r}))  # the shipped checkpoint shown"]
+    load = ([f"model = flow.load_shipped({shipped!r})  # the shipped checkpoint shown"]
             if shipped else [f"cfg = {cfg!r}", "model = flow.train(cfg, (X_train, X_test))"])
     data_lines = ([f"X_train, X_test = flow.make_data({data!r})"] if points is None else
                   ["import numpy as np", f"X = {_points(points)}  # your points",
                    f"X_train, X_test = flow.split_points(X, seed={seed})"])
     return _script(
         "# Normalizing flow: exact log-likelihood, samples",
-        "from core import checkpoints, flow",
+        "from core import flow",
         "from core.flow import FlowConfig",
         "",
         *data_lines,
