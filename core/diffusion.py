@@ -24,27 +24,27 @@ actually used for generation (``DDPMScheduler``, ``DDIMScheduler``), the image n
 (``UNet2DModel``), the sinusoidal time embedding (``Timesteps``) and the latent autoencoder
 (``AutoencoderKL``). The 2-D denoiser is a small MLP.
 
-Shape of the module (DESIGN.md): frozen :class:`DiffusionConfig` / :class:`AEConfig`; :func:`train`
-(callback, resumable chunks, deterministic per seed, raises :class:`TrainingDiverged` on NaN/inf);
-``model.sample(n, seed, sampler, steps)``; :func:`reverse` returns every intermediate x_t with the
-predicted noise and x_0; :func:`save` / :func:`load` as safetensors + JSON (EMA weights only).
-There is no exact ``log_prob``: diffusion models only give a bound (the ELBO), :func:`nll_bound` (nats per example).
+Shape of the module (DESIGN.md, core/training.py): frozen :class:`DiffusionConfig` / :class:`AEConfig` on the
+shared config base; :func:`train` through the one training loop (callback, resumable chunks, deterministic per
+seed, raises :class:`TrainingDiverged` on NaN/inf); ``model.sample(n, seed, sampler, steps)``; :func:`reverse`
+returns every intermediate x_t with the predicted noise and x_0; :func:`save` / :func:`load` as safetensors + JSON
+(EMA weights only). There is no exact ``log_prob``: diffusion models only give a bound (the ELBO),
+:func:`nll_bound` (nats per example), hence ``LIKELIHOOD = "bound"``.
 
-CLI (the shipped checkpoints are made with it; see each checkpoint's ``meta["command"]``)::
+Command line (the shipped checkpoints are made with it; see each checkpoint's ``meta["command"]``)::
 
-    python -m core.diffusion train --data mnist --out checkpoints/diffusion_mnist16_pixel ...
-    python -m core.diffusion train-ae --out checkpoints/diffusion_mnist16_ae ...
-    python -m core.diffusion train --data mnist --space latent --autoencoder diffusion_mnist16_ae --out ...
-    python -m core.diffusion info checkpoints/diffusion_mnist16_pixel
+    python -m core train diffusion --data mnist --out checkpoints/diffusion_mnist16_pixel ...
+    python -m core train diffusion --data mnist --space latent --autoencoder diffusion_mnist16_ae --out ...
+    python -m core info checkpoints/diffusion_mnist16_pixel
+
+The latent model's autoencoder is trained by :func:`train_autoencoder` and saved by :func:`save_autoencoder`
+(``AUXILIARY["diffusion-autoencoder"]``).
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import math
-import shlex
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,12 +54,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core import checkpoints, runtime
+from core import checkpoints, metrics, runtime, training
 from core import data as gdata
-from core.training import TrainingDiverged
+from core.training import Config, TrainingDiverged  # noqa: F401 - re-exported: callers catch diffusion.TrainingDiverged
 from core.training import check_choice as _choice
 
 FAMILY = "diffusion"
+LIKELIHOOD = "bound"                      # log_prob is the variational bound (nll_bound), never an exact density
 SCHEDULES = ("linear", "cosine")
 SAMPLERS = ("ddpm", "ddim")
 SPACES = ("pixel", "latent")
@@ -70,7 +71,7 @@ DATA_SETS = IMAGE_SETS + tuple(sorted(gdata.TOY_SETS))
 
 
 @dataclass(frozen=True)
-class DiffusionConfig:
+class DiffusionConfig(Config):
     data: str = "swiss_roll"              # a 2-D toy set (core.data.toy) or "mnist" (5,000 digits)
     space: str = "pixel"                  # "pixel": diffuse the data itself; "latent": diffuse an autoencoder's codes (mnist)
     autoencoder: str = ""                 # latent space only: name or path of the AEConfig checkpoint that encodes the digits
@@ -83,7 +84,7 @@ class DiffusionConfig:
     hidden: int = 128                     # MLP width
     depth: int = 3                        # MLP residual blocks
     emb_dim: int = 32                     # MLP sinusoidal time-embedding size
-    channels: tuple = (32, 64, 64)        # U-Net block_out_channels (one resolution per entry, halving each time)
+    channels: tuple[int, ...] = (32, 64, 64)  # U-Net block_out_channels (one resolution per entry, halving each time)
     layers_per_block: int = 1             # U-Net resnet layers per block
     lr: float = 3e-3                      # AdamW learning rate
     batch_size: int = 256                 # minibatch size
@@ -143,16 +144,6 @@ class DiffusionConfig:
         if self.clip_sample == "off":
             return 0.0
         return 1.0 if self.kind == "image" and self.space == "pixel" else 4.0 if self.kind == "points" else 5.0
-
-    def replace(self, **changes) -> DiffusionConfig:
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DiffusionConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        if set(d) - names:
-            raise ValueError(f"Unknown DiffusionConfig fields {sorted(set(d) - names)}; valid fields are {sorted(names)}.")
-        return cls(**d)
 
 
 # ------------------------------------------------------------------------------------------- schedules
@@ -581,7 +572,7 @@ def compare_samplers_2d(model: DiffusionModel, test: np.ndarray, seed: int, n: i
         tr = reverse(model, n, sampler, steps, seed)
         x = tr.x_0.numpy()
         rows.append({"sampler": sampler, "steps": steps, "seconds": tr.seconds,
-                     "swd": sliced_wasserstein(x, test, seed=seed)})
+                     "swd": metrics.sliced_wasserstein(x, test, seed=seed)})
         clouds[sampler, steps] = x
     return rows, clouds
 
@@ -624,9 +615,9 @@ def denoise_levels(model: DiffusionModel, x0: torch.Tensor, seed: int, levels=(5
 # ----------------------------------------------------------------------------------------- autoencoder
 
 @dataclass(frozen=True)
-class AEConfig:
+class AEConfig(Config):
     image_size: int = 16                  # digit resolution (core.data.mnist(size))
-    channels: tuple = (16, 32, 32)        # AutoencoderKL block_out_channels; len(channels) - 1 halvings: 16 -> 4
+    channels: tuple[int, ...] = (16, 32, 32)  # AutoencoderKL block_out_channels; len(channels) - 1 halvings: 16 -> 4
     latent_channels: int = 4              # channels of the latent image (4 x 4 x 4 = 64 numbers for a 16x16 digit)
     kl_weight: float = 1e-4               # weight of KL(q(z|x) || N(0, I)) (Stable Diffusion's VAE uses ~1e-6)
     lr: float = 1e-3                      # AdamW learning rate
@@ -680,74 +671,47 @@ class Autoencoder(nn.Module):
 def train_autoencoder(config: AEConfig, callback=None, device: str | None = None) -> Autoencoder:
     """Train the latent autoencoder on the digits: MSE reconstruction + kl_weight * KL, then set ``scale``.
 
-    ``callback(step, metrics)`` as in :func:`train`. Deterministic per config; raises TrainingDiverged on NaN."""
+    Through :func:`core.training.loop`: ``train/mse`` every ``log_every`` steps, ``test/mse`` every ten times that
+    and at the end; ``callback(step, metrics)`` as in :func:`train`. Deterministic per config; raises
+    TrainingDiverged on NaN."""
     d = load_data(DiffusionConfig(data="mnist", image_size=config.image_size, test_size=config.test_size,
                                   data_seed=config.data_seed))
     ae = runtime.seeded_init(lambda: Autoencoder(config), config.seed).to(device or runtime.pick_device())
     dev = ae.scale.device
     x_train, x_test = d.x_train.to(dev), d.x_test.to(dev)
     opt = torch.optim.AdamW(ae.parameters(), lr=config.lr, weight_decay=0.0)
-    t0, window, stop = time.perf_counter(), [], False
-    ae.train()
-    while ae.step_ < config.steps and not stop:
-        step = ae.step_
-        g = _step_generator(config.seed, step, str(dev))
-        x = x_train[torch.from_numpy(_batch_index(len(x_train), config.batch_size, config.seed, step)).to(dev)]
+
+    def step(s: int) -> dict:
+        g = training.step_generator(config.seed, s, str(dev))
+        x = x_train[torch.from_numpy(training.batch_index(len(x_train), config.batch_size, config.seed, s)).to(dev)]
         post = ae.vae.encode(x).latent_dist
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=g, device=dev)   # reparameterization
         rec = F.mse_loss(ae.vae.decode(z).sample, x)
         loss = rec + config.kl_weight * post.kl().mean() / x[0].numel()
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"the autoencoder loss is {loss.item()}", step, ae)
+        training.check_terms({"autoencoder loss": loss}, s, ae)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        ae.step_ = step + 1
-        window.append(rec.item())
-        if ae.step_ % config.log_every == 0 or ae.step_ == config.steps:
-            m = {"train/mse": float(np.mean(window))}
-            window = []
-            if ae.step_ % (10 * config.log_every) == 0 or ae.step_ == config.steps:
-                with torch.no_grad():
-                    ae.eval()
-                    m["test/mse"] = F.mse_loss(ae.vae.decode(ae.vae.encode(x_test).latent_dist.mode()).sample, x_test).item()
-                    ae.train()
-                ae.history_.append({"step": ae.step_, **m})
-            if callback is not None:
-                r = callback(ae.step_, m)
-                stop = r is True or r == "stop"
+        return {"mse": rec}
+
+    @torch.no_grad()
+    def held_out() -> dict:
+        ae.eval()
+        out = {"mse": F.mse_loss(ae.vae.decode(ae.vae.encode(x_test).latent_dist.mode()).sample, x_test).item()}
+        ae.train()
+        return out
+
+    ae.train()
+    training.loop(ae, step, end=config.steps, log_every=config.log_every, eval_every=10 * config.log_every,
+                  evaluate=held_out, callback=callback)
     ae.eval()
     with torch.no_grad():
         ae.scale.fill_(1.0)
         ae.scale.fill_(1.0 / ae.encode(x_train).std().item())
-    ae.train_seconds_ = time.perf_counter() - t0
     return ae
 
 
 # -------------------------------------------------------------------------------------------- training
-
-def _step_generator(seed: int, step: int, device: str):
-    """The generator of one step, derived from (seed, step): runs in chunks equal one long run."""
-    s = int(np.random.SeedSequence([int(seed), int(step)]).generate_state(1)[0])
-    return runtime.torch_generator(s, device)
-
-
-def _batch_index(n: int, batch: int, seed: int, step: int) -> np.ndarray:
-    """Minibatch of ``step``: epochs are seeded permutations of the training set (drop-last)."""
-    batch = min(batch, n)
-    epoch, j = divmod(step, n // batch)
-    return np.random.default_rng([int(seed), 1, int(epoch)]).permutation(n)[j * batch: (j + 1) * batch]
-
-
-def sliced_wasserstein(a, b, projections: int = 256, seed: int = 0) -> float:
-    """Sliced Wasserstein-1 distance between two point sets (n, D): the mean over random unit directions of the
-    1-D Wasserstein distance of the projections (quantiles compared on a common grid). 0 for equal sets."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    v = np.random.default_rng(seed).standard_normal((a.shape[1], projections))
-    v /= np.linalg.norm(v, axis=0)
-    q = np.linspace(0.5 / 200, 1 - 0.5 / 200, 200)
-    return float(np.abs(np.quantile(a @ v, q, axis=0) - np.quantile(b @ v, q, axis=0)).mean())
-
 
 class DigitJudge:
     """Sample quality of generated digits against real held-out ones, in two numbers (a small stand-in for FID
@@ -906,12 +870,12 @@ def evaluate(model: DiffusionModel, x_test: torch.Tensor, seed: int = 0, samples
     x = x_test[:2000]
     out = {"loss": model.loss(x, runtime.torch_generator(seed, str(model.device))).mean().item()}
     if samples and model.config.kind == "points":
-        out["swd"] = sliced_wasserstein(model.sample(samples, seed=seed), x_test.cpu().numpy())
+        out["swd"] = metrics.sliced_wasserstein(model.sample(samples, seed=seed), x_test.cpu().numpy())
     model.train(was)
     return out
 
 
-def train(config: DiffusionConfig, data: DiffData | None = None, callback=None, model: DiffusionModel | None = None,
+def train(config: DiffusionConfig, data: DiffData | None = None, callback=None, *, model: DiffusionModel | None = None,
           until: int | None = None, device: str | None = None, autoencoder: Autoencoder | None = None) -> DiffusionModel:
     """Algorithm 1 (repeat: x_0, t, eps, gradient step), with AdamW, gradient clipping and an optional EMA.
 
@@ -934,57 +898,47 @@ def train(config: DiffusionConfig, data: DiffData | None = None, callback=None, 
             data = DiffData(enc(data.x_train), enc(data.x_test), data.y_train, data.y_test)
     if model is None:
         model = build(config, data.shape, autoencoder, device)
-    elif dataclasses.replace(model.config, steps=config.steps) != config or model.shape != data.shape:
+    elif model.config.replace(steps=config.steps) != config or model.shape != data.shape:
         raise ValueError("Can only resume a model trained with the same config (apart from steps) and data.")
+    x_train, x_test = data.x_train.to(model.device), data.x_test.to(model.device)
+    return fit(model, config, lambda idx, g: model.loss(x_train[idx], g),                   # Algorithm 1, lines 2-5
+               lambda: evaluate(model, x_test, config.seed + 1, config.eval_samples), len(x_train), callback, until)
+
+
+def fit(model, config, batch_loss, held_out, n: int, callback=None, until: int | None = None):
+    """The training both diffusion families share (:func:`train`, :func:`core.guided.train`), through
+    :func:`core.training.loop`: AdamW on ``model.net`` (resuming its state when the model was trained before);
+    step s's per-example losses are ``batch_loss(rows, generator)`` on the minibatch rows of
+    :func:`core.training.batch_index` out of ``n`` and the generator of :func:`core.training.step_generator`, so
+    chunks equal one long run; then the gradient clipped to ``config.grad_clip``, the weights checked and the EMA
+    copy (``config.ema``) moved. ``held_out()`` gives the ``test/...`` metrics."""
     model.config = config
     dev = str(model.device)
     opt = torch.optim.AdamW(model.net.parameters(), lr=config.lr, weight_decay=0.0)
     if model._opt_state is not None:
         opt.load_state_dict(model._opt_state)
-    x_train, x_test = data.x_train.to(dev), data.x_test.to(dev)
-    end = config.steps if until is None else min(int(until), config.steps)
-    window, stop, t0 = [], False, time.perf_counter()
-    model.train()
-    while model.step_ < end and not stop:
-        step = model.step_
-        g = _step_generator(config.seed, step, dev)
-        x0 = x_train[torch.from_numpy(_batch_index(len(x_train), config.batch_size, config.seed, step)).to(dev)]
-        loss = model.loss(x0, g).mean()                                   # Algorithm 1, lines 2-5
-        if not torch.isfinite(loss):
-            model.eval()
-            raise TrainingDiverged(f"the loss is {loss.item()}", step, model)
+    params = list(model.net.parameters())
+
+    def step(s: int) -> dict:
+        g = training.step_generator(config.seed, s, dev)
+        loss = batch_loss(torch.from_numpy(training.batch_index(n, config.batch_size, config.seed, s)).to(dev), g).mean()
+        training.check_terms({"loss": loss}, s, model)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.net.parameters(), config.grad_clip)
-        opt.step()
-        if not all(torch.isfinite(p).all() for p in model.net.parameters()):
-            model.eval()
-            raise TrainingDiverged("the weights became NaN/inf after the update", step, model)
+        training.clip_and_step(opt, params, config.grad_clip)
+        training.check_weights(params, s, model)
         if model.ema_net is not None:  # theta_ema <- d theta_ema + (1 - d) theta, warm-up as diffusers' EMAModel
-            d = min(config.ema, (1 + step) / (10 + step))
-            with torch.no_grad():
-                torch._foreach_lerp_(list(model.ema_net.parameters()), list(model.net.parameters()), 1 - d)
-        model.step_ = step + 1
-        window.append(loss.item())
-        s = model.step_
-        if s % config.log_every == 0 or s % config.eval_every == 0 or s == end:
-            metrics = {"train/loss": float(np.mean(window))}
-            window = []
-            if s % config.eval_every == 0 or s == end:
-                model.train_seconds_ += time.perf_counter() - t0
-                metrics.update({f"test/{k}": v for k, v in
-                                evaluate(model, x_test, config.seed + 1, config.eval_samples).items()})
-                t0 = time.perf_counter()
-                model.history_.append({"step": s, **metrics})
-            if callback is not None:
-                model.train_seconds_ += time.perf_counter() - t0
-                r = callback(s, dict(metrics))
-                t0 = time.perf_counter()
-                stop = r is True or r == "stop"
-    model.train_seconds_ += time.perf_counter() - t0
+            training.ema_update(model.ema_net, model.net, config.ema, s)
+        return {"loss": loss}
+
+    end = config.steps if until is None else min(int(until), config.steps)
+    model.train()
+    try:
+        training.loop(model, step, end=end, log_every=config.log_every, eval_every=config.eval_every,
+                      evaluate=held_out, callback=callback)
+    finally:
+        model.eval()
     model._opt_state = opt.state_dict()
-    model.eval()
     return model
 
 
@@ -1067,56 +1021,6 @@ SHIPPED = {
     "diffusion_moons": "2-D MLP on two moons",
 }
 
-
-# ------------------------------------------------------------------------------------------------- CLI
-
-def _add_fields(p, cls):
-    for f in dataclasses.fields(cls):
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(f.default, tuple):
-            p.add_argument(flag, type=int, nargs="+", default=list(f.default))
-        else:
-            p.add_argument(flag, type=type(f.default), default=f.default)
-
-
-def _cli(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m core.diffusion", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train a diffusion model and save its checkpoint")
-    a = sub.add_parser("train-ae", help="train the latent autoencoder and save its checkpoint")
-    for q in (t, a):
-        q.add_argument("--out", required=True, help="checkpoint path without suffix")
-        q.add_argument("--threads", type=int, default=1, help="torch threads (1 when sharing the machine)")
-    _add_fields(t, DiffusionConfig)
-    _add_fields(a, AEConfig)
-    i = sub.add_parser("info", help="print a checkpoint's config and metrics")
-    i.add_argument("path")
-    args = p.parse_args(argv)
-    if args.cmd == "info":
-        rec = checkpoints.read_record(args.path)
-        print(rec["config"])
-        print({k: v for k, v in rec["meta"].items() if k != "history"})
-        return 0
-    runtime.set_threads(args.threads)
-    command = "python -m core.diffusion " + " ".join(shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
-    report = lambda s, m: print(f"step {s:6d}  " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()), flush=True)
-    t0 = time.perf_counter()
-    if args.cmd == "train-ae":
-        cfg = AEConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(AEConfig)})
-        ae = train_autoencoder(cfg, report, device="cpu")
-        seconds = time.perf_counter() - t0
-        path = save_autoencoder(ae, args.out, {"command": command, "threads": args.threads, "wall_seconds": round(seconds, 1),
-                                               "torch": torch.__version__, **ae.history_[-1]})
-    else:
-        cfg = DiffusionConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DiffusionConfig)})
-        model = train(cfg, callback=report, device="cpu")
-        seconds = time.perf_counter() - t0
-        meta = {"command": command, "threads": args.threads, "wall_seconds": round(seconds, 1), "torch": torch.__version__}
-        meta.update({k: round(v, 5) for k, v in model.history_[-1].items() if k.startswith("test/")})
-        path = save(model, args.out, meta)
-    print(f"saved {path} after {seconds:.1f} s", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_cli())
+#: The model trained apart from the family's own (not a family in core.families): its command name -> (config
+#: class, trainer ``(config, callback=None, device=None)``, saver ``(model, path, meta=None)``).
+AUXILIARY = {"diffusion-autoencoder": (AEConfig, train_autoencoder, save_autoencoder)}

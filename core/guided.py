@@ -28,23 +28,19 @@ The evaluator is NOT part of the model: a small CNN trained on clean 16x16 digit
 fidelity (share of samples it classifies as the requested digit, and its mean probability for that digit) and
 diversity (mean pairwise distance of one digit's samples in its penultimate-layer feature space).
 
-CLI (the shipped checkpoints and the table are made with it; see each checkpoint's ``meta["command"]``)::
+Command line (the shipped checkpoints are made with it; see each checkpoint's ``meta["command"]``)::
 
-    python -m core.guided train --out checkpoints/guided_mnist16 ...
-    python -m core.guided train-classifier --out checkpoints/guided_classifier ...
-    python -m core.guided train-evaluator --out checkpoints/guided_evaluator ...
-    python -m core.guided table --out checkpoints/guided_table.json
-    python -m core.guided info checkpoints/guided_mnist16
+    python -m core train guided --out checkpoints/guided_mnist16 ...
+    python -m core info checkpoints/guided_mnist16
+
+The noise-aware classifier, the evaluator and the trade-off table are not the family's model: ``AUXILIARY`` names
+their trainers and savers, and :func:`make_table` / :func:`write_table` make the table.
 """
 from __future__ import annotations
 
-import argparse
 import copy
-import dataclasses
 import json
 import math
-import shlex
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,12 +50,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core import checkpoints, runtime
+from core import checkpoints, runtime, training
 from core import diffusion as dif
-from core.training import TrainingDiverged
+from core.training import Config, TrainingDiverged  # noqa: F401 - re-exported: callers catch guided.TrainingDiverged
 from core.training import check_choice as _choice
 
 FAMILY = "guided"
+LIKELIHOOD = "none"                         # no density: guided sampling is not a distribution the bound describes
 GUIDANCE = ("none", "classifier", "cfg")
 GUIDANCE_LABELS = {"none": "none (conditional model)", "classifier": "classifier guidance",
                    "cfg": "classifier-free guidance"}
@@ -73,13 +70,13 @@ TABLE_NAME = "guided_table.json"
 # ------------------------------------------------------------------------------------------------ config
 
 @dataclass(frozen=True)
-class GuidedConfig:
+class GuidedConfig(Config):
     image_size: int = 16                  # digit resolution (core.data.mnist(size)); pixels scaled to [-1, 1]
     schedule: str = "linear"              # variance schedule (core.diffusion.schedule)
     T: int = 1000                         # diffusion steps
     beta_start: float = 1e-4              # linear schedule: beta_1
     beta_end: float = 0.02                # linear schedule: beta_T
-    channels: tuple = (32, 64, 64)        # U-Net block_out_channels (one resolution per entry)
+    channels: tuple[int, ...] = (32, 64, 64)  # U-Net block_out_channels (one resolution per entry)
     layers_per_block: int = 1             # U-Net resnet layers per block
     p_uncond: float = 0.1                 # probability that a training label is replaced by the null label
     init: str = ""                        # optional: a shipped/path core.diffusion U-Net checkpoint to start from
@@ -118,16 +115,6 @@ class GuidedConfig:
                                    beta_start=self.beta_start, beta_end=self.beta_end, channels=self.channels,
                                    layers_per_block=self.layers_per_block, test_size=self.test_size,
                                    data_seed=self.data_seed, seed=self.seed)
-
-    def replace(self, **changes) -> GuidedConfig:
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> GuidedConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        if set(d) - names:
-            raise ValueError(f"Unknown GuidedConfig fields {sorted(set(d) - names)}; valid fields are {sorted(names)}.")
-        return cls(**d)
 
 
 def load_data(size: int = 16, test_size: float = 0.2, data_seed: int = 0) -> dif.DiffData:
@@ -238,9 +225,10 @@ def held_out_loss(model: GuidedModel, data: dif.DiffData, seed: int = 1) -> dict
     return out
 
 
-def train(config: GuidedConfig, data: dif.DiffData | None = None, callback=None, model: GuidedModel | None = None,
+def train(config: GuidedConfig, data: dif.DiffData | None = None, callback=None, *, model: GuidedModel | None = None,
           until: int | None = None, device: str | None = None) -> GuidedModel:
-    """Algorithm 1 with label dropout (AdamW, gradient clipping, EMA), as :func:`core.diffusion.train`.
+    """Algorithm 1 with label dropout (AdamW, gradient clipping, EMA), through :func:`core.diffusion.fit` as
+    :func:`core.diffusion.train`.
 
     ``callback(step, metrics)`` every ``log_every`` steps (``train/loss``) and every ``eval_every`` steps and at the
     end (``test/loss_cond``, ``test/loss_uncond``); returning True or "stop" stops. ``model`` resumes a run of the
@@ -249,57 +237,12 @@ def train(config: GuidedConfig, data: dif.DiffData | None = None, callback=None,
     data = load_data(config.image_size, config.test_size, config.data_seed) if data is None else data
     if model is None:
         model = build(config, device)
-    elif dataclasses.replace(model.config, steps=config.steps) != config:
+    elif model.config.replace(steps=config.steps) != config:
         raise ValueError("Can only resume a model trained with the same config (apart from steps).")
-    model.config = config
-    dev = str(model.device)
-    opt = torch.optim.AdamW(model.net.parameters(), lr=config.lr, weight_decay=0.0)
-    if model._opt_state is not None:
-        opt.load_state_dict(model._opt_state)
-    x_train = data.x_train.to(dev)
-    y_train = torch.as_tensor(data.y_train, dtype=torch.long, device=dev)
-    end = config.steps if until is None else min(int(until), config.steps)
-    window, stop, t0 = [], False, time.perf_counter()
-    model.train()
-    while model.step_ < end and not stop:
-        step = model.step_
-        g = dif._step_generator(config.seed, step, dev)
-        idx = torch.from_numpy(dif._batch_index(len(x_train), config.batch_size, config.seed, step)).to(dev)
-        loss = model.loss(x_train[idx], y_train[idx], g).mean()
-        if not torch.isfinite(loss):
-            model.eval()
-            raise TrainingDiverged(f"the loss is {loss.item()}", step, model)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.net.parameters(), config.grad_clip)
-        opt.step()
-        if not all(torch.isfinite(p).all() for p in model.net.parameters()):
-            model.eval()
-            raise TrainingDiverged("the weights became NaN/inf after the update", step, model)
-        if model.ema_net is not None:  # theta_ema <- d theta_ema + (1 - d) theta (diffusers' EMAModel warm-up)
-            d = min(config.ema, (1 + step) / (10 + step))
-            with torch.no_grad():
-                torch._foreach_lerp_(list(model.ema_net.parameters()), list(model.net.parameters()), 1 - d)
-        model.step_ = s = step + 1
-        window.append(loss.item())
-        if s % config.log_every == 0 or s % config.eval_every == 0 or s == end:
-            metrics = {"train/loss": float(np.mean(window))}
-            window = []
-            if s % config.eval_every == 0 or s == end:
-                model.train_seconds_ += time.perf_counter() - t0
-                metrics.update({f"test/{k}": v for k, v in held_out_loss(model, data, config.seed + 1).items()})
-                t0 = time.perf_counter()
-                model.history_.append({"step": s, **metrics})
-            if callback is not None:
-                model.train_seconds_ += time.perf_counter() - t0
-                r = callback(s, dict(metrics))
-                t0 = time.perf_counter()
-                stop = r is True or r == "stop"
-    model.train_seconds_ += time.perf_counter() - t0
-    model._opt_state = opt.state_dict()
-    model.eval()
-    return model
+    x_train = data.x_train.to(model.device)
+    y_train = torch.as_tensor(data.y_train, dtype=torch.long, device=model.device)
+    return dif.fit(model, config, lambda idx, g: model.loss(x_train[idx], y_train[idx], g),
+                   lambda: held_out_loss(model, data, config.seed + 1), len(x_train), callback, until)
 
 
 def save(model: GuidedModel, path, meta: dict | None = None) -> Path:
@@ -348,13 +291,13 @@ def load(name_or_path=MODEL_NAME, device: str | None = None) -> GuidedModel:
 # ------------------------------------------------------------------------------ noise-aware classifier
 
 @dataclass(frozen=True)
-class ClassifierConfig:
+class ClassifierConfig(Config):
     image_size: int = 16                  # digit resolution
     schedule: str = "linear"              # the noise schedule x_t is drawn from (must match the guided model's)
     T: int = 1000                         # diffusion steps
     beta_start: float = 1e-4              # linear schedule: beta_1
     beta_end: float = 0.02                # linear schedule: beta_T
-    channels: tuple = (32, 64, 64)        # widths of the resnet blocks (each after the first halves the resolution)
+    channels: tuple[int, ...] = (32, 64, 64)  # widths of the resnet blocks (each after the first halves the resolution)
     emb_dim: int = 64                     # time-embedding width
     lr: float = 1e-3                      # AdamW learning rate
     batch_size: int = 128                 # minibatch size
@@ -449,48 +392,40 @@ def train_classifier(config: ClassifierConfig, data: dif.DiffData | None = None,
         x_t = dif.q_sample(x0, t, clf.alpha_bar, torch.randn(x0.shape, generator=g, device=dev))
         return F.cross_entropy(clf(x_t, t), y)
 
-    _fit_cross_entropy(clf, config, x_train, y_train, batch_loss,
-                       lambda: {f"test/{k}": v for k, v in classifier_accuracy(clf, data).items()}, "classifier",
+    _fit_cross_entropy(clf, config, x_train, y_train, batch_loss, lambda: classifier_accuracy(clf, data), "classifier",
                        callback)
     return clf.eval().requires_grad_(False)
 
 
 def _fit_cross_entropy(net, config, x_train, y_train, batch_loss, test_metrics, what: str, callback) -> None:
-    """The training loop the noise-aware classifier and the evaluator share: AdamW on ``batch_loss(x, y, g)``
-    over seeded minibatches (``g`` and the batch depend only on (seed, step), as in core.diffusion), the mean
-    cross-entropy logged every ``log_every`` steps, ``test_metrics()`` every fifth log (its time is not counted
-    as training time), ``callback(step, metrics)`` may stop; raises TrainingDiverged on a non-finite loss."""
+    """The training the noise-aware classifier and the evaluator share, through :func:`core.training.loop`: AdamW
+    on ``batch_loss(x, y, g)`` over seeded minibatches (``g`` and the batch depend only on (seed, step), as in
+    core.diffusion), the mean cross-entropy ``train/ce`` every ``log_every`` steps, ``test_metrics()`` every fifth
+    log and at the end (``test/...``), ``callback(step, metrics)`` may stop; raises TrainingDiverged on a non-finite
+    loss."""
     dev = str(x_train.device)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
-    t0, window, stop = time.perf_counter(), [], False
-    net.train()
-    while net.step_ < config.steps and not stop:
-        step = net.step_
-        g = dif._step_generator(config.seed, step, dev)
-        idx = torch.from_numpy(dif._batch_index(len(x_train), config.batch_size, config.seed, step)).to(dev)
+
+    def step(s: int) -> dict:
+        g = training.step_generator(config.seed, s, dev)
+        idx = torch.from_numpy(training.batch_index(len(x_train), config.batch_size, config.seed, s)).to(dev)
         loss = batch_loss(x_train[idx], y_train[idx], g)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"the {what} loss is {loss.item()}", step, net)
+        training.check_terms({f"{what} loss": loss}, s, net)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        net.step_ = s = step + 1
-        window.append(loss.item())
-        if s % config.log_every == 0 or s == config.steps:
-            m = {"train/ce": float(np.mean(window))}
-            window = []
-            if s % (5 * config.log_every) == 0 or s == config.steps:
-                net.train_seconds_ += time.perf_counter() - t0
-                net.eval()
-                with torch.no_grad():
-                    m.update(test_metrics())
-                net.train()
-                t0 = time.perf_counter()
-                net.history_.append({"step": s, **m})
-            if callback is not None:
-                r = callback(s, m)
-                stop = r is True or r == "stop"
-    net.train_seconds_ += time.perf_counter() - t0
+        return {"ce": loss}
+
+    @torch.no_grad()
+    def held_out() -> dict:
+        net.eval()
+        out = test_metrics()
+        net.train()
+        return out
+
+    net.train()
+    training.loop(net, step, end=config.steps, log_every=config.log_every, eval_every=5 * config.log_every,
+                  evaluate=held_out, callback=callback)
 
 
 def _save_net(net, path, kind: str, meta: dict) -> Path:
@@ -718,9 +653,9 @@ def cfg_parts(model: GuidedModel, data: dif.DiffData, digit: int, t: int, scale:
 # ---------------------------------------------------------------------------------------------- evaluator
 
 @dataclass(frozen=True)
-class EvaluatorConfig:
+class EvaluatorConfig(Config):
     image_size: int = 16                  # digit resolution
-    channels: tuple = (32, 64)            # conv widths (each followed by 2x2 max pooling)
+    channels: tuple[int, ...] = (32, 64)  # conv widths (each followed by 2x2 max pooling)
     features: int = 128                   # width of the penultimate layer (the feature space of the diversity)
     shift: int = 1                        # training augmentation: random translations of up to this many pixels
     lr: float = 1e-3                      # AdamW learning rate
@@ -823,7 +758,7 @@ def train_evaluator(config: EvaluatorConfig, data: dif.DiffData | None = None, c
     x_train, y_train = data.x_train.to(dev), torch.as_tensor(data.y_train, dtype=torch.long, device=dev)
     _fit_cross_entropy(ev, config, x_train, y_train,
                        lambda x, y, g: F.cross_entropy(ev(_shift(x, config.shift, g)), y),
-                       lambda: {"test/acc": (ev(data.x_test.to(dev)).argmax(1).cpu().numpy() == data.y_test).mean().item()},
+                       lambda: {"acc": (ev(data.x_test.to(dev)).argmax(1).cpu().numpy() == data.y_test).mean().item()},
                        "evaluator", callback)
     ev.eval().requires_grad_(False)
     real = ((data.x_test[:, 0] + 1) / 2).numpy()
@@ -911,96 +846,29 @@ def load_table(path=None) -> dict | None:
         return None
 
 
-# ------------------------------------------------------------------------------------------------- CLI
-
-def _add_fields(p, cls):
-    for f in dataclasses.fields(cls):
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(f.default, tuple):
-            p.add_argument(flag, type=int, nargs="+", default=list(f.default))
-        else:
-            p.add_argument(flag, type=type(f.default), default=f.default)
-
-
-def _cli(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m core.guided", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train the class-conditional noise predictor and save its checkpoint")
-    t.add_argument("--out", required=True, help="checkpoint path without suffix")
-    t.add_argument("--threads", type=int, default=1, help="torch threads (1 when sharing the machine)")
-    _add_fields(t, GuidedConfig)
-    c = sub.add_parser("train-classifier", help="train the noise-aware classifier p(y | x_t, t) for classifier guidance")
-    e = sub.add_parser("train-evaluator", help="train the evaluator (a digit classifier on clean digits)")
-    for q, cls in ((c, ClassifierConfig), (e, EvaluatorConfig)):
-        q.add_argument("--out", required=True, help="checkpoint path without suffix")
-        q.add_argument("--threads", type=int, default=1, help="torch threads (1 when sharing the machine)")
-        _add_fields(q, cls)
-    b = sub.add_parser("table", help="measure fidelity and diversity against the guidance scale (the page's table)")
-    b.add_argument("--out", required=True, help="JSON file to write")
-    b.add_argument("--model", default=MODEL_NAME)
-    b.add_argument("--classifier", default=CLASSIFIER_NAME)
-    b.add_argument("--evaluator", default=EVALUATOR_NAME)
-    b.add_argument("--scales", type=float, nargs="+", default=list(DEFAULT_SCALES))
-    b.add_argument("--per-class", type=int, default=DEFAULT_PER_CLASS)
-    b.add_argument("--sampler", default="ddim", choices=SAMPLERS)
-    b.add_argument("--steps", type=int, default=DEFAULT_STEPS)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--threads", type=int, default=1)
-    i = sub.add_parser("info", help="print a checkpoint's config and metrics")
-    i.add_argument("path")
-    args = p.parse_args(argv)
-    if args.cmd == "info":
-        rec = checkpoints.read_record(args.path)
-        print(rec["config"])
-        print({k: v for k, v in rec["meta"].items() if k != "history"})
-        return 0
-    runtime.set_threads(args.threads)
-    command = "python -m core.guided " + " ".join(shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
-    base = {"command": command, "threads": args.threads, "torch": torch.__version__}
+def make_table(model=MODEL_NAME, classifier=CLASSIFIER_NAME, evaluator=EVALUATOR_NAME, scales=DEFAULT_SCALES,
+               per_class: int = DEFAULT_PER_CLASS, sampler: str = "ddim", steps: int = DEFAULT_STEPS, seed: int = 0,
+               callback=None, device: str = "cpu", meta: dict | None = None) -> dict:
+    """The page's trade-off table (what ``checkpoints/guided_table.json`` holds): :func:`tradeoff` of the checkpoints
+    named (shipped names or paths), with its settings, the models, the evaluator's real-digit diversity and accuracy,
+    ``meta`` (e.g. the command) and the wall-clock seconds, loading included. :func:`write_table` saves it."""
     t0 = time.perf_counter()
-    if args.cmd == "train":
-        cfg = GuidedConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(GuidedConfig)})
-        holder = {}
-
-        def report(s, m):
-            print(f"step {s:6d}  " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()) + f"  ({time.perf_counter() - t0:.0f} s)",
-                  flush=True)
-            if "test/loss_cond" in m and s < cfg.steps and "model" in holder:   # intermediate checkpoint
-                save(holder["model"], args.out, {**base, "partial": True, "wall_seconds": round(time.perf_counter() - t0, 1)})
-
-        data = load_data(cfg.image_size, cfg.test_size, cfg.data_seed)
-        holder["model"] = model = build(cfg, "cpu")
-        train(cfg, data, report, model=model)
-        seconds = time.perf_counter() - t0
-        path = save(model, args.out, {**base, "wall_seconds": round(seconds, 1),
-                                      **{k: round(v, 5) for k, v in model.history_[-1].items() if k.startswith("test/")}})
-    elif args.cmd in ("train-classifier", "train-evaluator"):
-        cls, fit, store = ((ClassifierConfig, train_classifier, save_classifier) if args.cmd == "train-classifier"
-                           else (EvaluatorConfig, train_evaluator, save_evaluator))
-        cfg = cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
-        report = lambda s, m: print(f"step {s:6d}  " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()), flush=True)
-        net = fit(cfg, callback=report, device="cpu")
-        seconds = time.perf_counter() - t0
-        path = store(net, args.out, {**base, "wall_seconds": round(seconds, 1), **net.history_[-1]})
-    else:
-        model, clf, ev = load(args.model, "cpu"), load_classifier(args.classifier, "cpu"), load_evaluator(args.evaluator, "cpu")
-        progress = lambda d, n: print(f"batch {d}/{n}  ({time.perf_counter() - t0:.0f} s)", flush=True)
-        rows = tradeoff(model, clf, ev, args.scales, per_class=args.per_class, sampler=args.sampler, steps=args.steps,
-                        seed=args.seed, callback=progress)
-        for r in rows:
-            print(f"{r['guidance']:>10s}  s={r['scale']:<4g} fidelity {r['fidelity']:.3f}  confidence {r['confidence']:.3f}  "
-                  f"diversity {r['diversity']:.2f} ({r['diversity_rel']:.2f} of real)", flush=True)
-        seconds = time.perf_counter() - t0
-        path = Path(args.out)
-        rec = {"settings": table_settings(args.per_class, args.sampler, args.steps, args.seed, args.scales),
-               "rows": rows, "models": {"model": str(args.model), "classifier": str(args.classifier),
-                                        "evaluator": str(args.evaluator)},
-               "model_step": model.step_, "real_diversity": ev.meta.get("real_diversity"),
-               "evaluator_test_acc": ev.meta.get("test_acc"), **base, "wall_seconds": round(seconds, 1)}
-        path.write_text(json.dumps(rec, indent=2) + "\n")
-    print(f"saved {path} after {seconds:.1f} s", flush=True)
-    return 0
+    m, clf, ev = load(model, device), load_classifier(classifier, device), load_evaluator(evaluator, device)
+    rows = tradeoff(m, clf, ev, scales, per_class=per_class, sampler=sampler, steps=steps, seed=seed, callback=callback)
+    return {"settings": table_settings(per_class, sampler, steps, seed, scales), "rows": rows,
+            "models": {"model": str(model), "classifier": str(classifier), "evaluator": str(evaluator)},
+            "model_step": m.step_, "real_diversity": ev.meta.get("real_diversity"),
+            "evaluator_test_acc": ev.meta.get("test_acc"), **(meta or {}),
+            "wall_seconds": round(time.perf_counter() - t0, 1)}
 
 
-if __name__ == "__main__":
-    raise SystemExit(_cli())
+def write_table(table: dict, path) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(table, indent=2) + "\n")
+    return path
+
+
+#: The models trained apart from the family's own (not families in core.families): command name -> (config class,
+#: trainer ``(config, data=None, callback=None, device=None)``, saver ``(model, path, meta=None)``).
+AUXILIARY = {"guided-classifier": (ClassifierConfig, train_classifier, save_classifier),
+             "guided-evaluator": (EvaluatorConfig, train_evaluator, save_evaluator)}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import checkpoints, runtime
+from core import checkpoints, metrics, runtime
 from core import diffusion as D
 
 TINY_2D = D.DiffusionConfig(data="moons", n_points=400, hidden=32, depth=2, emb_dim=8, T=100, batch_size=64,
@@ -107,8 +107,8 @@ def test_training_lowers_the_loss_and_samples_approach_the_data(model2d, points)
     h = model2d.history_
     assert h[-1]["test/loss"] < 0.8 * D.evaluate(D.build(TINY_2D, (2,), device="cpu"), points.x_test, seed=1)["loss"]
     assert model2d.step_ == TINY_2D.steps
-    swd = D.sliced_wasserstein(model2d.sample(400, seed=0, sampler="ddpm", steps=100), points.x_test)
-    assert swd < D.sliced_wasserstein(np.random.default_rng(0).standard_normal((400, 2)), points.x_test)
+    swd = metrics.sliced_wasserstein(model2d.sample(400, seed=0, sampler="ddpm", steps=100), points.x_test)
+    assert swd < metrics.sliced_wasserstein(np.random.default_rng(0).standard_normal((400, 2)), points.x_test)
 
 
 def test_image_unet_training_lowers_the_loss():

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from core import diffusion as D
+from core import metrics
 from core.viz import diffusion as fig
 
 TINY_2D = D.DiffusionConfig(data="moons", n_points=100, hidden=16, depth=1, emb_dim=8, T=100, steps=0)
@@ -68,7 +69,7 @@ def test_sampler_comparison_starts_every_run_from_the_same_noise(model2d):
     rows, clouds = D.compare_samplers_2d(model2d, test, seed=3, n=30, runs=(("ddim", 5), ("ddpm", 10)))
     assert [(r["sampler"], r["steps"]) for r in rows] == [("ddim", 5), ("ddpm", 10)] == list(clouds)
     assert np.array_equal(clouds["ddim", 5], D.reverse(model2d, 30, "ddim", 5, 3).x_0.numpy())
-    assert rows[0]["swd"] == D.sliced_wasserstein(clouds["ddim", 5], test, seed=3)
+    assert rows[0]["swd"] == metrics.sliced_wasserstein(clouds["ddim", 5], test, seed=3)
 
 
 def test_recorded_digits_and_continuing_with_fresh_noise(model_img):

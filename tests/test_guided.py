@@ -281,4 +281,32 @@ def test_shipped_table_is_complete_and_consistent():
     assert rows[("cfg", 3.0)]["fidelity"] >= 0.95
     assert rows[("cfg", 8.0)]["diversity"] < rows[("cfg", 1.0)]["diversity"]
     rec = json.loads((checkpoints.SHIPPED_DIR / "guided_mnist16.json").read_text())
-    assert rec["meta"]["command"].startswith("python -m core.guided train") and not rec["meta"].get("partial")
+    assert rec["meta"]["command"].startswith("python -m core train guided") and not rec["meta"].get("partial")
+
+
+def test_make_table_records_its_settings_and_reads_back(tmp_path):
+    t = G.make_table(scales=(0.0, 2.0), per_class=2, steps=2, meta={"command": "test"})
+    assert t["settings"] == G.table_settings(2, "ddim", 2, 0, (0.0, 2.0)) and t["command"] == "test"
+    assert {(r["guidance"], r["scale"]) for r in t["rows"]} == {(k, s) for k in ("classifier", "cfg") for s in (0.0, 2.0)}
+    assert t["models"]["model"] == G.MODEL_NAME and t["wall_seconds"] > 0 and t["real_diversity"] > 0
+    assert G.load_table(G.write_table(t, tmp_path / "table.json")) == json.loads(json.dumps(t))
+    assert G.measure_estimate(G.table_settings(), t) > t["wall_seconds"]
+
+
+def test_configs_are_on_the_shared_base_and_train_options_are_keywords():
+    import argparse
+
+    from core import families, training
+
+    for cls in (G.GuidedConfig, G.ClassifierConfig, G.EvaluatorConfig, D.DiffusionConfig, D.AEConfig):
+        assert issubclass(cls, training.Config) and cls.from_dict(cls().to_dict()) == cls()
+        p = argparse.ArgumentParser()
+        cls.add_arguments(p)
+        assert cls.from_arguments(p.parse_args(["--channels", "8", "16"])).channels == (8, 16)
+        with pytest.raises(ValueError, match="valid fields are"):
+            cls.from_dict({"chanels": [8]})
+    for mod in (G, D):
+        with pytest.raises(TypeError):
+            mod.train(TINY, None, None, None)  # model=, until=, device= are keyword-only
+    assert G.LIKELIHOOD == families.get("guided").likelihood and D.LIKELIHOOD == families.get("diffusion").likelihood
+    assert set(G.AUXILIARY) == {"guided-classifier", "guided-evaluator"} and set(D.AUXILIARY) == {"diffusion-autoencoder"}
