@@ -41,9 +41,9 @@ def iters_per_second(iters: int, log_every: int, threads: int) -> float:
     runtime.set_threads(threads)
     cfg = gan.preset("converges", batch_size=150, k_d=3, log_every=log_every, snapshot_every=max(log_every, 100))
     data = gan.load_data(cfg)
-    model = gan.train(cfg, data, steps=100)   # warm-up (first Adam step, allocator)
+    model = gan.train(cfg, data, until=100)   # warm-up (first Adam step, allocator)
     t0 = time.perf_counter()
-    gan.train(cfg, data, model=model, steps=iters)
+    model.fit(data, iters)
     return iters / (time.perf_counter() - t0)
 
 
@@ -56,7 +56,7 @@ def time_to_modes(name: str, max_seconds: float) -> tuple[float | None, int | No
 
     def cb(step, m):
         el = time.perf_counter() - t0
-        if m.get("modes") == m.get("n_modes") and m.get("hq", 0) >= 0.9:
+        if m.get("test/modes") == m.get("test/n_modes") and m.get("test/hq", 0) >= 0.9:
             hit.append((el, step))
             return "stop"
         return "stop" if el > max_seconds else None
@@ -187,11 +187,11 @@ def main() -> int:
             sec, step, m = time_to_modes(name, limit)
             what = f"seconds to {n}/{n} modes with >= 90 % HQ ({name} preset)"
             if sec is None:
-                rows.append((what, f"> {limit:.0f}", f"not reached: {m.get('modes')}/{n} modes, "
-                                                     f"{100 * m.get('hq', 0):.0f} % HQ at step {m.get('step')}"))
+                rows.append((what, f"> {limit:.0f}", f"not reached: {m.get('test/modes')}/{n} modes, "
+                                                     f"{100 * m.get('test/hq', 0):.0f} % HQ at step {m.get('step')}"))
             else:
                 tgt = " (target <= 20 s)" if name == "converges" else ""
-                rows.append((what, f"{sec:.1f}", f"at iteration {step}, {100 * m['hq']:.0f} % HQ{tgt}"))
+                rows.append((what, f"{sec:.1f}", f"at iteration {step}, {100 * m['test/hq']:.0f} % HQ{tgt}"))
         pa = page_times_apptest()
         rows.append(("page first render, s (AppTest, opens the shipped ring model)", f"{pa['first']:.2f}",
                      "target < 2 s"))

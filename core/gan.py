@@ -31,35 +31,37 @@ What is written by hand is what the lecture teaches (the losses above, the JS es
 game); it mirrors ``torch.nn.BCEWithLogitsLoss`` (the softplus forms) and the training loops of PyTorch's
 DCGAN example and GAN Lab. Networks are plain ``nn.Linear`` stacks, the optimizer is ``torch.optim.Adam``.
 
-Shape of the module (see DESIGN.md): a frozen :class:`GANConfig`; :func:`train` (deterministic per config
-and seed, a callback that may stop it, resumable in chunks, ``phase="d"`` / ``"g"`` for one player only);
+Shape of the module (see DESIGN.md and core/training.py): a frozen :class:`GANConfig` on the shared config base;
+:func:`train` (``until=``, deterministic per config and seed, a callback that may stop it, resumable in chunks,
+through :func:`core.training.loop`; :meth:`GAN.fit` with ``phase="d"`` / ``"g"`` for one player only);
 ``model.sample(n, seed, y)``; no ``log_prob`` (a GAN is an implicit model: it has no likelihood);
 :func:`save` / :func:`load` as safetensors + JSON (the full training state, so a loaded model resumes
 bit-identically; a model's ``path_`` records the (phase, iterations) chunks it was trained with, so config
 and path name it, see :func:`path_text`). A run that diverges raises :class:`TrainingDiverged` (a
 ``RuntimeError``) naming the step and what went wrong (a loss became NaN/inf, or the samples became NaN/inf
-or exploded far beyond the data); the model is attached as ``.model``. Divergence is checked at every log
-step and at the end of every chunk, so it is never hidden.
+or exploded far beyond the data); the model is attached as ``.model``. The losses are checked at every
+iteration (:func:`core.training.loop`), the samples at every log step, so it is never hidden.
 
-Metrics (``model.history_``, one dict per log step; see :meth:`GAN.evaluate`): ``d_loss``, ``g_loss``,
-``d_real``, ``d_fake``, ``value`` (L), ``js_value`` = (L + ln 4) / 2, ``js_hist`` (grid-histogram JSD), and
-on the Gaussian mixtures (ring8, grid25 and PacGAN's two) ``modes``, ``hq``, ``mode_counts``, ``mode_need``. Snapshots (``model.snapshots_``) keep the fakes of a
-fixed noise batch, D(x) on a 40x40 grid and G's manifold, for a timeline.
+Metrics (``model.history_``, one dict per log step; see :func:`fit` and :func:`evaluate`): ``train/d_loss`` and
+``train/g_loss`` (averaged over the iterations since the last log step), and on the fixed evaluation set
+``test/d_real``, ``test/d_fake``, ``test/value`` (L), ``test/js_value`` = (L + ln 4) / 2, ``test/js_hist``
+(grid-histogram JSD), and on the Gaussian mixtures (ring8, grid25 and PacGAN's two) ``test/modes``, ``test/hq``,
+``test/mode_counts``, ``test/mode_need``. Snapshots (``model.snapshots_``) keep the fakes of a fixed noise batch,
+D(x) on a 40x40 grid and G's manifold, for a timeline.
 
-CLI (the shipped checkpoints are made with it; see each checkpoint's ``meta["command"]``)::
+Command line (the shipped checkpoints are made with it; see each checkpoint's ``meta["command"]``)::
 
-    python -m core.gan train --preset converges --out checkpoints/gan_ring8 --threads 1
-    python -m core.gan train --preset mode_collapse --out checkpoints/gan_ring8_collapse --threads 1
-    python -m core.gan train --preset grid25 --out checkpoints/gan_grid25 --threads 1
-    python -m core.gan train --preset ring8_cgan --out checkpoints/gan_ring8_cgan --threads 1
-    python -m core.gan train --preset mnist_cgan --out checkpoints/gan_mnist_cgan --threads 1 \\
-        --no-optimizer --no-snapshots
-    python -m core.gan train --preset ring_pacgan --out checkpoints/gan_ring8p_default --threads 1
-    python -m core.gan train --preset collapse_pacgan --out checkpoints/gan_ring8p_collapse --threads 1
-    python -m core.gan train --preset pacgan2 --out checkpoints/gan_ring8p_pacgan2 --threads 1   # also pacgan4, mbstd
-    python -m core.gan train --preset grid_pacgan --out checkpoints/gan_grid25p_default --threads 1
-    python -m core.gan train --preset grid_pacgan2 --out checkpoints/gan_grid25p_pacgan2 --threads 1
-    python -m core.gan info checkpoints/gan_ring8
+    python -m core train gan --preset converges --out checkpoints/gan_ring8 --threads 1
+    python -m core train gan --preset mode_collapse --out checkpoints/gan_ring8_collapse --threads 1
+    python -m core train gan --preset grid25 --out checkpoints/gan_grid25 --threads 1
+    python -m core train gan --preset ring8_cgan --out checkpoints/gan_ring8_cgan --threads 1
+    python -m core train gan --preset mnist_cgan --out checkpoints/gan_mnist_cgan --threads 1
+    python -m core train gan --preset ring_pacgan --out checkpoints/gan_ring8p_default --threads 1
+    python -m core train gan --preset collapse_pacgan --out checkpoints/gan_ring8p_collapse --threads 1
+    python -m core train gan --preset pacgan2 --out checkpoints/gan_ring8p_pacgan2 --threads 1   # also pacgan4, mbstd
+    python -m core train gan --preset grid_pacgan --out checkpoints/gan_grid25p_default --threads 1
+    python -m core train gan --preset grid_pacgan2 --out checkpoints/gan_grid25p_pacgan2 --threads 1
+    python -m core info checkpoints/gan_ring8
 
 Mode collapse and its remedies (``REMEDIES``; measured by ``bench/bench_gan.py --coverage`` next to PacGAN's
 Table 1): ``pack = m`` is PacGAN (Lin et al. 2018): D's input is m samples concatenated, all real or all fake, so
@@ -71,12 +73,9 @@ pack of m copies of the point, with the minibatch-std feature real data gives. M
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import math
-import shlex
-import sys
 import time
 from dataclasses import dataclass
 
@@ -85,7 +84,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core import checkpoints, runtime
+from core import checkpoints, runtime, training
 from core import data as gdata
 from core import metrics as gmetrics
 from core.training import Config, TrainingDiverged
@@ -426,20 +425,20 @@ def mode_stats(fake: np.ndarray, centers: np.ndarray, std: float) -> dict:
 
 
 def coverage_along(history: list[dict], hq_min: float = 0.9) -> dict:
-    """Mode coverage along a training run (a model's ``history_``): the last log step's ``modes`` / ``n_modes`` /
-    ``hq`` / ``step``; ``full_step``, the first log step with every mode captured and at least ``hq_min``
+    """Mode coverage along a training run (a model's ``history_``): the last log step's ``test/modes`` / ``test/n_modes`` /
+    ``test/hq`` (as ``modes``, ``n_modes``, ``hq``) and ``step``; ``full_step``, the first log step with every mode captured and at least ``hq_min``
     high-quality samples (None if never); ``modes_after_full``, the fewest modes at any later log step (a drop
     below ``n_modes`` is a collapse after full coverage) and ``full_share_after``, the share of the log steps from
     ``full_step`` on that still capture every mode (1.0: it never lost one; a brief dip lowers it a little)."""
-    H = [h for h in history if "modes" in h]
+    H = [h for h in history if "test/modes" in h]
     if not H:
         return {}
     last = H[-1]
-    full = next((i for i, h in enumerate(H) if h["modes"] == h["n_modes"] and h["hq"] >= hq_min), None)
-    return {"modes": last["modes"], "n_modes": last["n_modes"], "hq": last["hq"], "step": last["step"],
+    full = next((i for i, h in enumerate(H) if h["test/modes"] == h["test/n_modes"] and h["test/hq"] >= hq_min), None)
+    return {"modes": last["test/modes"], "n_modes": last["test/n_modes"], "hq": last["test/hq"], "step": last["step"],
             "full_step": H[full]["step"] if full is not None else None,
-            "modes_after_full": min(h["modes"] for h in H[full:]) if full is not None else None,
-            "full_share_after": (sum(h["modes"] == h["n_modes"] for h in H[full:]) / len(H[full:])
+            "modes_after_full": min(h["test/modes"] for h in H[full:]) if full is not None else None,
+            "full_share_after": (sum(h["test/modes"] == h["test/n_modes"] for h in H[full:]) / len(H[full:])
                                  if full is not None else None)}
 
 
@@ -469,12 +468,17 @@ class Snapshot:
 
 
 class GAN:
-    """Generator, discriminator, their Adam optimizers and the training state.
+    """Generator G and discriminator D of one config, what they compute, and the training state.
+
+    The networks and what a page draws of them are methods (sampling, D on points and on a grid, G's manifold and
+    gradients); how they learn is a :class:`Trainer`'s (``model.trainer``, built on first use); the metrics are
+    :func:`evaluate`'s, the timeline :func:`take_snapshot`'s and the checkpoint's tensors :func:`state_tensors`'.
 
     Learned / running state ends in ``_``: ``step_`` (iterations done), ``d_steps_``, ``g_steps_``,
-    ``history_`` (metrics at each log step), ``snapshots_`` (:class:`Snapshot` list), ``box_`` (the plot box
-    [-box, box]^2 for 2-D data), ``label_freq_`` (label frequencies of the training data), ``seconds_``,
-    ``path_`` (the training it received, as (phase, iterations) chunks: with the config it names the model).
+    ``history_`` (the metrics of each log step: ``train/...`` and ``test/...``, see :func:`fit`), ``snapshots_``
+    (:class:`Snapshot` list), ``box_`` (the plot box [-box, box]^2 for 2-D data), ``label_freq_`` (label
+    frequencies of the training data), ``train_seconds_``, ``path_`` (the training it received, as (phase,
+    iterations) chunks: with the config it names the model), ``diverged_`` (why training stopped, or None).
     """
 
     def __init__(self, config: GANConfig, device: str | None = None):
@@ -485,47 +489,46 @@ class GAN:
                                                  c.n_classes, c.conditioning, c.embed_dim), c.seed).to(self.device)
         self.D = runtime.seeded_init(lambda: Net(c.d_in, c.d_width, c.d_depth, 1, c.activation, "linear", c.n_classes,
                                                  c.conditioning, c.embed_dim), c.seed + 10_007).to(self.device)
-        # Adam for each player, built on first use (building the first optimizer of a process imports
-        # torch._dynamo, ~2 s: a page that only draws a shipped model never pays it)
-        self._opts: tuple | None = None
-        self._opt_pending: dict | None = None  # optimizer tensors loaded from a checkpoint, applied when built
-        self.rng = runtime.torch_generator(c.seed + 20_011, self.device.type)  # noise, minibatches, GP mixing
         self.step_ = self.d_steps_ = self.g_steps_ = 0
         self.history_: list[dict] = []
         self.snapshots_: list[Snapshot] = []
         self.snapshot_every_ = c.snapshot_every
-        self.seconds_ = 0.0
+        self.train_seconds_ = 0.0
         self.box_ = 3.0
         self.label_freq_ = np.full(max(c.n_classes, 1), 1.0 / max(c.n_classes, 1))
         self.diverged_: str | None = None
         self.path_: list[tuple[str, int]] = []  # how it was trained: (phase, iterations) chunks, see path_text
-        self._data: GANData | None = None
-        self._acc = None  # (sum of D losses, sum of G losses, iterations) since the last log step
+        self._trainer: Trainer | None = None
         self._mbstd_ref = 0.0  # the minibatch-std feature of real data: what D sees with a single point (views)
 
-    # ---------------------------------------------------------------- optimizers
-    def _optimizers(self) -> tuple:
-        if self._opts is None:
-            c = self.config
-            kw = {"fused": True} if self.device.type in ("cpu", "cuda") else {"foreach": True}
-            opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2), **kw)
-            opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2), **kw)
-            for name, opt in (("opt_d", opt_d), ("opt_g", opt_g)):
-                state = (self._opt_pending or {}).get(name)
-                if state:
-                    sd = opt.state_dict()
-                    sd["state"] = state
-                    opt.load_state_dict(sd)
-            self._opts, self._opt_pending = (opt_d, opt_g), None
-        return self._opts
+    @property
+    def trainer(self) -> Trainer:
+        """Adam for each player, the training randomness, the data and one training iteration."""
+        if self._trainer is None:
+            self._trainer = Trainer(self)
+        return self._trainer
+
+    def fit(self, data: GANData, steps: int, callback=None, phase: str = "both") -> GAN:
+        """Train ``steps`` more iterations of ``phase`` on ``data``: :func:`fit`."""
+        return fit(self, data, steps, callback, phase)
+
+    def evaluate(self) -> dict:
+        """The metrics of the model as it is now on its fixed evaluation set: :func:`evaluate`."""
+        return evaluate(self)
+
+    def state_tensors(self, optimizer: bool = True, snapshots: bool = True) -> dict:
+        return state_tensors(self, optimizer, snapshots)
+
+    def state_meta(self) -> dict:
+        return state_meta(self)
+
+    def load_state(self, tensors: dict, meta: dict, path=None) -> GAN:
+        return load_state(self, tensors, meta, path)
 
     @property
-    def opt_d(self) -> torch.optim.Adam:
-        return self._optimizers()[0]
-
-    @property
-    def opt_g(self) -> torch.optim.Adam:
-        return self._optimizers()[1]
+    def metrics(self) -> dict:
+        """The latest logged metrics ({} before training)."""
+        return dict(self.history_[-1]) if self.history_ else {}
 
     # ---------------------------------------------------------------- sampling
     @property
@@ -686,351 +689,414 @@ class GAN:
             return F.softplus(-a)           # -ln D(G(z))
         return -a                           # wgan-gp: -f(G(z))
 
-    def _d_step(self, real, fake, c_real, c_fake, B: int) -> torch.Tensor:
-        """One discriminator update on a batch of B reals and B fakes; returns its loss (a tensor)."""
-        cfg = self.config
+
+# ----------------------------------------------------------------------------- training
+
+class Trainer:
+    """How a :class:`GAN` learns: Adam for each player (built on first use: building the first optimizer of a
+    process imports torch._dynamo, ~2 s, so a page that only draws a shipped model never pays it), the training
+    randomness (one generator: noise, minibatches, GP mixing), the data on the device with the fixed evaluation
+    set, and one training iteration, :meth:`step`: k_d discriminator updates, then one generator update."""
+
+    def __init__(self, model: GAN):
+        self.model = model
+        self.rng = runtime.torch_generator(model.config.seed + 20_011, model.device.type)
+        self.opts: tuple | None = None
+        self.opt_pending: dict | None = None  # optimizer tensors loaded from a checkpoint, applied when built
+        self.data: GANData | None = None
+        #: the current log window's summed train terms and iterations, kept across chunks (None before any fit)
+        self.window: list | None = None
+
+    def optimizers(self) -> tuple:
+        if self.opts is None:
+            m, c = self.model, self.model.config
+            kw = {"fused": True} if m.device.type in ("cpu", "cuda") else {"foreach": True}
+            opt_d = torch.optim.Adam(m.D.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2), **kw)
+            opt_g = torch.optim.Adam(m.G.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2), **kw)
+            for name, opt in (("opt_d", opt_d), ("opt_g", opt_g)):
+                state = (self.opt_pending or {}).get(name)
+                if state:
+                    sd = opt.state_dict()
+                    sd["state"] = state
+                    opt.load_state_dict(sd)
+            self.opts, self.opt_pending = (opt_d, opt_g), None
+        return self.opts
+
+    def attach(self, data: GANData) -> None:
+        """Move the data to the device and build the fixed evaluation set (once per data)."""
+        if self.data is data:
+            return
+        m, cfg = self.model, self.model.config
+        if data.X.shape[1] != cfg.x_dim:
+            raise ValueError(f"The data has dimension {data.X.shape[1]} but the config expects {cfg.x_dim}.")
+        if m.conditional:
+            if data.y is None:
+                raise ValueError("A conditional GAN (n_classes > 0) needs labels y with the data.")
+            if data.y.min() < 0 or data.y.max() >= cfg.n_classes:
+                raise ValueError(f"Labels must lie in 0..{cfg.n_classes - 1} for n_classes={cfg.n_classes}.")
+        self.data = data
+        self.X = torch.as_tensor(data.X, device=m.device)
+        self.Y = torch.as_tensor(data.y, device=m.device) if m.conditional else None
+        self.g_params = list(m.G.parameters())
+        self.window = self.window or [{}, 0]
+        if m.step_ == 0:
+            if cfg.x_dim == 2:  # the plot box: [-3, 3]^2 for the common toy sets, half that for PacGAN's unit ring
+                big = float(np.abs(data.X).max())
+                m.box_ = max(3.0 if big > 1.25 else 1.5, math.ceil(2 * 1.15 * big) / 2)
+            if m.conditional:
+                m.label_freq_ = np.bincount(data.y, minlength=cfg.n_classes) / len(data.y)
+        # fixed evaluation set (its own generator: metrics never disturb the training randomness)
+        ge = runtime.torch_generator(cfg.seed + 30_011, m.device.type)
+        self.z_eval = m.noise(cfg.n_eval, ge)
+        idx = torch.randint(len(self.X), (cfg.n_eval,), generator=ge, device=m.device)
+        self.x_eval = self.X[idx]
+        self.y_eval = self.Y[idx] if m.conditional else None
+        self.x_eval_np = self.x_eval.cpu().numpy()
+        self.modes = gdata.mixture_modes(data.name) if cfg.x_dim == 2 else None
+        if cfg.mbstd:
+            with torch.no_grad():
+                m._mbstd_ref = float(mbstd_feature(m._packed(self.x_eval, mbstd=False), cfg.mbstd).mean())
+
+    def train_labels(self, n: int):
+        """Labels for n fakes, drawn like the real ones (the label of a random training point)."""
+        if not self.model.conditional:
+            return None
+        return self.Y[torch.randint(len(self.Y), (n,), generator=self.rng, device=self.model.device)]
+
+    def step(self, phase: str = "both") -> dict:
+        """One training iteration: ``{"d_loss", "g_loss"}`` (tensors) of the players that moved.
+
+        ``phase``: ``"both"`` (k_d D steps, then 1 G step), ``"d"`` (1 D step, G frozen) or ``"g"`` (1 G step,
+        D frozen). G does not change during the D steps, so all their batches of fakes come from one pass."""
+        m, cfg = self.model, self.model.config
+        B = cfg.batch_size
+        Bp = B * cfg.pack  # samples per D step of each kind: B of D's inputs, each a pack of `pack` samples
+        kd = cfg.k_d if phase == "both" else (1 if phase == "d" else 0)
+        cond = m.conditional
+        terms = {}
+        if kd:  # 1. k D steps (maximize L)
+            idx = torch.randint(len(self.X), (kd * Bp,), generator=self.rng, device=m.device)
+            real = self.X[idx]
+            c_real = self.Y[idx] if cond else None
+            c_fake = self.train_labels(kd * Bp)
+            with torch.no_grad():
+                fake = m.G(m.noise(kd * Bp, self.rng), c_fake)
+            loss = 0
+            for j in range(kd):
+                s = slice(j * Bp, (j + 1) * Bp)
+                loss = loss + self.d_step(real[s], fake[s], c_real[s] if cond else None, c_fake[s] if cond else None)
+            terms["d_loss"] = loss / kd
+            m.d_steps_ += kd
+        if phase in ("both", "g"):  # 2. one G step (minimize its loss) with D fixed
+            terms["g_loss"] = self.g_step()
+            m.g_steps_ += 1
+        return terms
+
+    def d_step(self, real, fake, c_real, c_fake) -> torch.Tensor:
+        """One discriminator update on a batch of reals and as many fakes; returns its loss (a tensor)."""
+        m, cfg = self.model, self.model.config
         if cfg.pack == 1 and not cfg.mbstd:
             x = torch.cat([real, fake])
             c = torch.cat([c_real, c_fake]) if c_real is not None else None
-            out = self.D(x, c).squeeze(1)
-            a_r, a_f = out[:B], out[B:]
+            out = m.D(x, c).squeeze(1)
+            a_r, a_f = out[:len(real)], out[len(real):]
         else:  # B packs of real and B of fake samples; D's inputs never mix the two (nor their minibatch std)
-            a_r, a_f = self._d(real), self._d(fake)
+            a_r, a_f = m._d(real), m._d(fake)
         if cfg.loss == "wgan-gp":
             # critic: E_g[f] - E_r[f] + lambda E[(||grad f(x_hat)|| - 1)^2], x_hat = eps x_r + (1 - eps) x_g
-            eps = torch.rand((len(real), 1), generator=self.rng, device=self.device)
+            eps = torch.rand((len(real), 1), generator=self.rng, device=m.device)
             x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-            f_hat = self.D(x_hat, c_real) if cfg.pack == 1 and not cfg.mbstd else self._d(x_hat)
+            f_hat = m.D(x_hat, c_real) if cfg.pack == 1 and not cfg.mbstd else m._d(x_hat)
             (gx,) = torch.autograd.grad(f_hat.sum(), x_hat, create_graph=True)
             gx = gx.reshape(len(f_hat), -1)  # the gradient with respect to each of D's (packed) inputs
             loss = a_f.mean() - a_r.mean() + cfg.gp_weight * ((gx.norm(dim=1) - 1) ** 2).mean()
         else:
             # D maximizes L = E_r[ln D(x)] + E_g[ln(1 - D(x))], i.e. minimizes -L = softplus(-a_r) + softplus(a_f)
             loss = F.softplus(-a_r).mean() + F.softplus(a_f).mean()
-        self.opt_d.zero_grad(set_to_none=True)
+        opt_d = self.optimizers()[0]
+        opt_d.zero_grad(set_to_none=True)
         loss.backward()
-        self.opt_d.step()
+        opt_d.step()
         return loss.detach()
 
-    def _g_step(self, B: int) -> torch.Tensor:
-        """One generator update on B fresh fakes (D fixed); returns its loss (a tensor)."""
-        z = self.noise(B * self.config.pack, self.rng)
-        c = self._train_labels(B)
-        loss = self._g_loss(self._d(self.G(z, c), c)).mean()
+    def g_step(self) -> torch.Tensor:
+        """One generator update on fresh fakes (D fixed); returns its loss (a tensor)."""
+        m, B = self.model, self.model.config.batch_size
+        z = m.noise(B * m.config.pack, self.rng)
+        c = self.train_labels(B)
+        loss = m._g_loss(m._d(m.G(z, c), c)).mean()
         # only G's parameters get gradients: D's are left untouched (no wasted work, no stale .grad)
-        grads = torch.autograd.grad(loss, self._g_params)
-        for p, gr in zip(self._g_params, grads):
+        grads = torch.autograd.grad(loss, self.g_params)
+        for p, gr in zip(self.g_params, grads):
             p.grad = gr
-        self.opt_g.step()
+        self.optimizers()[1].step()
         return loss.detach()
 
-    def _train_labels(self, n: int):
-        """Labels for n fakes, drawn like the real ones (the label of a random training point)."""
-        if not self.conditional:
-            return None
-        return self._Y[torch.randint(len(self._Y), (n,), generator=self.rng, device=self.device)]
+    def run(self, target: int, phase: str, callback) -> bool:
+        """Train on to the next log step, snapshot step or ``target``, whichever comes first, through
+        :func:`core.training.loop`; True when the callback asked to stop."""
+        m, cfg = self.model, self.model.config
+        s = m.step_
+        end = min(target, (s // cfg.log_every + 1) * cfg.log_every, (s // m.snapshot_every_ + 1) * m.snapshot_every_)
+        window = self.window  # [sums, iterations]: a window split across chunks logs as in one long run
+        extra: dict = {}
 
-    # ---------------------------------------------------------------- training
-    def _attach(self, data: GANData) -> None:
-        """Move the data to the device and build the fixed evaluation set (once per data)."""
-        if self._data is data:
-            return
-        cfg = self.config
-        if data.X.shape[1] != cfg.x_dim:
-            raise ValueError(f"The data has dimension {data.X.shape[1]} but the config expects {cfg.x_dim}.")
-        if self.conditional:
-            if data.y is None:
-                raise ValueError("A conditional GAN (n_classes > 0) needs labels y with the data.")
-            if data.y.min() < 0 or data.y.max() >= cfg.n_classes:
-                raise ValueError(f"Labels must lie in 0..{cfg.n_classes - 1} for n_classes={cfg.n_classes}.")
-        self._data = data
-        self._X = torch.as_tensor(data.X, device=self.device)
-        self._Y = torch.as_tensor(data.y, device=self.device) if self.conditional else None
-        self._g_params = list(self.G.parameters())
-        if self.step_ == 0:
-            if cfg.x_dim == 2:  # the plot box: [-3, 3]^2 for the common toy sets, half that for PacGAN's unit ring
-                m = float(np.abs(data.X).max())
-                self.box_ = max(3.0 if m > 1.25 else 1.5, math.ceil(2 * 1.15 * m) / 2)
-            if self.conditional:
-                self.label_freq_ = np.bincount(data.y, minlength=cfg.n_classes) / len(data.y)
-        # fixed evaluation set (its own generator: metrics never disturb the training randomness)
-        ge = runtime.torch_generator(cfg.seed + 30_011, self.device.type)
-        n_eval = cfg.n_eval
-        self._z_eval = self.noise(n_eval, ge)
-        idx = torch.randint(len(self._X), (n_eval,), generator=ge, device=self.device)
-        self._x_eval = self._X[idx]
-        self._y_eval = self._Y[idx] if self.conditional else None
-        self._x_eval_np = self._x_eval.cpu().numpy()
-        self._modes = gdata.mixture_modes(data.name) if cfg.x_dim == 2 else None
-        if cfg.mbstd:
-            with torch.no_grad():
-                self._mbstd_ref = float(mbstd_feature(self._packed(self._x_eval, mbstd=False), cfg.mbstd).mean())
+        def step(_s: int) -> dict:
+            terms = {k: float(v) for k, v in self.step(phase).items()}
+            for k, v in terms.items():
+                window[0][k] = window[0].get(k, 0.0) + v
+            window[1] += 1
+            return terms
 
-    @torch.no_grad()
-    def evaluate(self) -> dict:
-        """Metrics on the fixed evaluation set (needs data attached by a fit): mean D(real), mean D(fake),
-        the value V = E_r ln D + E_g ln(1 - D), JS estimates (value and grid histogram) and mode coverage."""
-        cfg = self.config
-        fake = self.G(self._z_eval, self._y_eval)
-        a_r = self._d(self._x_eval, self._y_eval)
-        a_f = self._d(fake, self._y_eval)
-        m: dict = {}
-        if cfg.loss == "wgan-gp":
-            m.update(d_real=float(a_r.mean()), d_fake=float(a_f.mean()), value=None, js_value=None,
-                     w_estimate=float(a_r.mean() - a_f.mean()))
-        else:
-            V = float((-F.softplus(-a_r)).mean() + (-F.softplus(a_f)).mean())
-            m.update(d_real=float(torch.sigmoid(a_r).mean()), d_fake=float(torch.sigmoid(a_f).mean()),
-                     value=V, js_value=(V + LN4) / 2)
-        fake_np = fake.float().cpu().numpy()
-        m["fake_finite"] = bool(np.isfinite(fake_np).all())
-        m["fake_max"] = float(np.abs(fake_np).max()) if m["fake_finite"] and fake_np.size else float("inf")
-        if cfg.x_dim == 2:
-            m["js_hist"] = histogram_js(self._x_eval_np, fake_np, self.box_)
-            if self._modes is not None:
-                m.update(mode_stats(fake_np, *self._modes))  # core.metrics.mode_coverage: GenLab's one rule
-        self._last_fake = fake_np
-        return m
+        def evaluate_now() -> dict:  # the loop takes the float metrics; counts and lists join them in on_log
+            ev = checked_evaluate(m)
+            extra.update({f"test/{k}": v for k, v in ev.items() if not isinstance(v, float) and v is not None})
+            return {k: v for k, v in ev.items() if isinstance(v, float)}
 
-    def fit(self, data: GANData, steps: int, callback=None, phase: str = "both") -> GAN:
-        """Train ``steps`` more iterations on ``data`` (resumable: call again to continue).
+        def on_log(done: int, metrics: dict):
+            entry = m.history_[-1]  # the loop's: step, train/ (this chunk's steps), test/
+            entry.update({f"train/{k}": v / window[1] for k, v in window[0].items()}, **extra,
+                         seconds=m.train_seconds_, phase=phase)
+            self.window = [{}, 0]
+            return callback(done, _metrics(entry)) if callback is not None else None
 
-        ``phase``: ``"both"`` (k_d D steps then 1 G step per iteration), ``"d"`` (1 D step, G frozen) or
-        ``"g"`` (1 G step, D frozen): the page's "step D only" / "step G only".
-        ``callback(step, metrics)`` runs at every log step; returning True or ``"stop"`` ends training.
-        Torch's thread count is the process's (``core.runtime.set_threads``, set once at its start).
-        Raises :class:`TrainingDiverged` when a loss or the samples become NaN/inf.
-        """
-        _choice("phase", phase, PHASES)
-        if self.diverged_:
-            raise TrainingDiverged(self.diverged_, self.step_, self)
-        self._attach(data)
-        s0 = self.step_
-        try:
-            return self._fit(int(steps), callback, phase)
-        finally:  # whatever ends the chunk (done, asked to stop, diverged): the iterations it really ran
-            self.path_ = extend_path(self.path_, phase, self.step_ - s0)
+        logs = end % cfg.log_every == 0
+        stopped = training.loop(m, step, end=end, log_every=cfg.log_every, eval_every=cfg.log_every,
+                                evaluate=evaluate_now if logs else None, callback=on_log if logs else None)
+        if m.step_ % m.snapshot_every_ == 0:
+            take_snapshot(m)
+        return stopped
 
-    def _fit(self, steps: int, callback, phase: str) -> GAN:
-        cfg = self.config
-        B, k, N = cfg.batch_size, cfg.k_d, len(self._X)
-        Bp = B * cfg.pack  # samples per D step of each kind: B of D's inputs, each a pack of `pack` samples
-        kd = k if phase == "both" else (1 if phase == "d" else 0)
-        do_g = phase in ("both", "g")
-        cond = self.conditional
-        zero = torch.zeros((), device=self.device)
-        if self.step_ == 0 and not self.history_:
-            self._log(zero, zero, 0, callback)          # the starting point: step 0
-            self._maybe_snapshot(force=True)
-        # running sums since the last log step (kept on the model so chunks log exactly like one long run)
-        acc_d, acc_g, n_acc = self._acc if self._acc is not None else (zero.clone(), zero.clone(), 0)
-        t0 = time.perf_counter()
-        stop = False
-        for _ in range(steps):
-            # 1. k D steps (maximize L): G is fixed meanwhile, so all k batches of fakes come from one pass
-            if kd:
-                idx = torch.randint(N, (kd * Bp,), generator=self.rng, device=self.device)
-                real = self._X[idx]
-                c_real = self._Y[idx] if cond else None
-                c_fake = self._train_labels(kd * Bp)
-                with torch.no_grad():
-                    fake = self.G(self.noise(kd * Bp, self.rng), c_fake)
-                for j in range(kd):
-                    s = slice(j * Bp, (j + 1) * Bp)
-                    acc_d += self._d_step(real[s], fake[s], c_real[s] if cond else None,
-                                          c_fake[s] if cond else None, B)
-                self.d_steps_ += kd
-            # 2. one G step (minimize its loss) with D fixed
-            if do_g:
-                acc_g += self._g_step(B)
-                self.g_steps_ += 1
-            self.step_ += 1
-            n_acc += 1
-            if self.step_ % cfg.log_every == 0:
-                self.seconds_ += time.perf_counter() - t0
-                stop = self._log(acc_d / max(kd, 1), acc_g, n_acc, callback, phase)
-                t0 = time.perf_counter()
-                acc_d, acc_g, n_acc = zero.clone(), zero.clone(), 0
-            if self.step_ % self.snapshot_every_ == 0:
-                self._maybe_snapshot()
-            if stop:
-                break
-        self.seconds_ += time.perf_counter() - t0
-        self._acc = (acc_d, acc_g, n_acc)
-        if n_acc:  # a chunk that ends between log steps still checks for divergence
-            bad = self._check(acc_d, acc_g)
-            if bad:
-                self._diverge(bad)
-        return self
 
-    #: samples this many times farther out than the data count as exploded (diverged)
-    EXPLODED = 1e3
+def fit(model: GAN, data: GANData, steps: int, callback=None, phase: str = "both") -> GAN:
+    """Train ``model`` ``steps`` more iterations on ``data`` (resumable: call again to continue; chunks of training
+    give exactly the numbers, history included, of one long run).
 
-    def _check(self, acc_d, acc_g, fake_finite: bool = True, fake_max: float = 0.0) -> str | None:
-        """The reason training diverged, or None (one device sync): a loss that is NaN/inf, or samples that
-        are NaN/inf or exploded (|x| above EXPLODED times the data's largest |x|)."""
-        ld, lg = float(acc_d), float(acc_g)
-        which = [n for n, v in (("discriminator", ld), ("generator", lg)) if not math.isfinite(v)]
-        if which:
-            bad = "nan" if any(math.isnan(v) for v in (ld, lg)) else "inf"
-            return f"the {' and '.join(which)} loss became {bad}"
-        if not fake_finite:
-            return "the generated samples became nan/inf"
-        scale = max(1.0, float(np.abs(self._x_eval_np).max()))
-        if fake_max > self.EXPLODED * scale:
-            return f"the generated samples exploded to |x| = {fake_max:.3g} (the data lie within |x| <= {scale:.3g})"
-        return None
-
-    def _diverge(self, reason: str):
-        cfg = self.config
-        self.diverged_ = (f"{reason} (lr_d={cfg.lr_d:g}, lr_g={cfg.lr_g:g}). The learning rates are probably "
-                          f"too high: lower them or try the wgan-gp loss.")
-        raise TrainingDiverged(self.diverged_, self.step_, self)
-
-    def _log(self, acc_d, acc_g, n_acc: int, callback, phase: str = "both") -> bool:
-        m = self.evaluate()
-        bad = self._check(acc_d, acc_g, m.pop("fake_finite"), m.pop("fake_max"))
-        n = max(n_acc, 1)
-        metrics = {"step": self.step_, "d_loss": float(acc_d) / n if phase != "g" and n_acc else None,
-                   "g_loss": float(acc_g) / n if phase != "d" and n_acc else None, **m,
-                   "seconds": self.seconds_, "phase": phase}
-        if bad:
-            metrics["diverged"] = bad
-            self.history_.append(metrics)
+    ``phase``: ``"both"`` (k_d D steps then 1 G step per iteration), ``"d"`` (1 D step, G frozen) or ``"g"``
+    (1 G step, D frozen): the page's "step D only" / "step G only". Every ``log_every`` iterations (and at step 0)
+    the metrics join ``model.history_``: ``train/d_loss`` and ``train/g_loss`` (the players' losses averaged over
+    the iterations since the last log step), ``test/...`` (:func:`evaluate` on the fixed evaluation set), and
+    ``step``, ``seconds``, ``phase``; ``callback(step, metrics)`` gets the ``train/`` and ``test/`` ones, and
+    returning True or ``"stop"`` ends training. Torch's thread count is the process's (``core.runtime.set_threads``, set once at its start).
+    Raises :class:`TrainingDiverged` when a loss or the samples become NaN/inf (or the samples explode).
+    """
+    _choice("phase", phase, PHASES)
+    if model.diverged_:
+        raise TrainingDiverged(model.diverged_, model.step_, model)
+    model.trainer.attach(data)
+    s0, target = model.step_, model.step_ + int(steps)
+    try:
+        if model.step_ == 0 and not model.history_:  # the starting point: step 0
+            entry = {"step": 0, **{f"test/{k}": v for k, v in checked_evaluate(model).items() if v is not None},
+                     "seconds": 0.0, "phase": "both"}
+            model.history_.append(entry)
+            take_snapshot(model, force=True)
             if callback is not None:
-                callback(self.step_, metrics)
-            self._diverge(bad)
-        self.history_.append(metrics)
+                callback(0, _metrics(entry))
+        while model.step_ < target and not model.trainer.run(target, phase, callback):
+            pass
+    except TrainingDiverged as e:
+        cfg = model.config
+        model.diverged_ = (f"{e.reason} (lr_d={cfg.lr_d:g}, lr_g={cfg.lr_g:g}). The learning rates are probably "
+                           f"too high: lower them or try the wgan-gp loss.")
+        entry = {"step": model.step_, **getattr(e, "metrics", {}), "seconds": model.train_seconds_, "phase": phase,
+                 "diverged": e.reason}
+        model.history_.append(entry)
         if callback is not None:
-            r = callback(self.step_, metrics)
-            return r is True or r == "stop"
-        return False
+            callback(model.step_, _metrics(entry))
+        raise TrainingDiverged(model.diverged_, e.step, model) from e
+    finally:  # whatever ends the chunk (done, asked to stop, diverged): the iterations it really ran
+        model.path_ = extend_path(model.path_, phase, model.step_ - s0)
+    return model
 
-    @torch.no_grad()
-    def _maybe_snapshot(self, force: bool = False) -> None:
-        cfg = self.config
-        if not force and self.step_ % self.snapshot_every_:
-            return
-        if self.snapshots_ and self.snapshots_[-1].step == self.step_:
-            return
-        n_show = 500 if cfg.x_dim == 2 else 20
-        fake = self.G(self._z_eval[:n_show], None if self._y_eval is None else self._y_eval[:n_show]).cpu().numpy()
-        heat = manifold = None
-        if cfg.x_dim == 2:
-            heat = self.d_grid(40)
-            manifold = self.manifold(15) if not self.conditional else None
-        metrics = self.history_[-1] if self.history_ and self.history_[-1]["step"] == self.step_ else {}
-        self.snapshots_.append(Snapshot(self.step_, fake.astype(np.float32), heat, manifold, dict(metrics)))
-        if len(self.snapshots_) > cfg.max_snapshots:  # thin out: keep every other one, snapshot half as often
-            self.snapshots_ = self.snapshots_[::2]
-            self.snapshot_every_ *= 2
 
-    # ---------------------------------------------------------------- state
-    def state_tensors(self, optimizer: bool = True, snapshots: bool = True) -> dict:
-        """Everything a checkpoint holds as tensors: weights, and optionally Adam's moments + the RNG
-        (so training resumes bit-identically) and the snapshots (so the timeline works after loading)."""
-        t = {f"G.{k}": v for k, v in self.G.state_dict().items()}
-        t.update({f"D.{k}": v for k, v in self.D.state_dict().items()})
-        t["label_freq_"] = torch.as_tensor(self.label_freq_, dtype=torch.float64)
-        if optimizer:
-            if self._opts is not None:
-                states = {n: o.state_dict()["state"] for n, o in zip(("opt_d", "opt_g"), self._opts)}
-            else:
-                states = self._opt_pending or {}
-            for name, state in states.items():
-                for i, st in state.items():
-                    for key, v in st.items():
-                        t[f"{name}.{i}.{key}"] = torch.as_tensor(v)
-            t["rng_state"] = self.rng.get_state()
-            if self._acc is not None:
-                t["acc"] = torch.stack([self._acc[0].double().cpu(), self._acc[1].double().cpu(),
-                                        torch.tensor(float(self._acc[2]), dtype=torch.float64)])
-        if snapshots and self.snapshots_:
-            t["snap.step"] = torch.tensor([s.step for s in self.snapshots_], dtype=torch.int64)
-            t["snap.samples"] = torch.as_tensor(np.stack([s.samples for s in self.snapshots_]))
-            if self.snapshots_[0].heat is not None:
-                t["snap.heat"] = torch.as_tensor(np.stack([s.heat for s in self.snapshots_]))
-            if self.snapshots_[0].manifold is not None:
-                t["snap.manifold"] = torch.as_tensor(np.stack([s.manifold for s in self.snapshots_]))
-        return t
+def _metrics(entry: dict) -> dict:
+    """What a callback gets of a history entry: its ``train/...`` and ``test/...`` metrics."""
+    return {k: v for k, v in entry.items() if "/" in k}
 
-    def state_meta(self) -> dict:
-        """The JSON side of the training state."""
-        return {"step": self.step_, "d_steps": self.d_steps_, "g_steps": self.g_steps_, "box": self.box_,
-                "snapshot_every": self.snapshot_every_, "seconds": round(self.seconds_, 3),
-                "diverged": self.diverged_, "path": [list(c) for c in self.path_], "history": self.history_,
-                "snapshot_metrics": [s.metrics for s in self.snapshots_]}
 
-    def load_state(self, tensors: dict, meta: dict, path=None) -> GAN:
-        """Restore what :meth:`state_tensors` / :meth:`state_meta` saved. Every tensor is checked against the
-        networks this config builds before anything is loaded (core.checkpoints.load_weights): a missing
-        tensor, a changed width or a forged file is a CheckpointError naming ``path``, never a traceback."""
-        checkpoints.load_weights(self.G, tensors, path, prefix="G.", what="generator G")
-        checkpoints.load_weights(self.D, tensors, path, prefix="D.", what="discriminator D")
-        params = {"opt_d": [p.shape for p in self.D.parameters()], "opt_g": [p.shape for p in self.G.parameters()]}
-        expected = {"label_freq_": (max(self.config.n_classes, 1),)}
-        pending: dict = {}
-        for key, v in tensors.items():
-            name = key.split(".", 1)[0]
-            if name in ("opt_d", "opt_g"):
-                try:
-                    _, i, field = key.split(".", 2)
-                    i = int(i)
-                    if field in ("exp_avg", "exp_avg_sq"):
-                        expected[key] = params[name][i]
-                except (ValueError, IndexError):
-                    expected[key] = ()  # a name that fits no parameter: reported as the wrong shape
-                    continue
-                # a copy: Adam updates its moments in place, and the loaded tensors may be shared (a cache)
-                pending.setdefault(name, {}).setdefault(i, {})[field] = v.to(self.device).clone()
-        n_snap = len(tensors["snap.step"]) if "snap.step" in tensors and tensors["snap.step"].dim() == 1 else None
-        for k in ("snap.samples", "snap.heat", "snap.manifold"):  # the timeline: one row per snapshot step
-            if n_snap is not None and k in tensors and (tensors[k].dim() < 2 or len(tensors[k]) != n_snap):
-                expected[k] = (n_snap, *tensors[k].shape[1:])
-        checkpoints.check_tensors({k: tensors[k] for k in expected if k in tensors}, expected, path,
-                                  "training state", strict=False)
-        try:
-            self.label_freq_ = tensors["label_freq_"].numpy().astype(np.float64)
-            self._opts, self._opt_pending = None, pending or None
-            if "rng_state" in tensors:
-                self.rng.set_state(tensors["rng_state"].to(torch.uint8))
-            if "acc" in tensors:
-                a = tensors["acc"]
-                self._acc = (a[0].float().to(self.device), a[1].float().to(self.device), int(a[2]))
-            self.step_ = int(meta.get("step", 0))
-            self.d_steps_ = int(meta.get("d_steps", 0))
-            self.g_steps_ = int(meta.get("g_steps", 0))
-            self.box_ = float(meta.get("box", 3.0))
-            self.snapshot_every_ = int(meta.get("snapshot_every", self.config.snapshot_every))
-            self.seconds_ = float(meta.get("seconds", 0.0))
-            self.diverged_ = meta.get("diverged")
-            # checkpoints made before the path was kept were trained in one run of both players
-            path = meta.get("path", [["both", self.step_]] if self.step_ else [])
-            self.path_ = []
-            for phase, n in path:
-                _choice("phase", phase, PHASES)
-                self.path_ = extend_path(self.path_, phase, int(n))
-            if sum(n for _, n in self.path_) != self.step_:
-                raise ValueError(f"its training path {path_text(self.path_)} does not add up to step {self.step_}")
-            self.history_ = list(meta.get("history", []))
-            self.snapshots_ = []
-            if "snap.step" in tensors:
-                sm = meta.get("snapshot_metrics", [])
-                for i, st in enumerate(tensors["snap.step"].tolist()):
-                    self.snapshots_.append(Snapshot(
-                        int(st), tensors["snap.samples"][i].numpy(),
-                        tensors["snap.heat"][i].numpy() if "snap.heat" in tensors else None,
-                        tensors["snap.manifold"][i].numpy() if "snap.manifold" in tensors else None,
-                        sm[i] if i < len(sm) else {}))
-        except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as e:
-            raise checkpoints.CheckpointError(f"Checkpoint {checkpoints._label(path)} holds a training state that "
-                                              f"does not fit its config: {e}", path) from e
-        return self
+#: samples this many times farther out than the data count as exploded (diverged)
+EXPLODED = 1e3
 
-    @property
-    def metrics(self) -> dict:
-        """The latest logged metrics ({} before training)."""
-        return dict(self.history_[-1]) if self.history_ else {}
+
+@torch.no_grad()
+def evaluate(model: GAN) -> dict:
+    """Metrics on the fixed evaluation set (needs data attached by a fit): mean D(real), mean D(fake), the value
+    V = E_r ln D + E_g ln(1 - D), JS estimates (value and grid histogram) and mode coverage; ``fake_finite`` and
+    ``fake_max`` say whether the samples stayed finite and how far out they went."""
+    cfg, ev = model.config, model.trainer
+    fake = model.G(ev.z_eval, ev.y_eval)
+    a_r = model._d(ev.x_eval, ev.y_eval)
+    a_f = model._d(fake, ev.y_eval)
+    m: dict = {}
+    if cfg.loss == "wgan-gp":
+        m.update(d_real=float(a_r.mean()), d_fake=float(a_f.mean()), value=None, js_value=None,
+                 w_estimate=float(a_r.mean() - a_f.mean()))
+    else:
+        V = float((-F.softplus(-a_r)).mean() + (-F.softplus(a_f)).mean())
+        m.update(d_real=float(torch.sigmoid(a_r).mean()), d_fake=float(torch.sigmoid(a_f).mean()),
+                 value=V, js_value=(V + LN4) / 2)
+    fake_np = fake.float().cpu().numpy()
+    m["fake_finite"] = bool(np.isfinite(fake_np).all())
+    m["fake_max"] = float(np.abs(fake_np).max()) if m["fake_finite"] and fake_np.size else float("inf")
+    if cfg.x_dim == 2:
+        m["js_hist"] = histogram_js(ev.x_eval_np, fake_np, model.box_)
+        if ev.modes is not None:
+            m.update(mode_stats(fake_np, *ev.modes))  # core.metrics.mode_coverage: GenLab's one rule
+    return m
+
+
+def checked_evaluate(model: GAN) -> dict:
+    """:func:`evaluate` without ``fake_finite``/``fake_max``; samples that became NaN/inf or exploded (|x| above
+    EXPLODED times the data's largest |x|) raise :class:`TrainingDiverged`, the metrics attached as ``.metrics``."""
+    m = evaluate(model)
+    finite, biggest = m.pop("fake_finite"), m.pop("fake_max")
+    scale = max(1.0, float(np.abs(model.trainer.x_eval_np).max()))
+    reason = None if finite else "the generated samples became nan/inf"
+    if finite and biggest > EXPLODED * scale:
+        reason = f"the generated samples exploded to |x| = {biggest:.3g} (the data lie within |x| <= {scale:.3g})"
+    if reason:
+        e = TrainingDiverged(reason, model.step_, model)
+        e.metrics = {f"test/{k}": v for k, v in m.items() if v is not None}
+        raise e
+    return m
+
+
+@torch.no_grad()
+def take_snapshot(model: GAN, force: bool = False) -> None:
+    """Keep what the timeline redraws of this moment (every ``snapshot_every_`` iterations; ``force``: now)."""
+    cfg, ev = model.config, model.trainer
+    if not force and model.step_ % model.snapshot_every_:
+        return
+    if model.snapshots_ and model.snapshots_[-1].step == model.step_:
+        return
+    n_show = 500 if cfg.x_dim == 2 else 20
+    fake = model.G(ev.z_eval[:n_show], None if ev.y_eval is None else ev.y_eval[:n_show]).cpu().numpy()
+    heat = manifold = None
+    if cfg.x_dim == 2:
+        heat = model.d_grid(40)
+        manifold = model.manifold(15) if not model.conditional else None
+    metrics = model.history_[-1] if model.history_ and model.history_[-1]["step"] == model.step_ else {}
+    model.snapshots_.append(Snapshot(model.step_, fake.astype(np.float32), heat, manifold, dict(metrics)))
+    if len(model.snapshots_) > cfg.max_snapshots:  # thin out: keep every other one, snapshot half as often
+        model.snapshots_ = model.snapshots_[::2]
+        model.snapshot_every_ *= 2
+
+
+# ----------------------------------------------------------------------------- training state
+
+def state_tensors(model: GAN, optimizer: bool = True, snapshots: bool = True) -> dict:
+    """Everything a checkpoint holds as tensors: weights, and optionally Adam's moments + the RNG (so training
+    resumes bit-identically) and the snapshots (so the timeline works after loading)."""
+    t = {f"G.{k}": v for k, v in model.G.state_dict().items()}
+    t.update({f"D.{k}": v for k, v in model.D.state_dict().items()})
+    t["label_freq_"] = torch.as_tensor(model.label_freq_, dtype=torch.float64)
+    tr = model.trainer
+    if optimizer:
+        if tr.opts is not None:
+            states = {n: o.state_dict()["state"] for n, o in zip(("opt_d", "opt_g"), tr.opts)}
+        else:
+            states = tr.opt_pending or {}
+        for name, state in states.items():
+            for i, st in state.items():
+                for key, v in st.items():
+                    t[f"{name}.{i}.{key}"] = torch.as_tensor(v)
+        t["rng_state"] = tr.rng.get_state()
+        if tr.window is not None:  # the open log window: summed d_loss, g_loss (NaN: none yet) and iterations
+            sums, n = tr.window
+            t["acc"] = torch.tensor([sums.get(k, float("nan") if n else 0.0) for k in ("d_loss", "g_loss")] + [n],
+                                    dtype=torch.float64)
+    if snapshots and model.snapshots_:
+        snaps = model.snapshots_
+        t["snap.step"] = torch.tensor([s.step for s in snaps], dtype=torch.int64)
+        t["snap.samples"] = torch.as_tensor(np.stack([s.samples for s in snaps]))
+        if snaps[0].heat is not None:
+            t["snap.heat"] = torch.as_tensor(np.stack([s.heat for s in snaps]))
+        if snaps[0].manifold is not None:
+            t["snap.manifold"] = torch.as_tensor(np.stack([s.manifold for s in snaps]))
+    return t
+
+
+def state_meta(model: GAN) -> dict:
+    """The JSON side of the training state."""
+    return {"step": model.step_, "d_steps": model.d_steps_, "g_steps": model.g_steps_, "box": model.box_,
+            "snapshot_every": model.snapshot_every_, "seconds": round(model.train_seconds_, 3),
+            "diverged": model.diverged_, "path": [list(c) for c in model.path_], "history": model.history_,
+            "snapshot_metrics": [s.metrics for s in model.snapshots_]}
+
+
+def _expected_state(model: GAN, tensors: dict) -> tuple[dict, dict]:
+    """The shapes the training-state tensors must have for this model, and Adam's states they hold."""
+    params = {"opt_d": [p.shape for p in model.D.parameters()], "opt_g": [p.shape for p in model.G.parameters()]}
+    expected = {"label_freq_": (max(model.config.n_classes, 1),)}
+    pending: dict = {}
+    for key, v in tensors.items():
+        name = key.split(".", 1)[0]
+        if name in ("opt_d", "opt_g"):
+            try:
+                _, i, field = key.split(".", 2)
+                i = int(i)
+                if field in ("exp_avg", "exp_avg_sq"):
+                    expected[key] = params[name][i]
+            except (ValueError, IndexError):
+                expected[key] = ()  # a name that fits no parameter: reported as the wrong shape
+                continue
+            # a copy: Adam updates its moments in place, and the loaded tensors may be shared (a cache)
+            pending.setdefault(name, {}).setdefault(i, {})[field] = v.to(model.device).clone()
+    n_snap = len(tensors["snap.step"]) if "snap.step" in tensors and tensors["snap.step"].dim() == 1 else None
+    for k in ("snap.samples", "snap.heat", "snap.manifold"):  # the timeline: one row per snapshot step
+        if n_snap is not None and k in tensors and (tensors[k].dim() < 2 or len(tensors[k]) != n_snap):
+            expected[k] = (n_snap, *tensors[k].shape[1:])
+    return expected, pending
+
+
+def load_state(model: GAN, tensors: dict, meta: dict, path=None) -> GAN:
+    """Restore what :func:`state_tensors` / :func:`state_meta` saved. Every tensor is checked against the networks
+    this config builds before anything is loaded (core.checkpoints.load_weights): a missing tensor, a changed width
+    or a forged file is a CheckpointError naming ``path``, never a traceback."""
+    checkpoints.load_weights(model.G, tensors, path, prefix="G.", what="generator G")
+    checkpoints.load_weights(model.D, tensors, path, prefix="D.", what="discriminator D")
+    expected, pending = _expected_state(model, tensors)
+    checkpoints.check_tensors({k: tensors[k] for k in expected if k in tensors}, expected, path,
+                              "training state", strict=False)
+    try:
+        model.label_freq_ = tensors["label_freq_"].numpy().astype(np.float64)
+        tr = model.trainer
+        tr.opts, tr.opt_pending = None, pending or None
+        if "rng_state" in tensors:
+            tr.rng.set_state(tensors["rng_state"].to(torch.uint8))
+        if "acc" in tensors:
+            d, g, n = tensors["acc"].tolist()
+            tr.window = [{k: v for k, v in (("d_loss", d), ("g_loss", g)) if n and not math.isnan(v)}, int(n)]
+        model.step_ = int(meta.get("step", 0))
+        model.d_steps_ = int(meta.get("d_steps", 0))
+        model.g_steps_ = int(meta.get("g_steps", 0))
+        model.box_ = float(meta.get("box", 3.0))
+        model.snapshot_every_ = int(meta.get("snapshot_every", model.config.snapshot_every))
+        model.train_seconds_ = float(meta.get("seconds", 0.0))
+        model.diverged_ = meta.get("diverged")
+        # checkpoints made before the path was kept were trained in one run of both players
+        trained = meta.get("path", [["both", model.step_]] if model.step_ else [])
+        model.path_ = []
+        for phase, n in trained:
+            _choice("phase", phase, PHASES)
+            model.path_ = extend_path(model.path_, phase, int(n))
+        if sum(n for _, n in model.path_) != model.step_:
+            raise ValueError(f"its training path {path_text(model.path_)} does not add up to step {model.step_}")
+        model.history_ = list(meta.get("history", []))
+        model.snapshots_ = []
+        if "snap.step" in tensors:
+            sm = meta.get("snapshot_metrics", [])
+            for i, st in enumerate(tensors["snap.step"].tolist()):
+                model.snapshots_.append(Snapshot(
+                    int(st), tensors["snap.samples"][i].numpy(),
+                    tensors["snap.heat"][i].numpy() if "snap.heat" in tensors else None,
+                    tensors["snap.manifold"][i].numpy() if "snap.manifold" in tensors else None,
+                    sm[i] if i < len(sm) else {}))
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+        raise checkpoints.CheckpointError(f"Checkpoint {checkpoints._label(path)} holds a training state that "
+                                          f"does not fit its config: {e}", path) from e
+    return model
 
 
 # ----------------------------------------------------------------------------- training paths
@@ -1111,14 +1177,16 @@ def build(config: GANConfig, device: str | None = None) -> GAN:
 
 
 def train(config: GANConfig, data: GANData | None = None, callback=None, *, model: GAN | None = None,
-          steps: int | None = None, phase: str = "both", device: str | None = None) -> GAN:
-    """Train a GAN and return it (deterministic for a given config and seed on CPU).
+          until: int | None = None, device: str | None = None) -> GAN:
+    """Train a GAN and return it (deterministic for a given config and seed on CPU), through
+    :func:`core.training.loop`: one step of the loop is one iteration, k_d D updates and one G update.
 
     - ``data``: a :class:`GANData` (default: :func:`load_data(config) <load_data>`).
-    - ``callback(step, metrics)``: called at every log step (and at step 0); True / "stop" ends training.
+    - ``callback(step, metrics)``: called at every log step (and at step 0) with ``train/...`` and ``test/...``
+      metrics (see :func:`fit`); True / "stop" ends training.
     - ``model``: continue training this model (same config) instead of starting afresh; chunks of
       training give exactly the numbers of one long run.
-    - ``steps``: iterations to run now (default ``config.steps``); ``phase``: see :meth:`GAN.fit`.
+    - ``until``: stop at this iteration (default ``config.steps``); single-player steps are :meth:`GAN.fit`'s.
 
     Raises :class:`TrainingDiverged` (with ``.model``) when a loss or the samples become NaN/inf.
     """
@@ -1131,11 +1199,15 @@ def train(config: GANConfig, data: GANData | None = None, callback=None, *, mode
         model = GAN(config, device)
     elif model.config != config:
         raise ValueError("model was trained with another config; start a new model for a new config.")
-    return model.fit(data, config.steps if steps is None else steps, callback, phase)
+    return model.fit(data, max(0, (config.steps if until is None else int(until)) - model.step_), callback)
 
 
-def save(model: GAN, path, meta: dict | None = None, optimizer: bool = True, snapshots: bool = True):
-    """Save the model as ``path.safetensors`` + ``path.json`` (see core.checkpoints)."""
+def save(model: GAN, path, meta: dict | None = None, optimizer: bool | None = None, snapshots: bool | None = None):
+    """Save the model as ``path.safetensors`` + ``path.json`` (see core.checkpoints). ``optimizer`` (Adam's moments
+    and the RNG: exact resuming) and ``snapshots`` (the timeline) default to True for 2-D data and to False for
+    images, whose checkpoint (the digit cGAN's) is for sampling only."""
+    optimizer = model.config.x_dim == 2 if optimizer is None else optimizer
+    snapshots = model.config.x_dim == 2 if snapshots is None else snapshots
     m = {**model.state_meta(), **(meta or {})}
     return checkpoints.save(path, model.state_tensors(optimizer, snapshots), model.config, FAMILY, m)
 
@@ -1177,7 +1249,7 @@ SHIPPED_2D = {"ring8": ("gan_ring8", "gan_ring8_collapse"), "grid25": ("gan_grid
               **{d: tuple(ck for p, ck in PRESET_CHECKPOINTS.items() if preset(p).data == d)
                  for d in gdata.PACGAN_SETS}}
 MAX_LINK_ITERATIONS = 200_000  # the most a link may ask to be trained again (a few runs at the server's cap)
-CHART_KEYS = ["d_loss", "g_loss", "d_real", "d_fake"]  # the live chart of a progress box
+CHART_KEYS = ["train/d_loss", "train/g_loss", "test/d_real", "test/d_fake"]  # the live chart of a progress box
 _WHOLE = ("k_d", "g_depth", "d_depth", "noise_dim", "pack", "mbstd")
 
 
@@ -1411,13 +1483,14 @@ def current_view(model: GAN, seed: int, heat_res: int = 60) -> dict:
 
 def coverage_verdict(h: dict) -> tuple[str, str] | None:
     """("warning" | "success", text) on mode coverage from a model's latest metrics ``h``, or None."""
-    if "modes" not in h or h["step"] <= 0:
+    if "test/modes" not in h or h["step"] <= 0:
         return None
-    if h["modes"] < h["n_modes"] and h["hq"] > 0.5:
-        return "warning", (f"Right now G covers **{h['modes']} of {h['n_modes']}** modes with {100 * h['hq']:.0f}% "
+    modes, n, hq = h["test/modes"], h["test/n_modes"], h["test/hq"]
+    if modes < n and hq > 0.5:
+        return "warning", (f"Right now G covers **{modes} of {n}** modes with {100 * hq:.0f}% "
                            "high-quality samples: sharp samples, missing modes, the signature of mode collapse.")
-    if h["modes"] == h["n_modes"]:
-        return "success", f"All {h['n_modes']} modes captured, {100 * h['hq']:.0f}% of samples high quality."
+    if modes == n:
+        return "success", f"All {n} modes captured, {100 * hq:.0f}% of samples high quality."
     return None
 
 
@@ -1426,16 +1499,16 @@ def curve_metrics(h: dict, d_kind: str = "prob") -> list[tuple[str, str, str | N
     real and fake data, the JS (or, for a critic, Wasserstein) estimate and the histograms' JS."""
     nan = float("nan")
     if d_kind == "prob":
-        jv = h.get("js_value")
-        rows = [("mean D(real)", f"{h.get('d_real', nan):.3f}", None), ("mean D(fake)", f"{h.get('d_fake', nan):.3f}", None),
+        jv = h.get("test/js_value")
+        rows = [("mean D(real)", f"{h.get('test/d_real', nan):.3f}", None), ("mean D(fake)", f"{h.get('test/d_fake', nan):.3f}", None),
                 ("JS from the value", f"{jv:.3f}" if jv is not None else "-",
                  "(L + ln 4) / 2 with the current D: the JSD if D were optimal, a lower bound otherwise.")]
     else:
-        rows = [("mean critic(real)", f"{h.get('d_real', nan):.3f}", None),
-                ("mean critic(fake)", f"{h.get('d_fake', nan):.3f}", None),
-                ("Wasserstein estimate", f"{h.get('w_estimate', nan):.3f}",
+        rows = [("mean critic(real)", f"{h.get('test/d_real', nan):.3f}", None),
+                ("mean critic(fake)", f"{h.get('test/d_fake', nan):.3f}", None),
+                ("Wasserstein estimate", f"{h.get('test/w_estimate', nan):.3f}",
                  "E_r[f] - E_g[f]: WGAN-GP's critic estimates a Wasserstein distance, not the JSD.")]
-    return rows + [("JS of grid histograms", f"{h.get('js_hist', nan):.3f}",
+    return rows + [("JS of grid histograms", f"{h.get('test/js_hist', nan):.3f}",
                     "40x40 cells over the plot box; 0 = same histogram, ln 2 = 0.693 = no overlap.")]
 
 
@@ -1463,58 +1536,3 @@ def ring_cgan_view(model: GAN, label: int, n: int, seed: int, res: int = 50) -> 
 def digit_images(model: GAN, digit: int, n: int, seed: int) -> np.ndarray:
     """``n`` samples of the digit cGAN for ``digit``, as images (n, 28, 28) in [0, 1]."""
     return to_images(model.sample(n, seed=seed, y=digit))
-
-
-# ----------------------------------------------------------------------------- CLI
-
-def _config_args(p: argparse.ArgumentParser) -> None:
-    for f in dataclasses.fields(GANConfig):
-        typ = type(f.default)
-        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=typ, default=None,
-                       help=f"(default: the preset's, else {f.default!r})")
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m core.gan", description="Train or inspect a GAN checkpoint.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    tr = sub.add_parser("train", help="train a GAN and save it")
-    tr.add_argument("--preset", default="converges", choices=sorted(PRESETS))
-    tr.add_argument("--out", required=True, help="checkpoint path without suffix")
-    tr.add_argument("--threads", type=int, default=1, help="torch threads for this process (default 1: 2-D nets are tiny)")
-    tr.add_argument("--no-optimizer", action="store_true", help="save weights only (smaller; no exact resume)")
-    tr.add_argument("--no-snapshots", action="store_true", help="do not save the timeline snapshots")
-    _config_args(tr)
-    info = sub.add_parser("info", help="print a checkpoint's config and final metrics")
-    info.add_argument("path")
-    args = ap.parse_args(argv)
-
-    if args.cmd == "info":
-        model = load(args.path)
-        print(model.config)
-        print({k: v for k, v in model.metrics.items() if k != "mode_counts"})
-        return 0
-
-    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(GANConfig)
-               if getattr(args, f.name) is not None}
-    config = preset(args.preset, **changes)
-    runtime.set_threads(args.threads)
-
-    def report(step, m):
-        keys = ("d_loss", "g_loss", "d_real", "d_fake", "js_value", "js_hist", "modes", "hq")
-        print(f"step {step:6d}  " + "  ".join(f"{k}={m[k]:.3f}" if isinstance(m.get(k), float) else f"{k}={m.get(k)}"
-                                              for k in keys if k in m), flush=True)
-
-    t0 = time.perf_counter()
-    model = train(config, callback=report)
-    seconds = time.perf_counter() - t0
-    command = "python -m core.gan " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    path = save(model, args.out, meta={"command": command, "train_seconds": round(seconds, 1),
-                                       "preset": args.preset, "torch": torch.__version__},
-                optimizer=not args.no_optimizer, snapshots=not args.no_snapshots)
-    print(f"saved {path} after {seconds:.1f} s; final metrics: "
-          f"{ {k: v for k, v in model.metrics.items() if k != 'mode_counts'} }")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -156,7 +156,7 @@ def draw_overview(view):
     xs = view["xs"]
     st.plotly_chart(ui.shared("overview", vkey, lambda: fig.overview(
         view["z"], view["fake"], real, model.discriminate(real), model.discriminate(view["fake"]), (xs, xs, view["Z"]),
-        box, h.get("d_loss"), h.get("g_loss"), d_kind)), key="overview")
+        box, h.get("train/d_loss"), h.get("train/g_loss"), d_kind)), key="overview")
     st.caption(text.OVERVIEW_CAPTION.format(step=model.step_, d_steps=model.d_steps_, g_steps=model.g_steps_))
 
 
@@ -191,11 +191,11 @@ def draw_curves():
     cols = st.columns(5)
     for col, (label, value, help_) in zip(cols, gan.curve_metrics(h, d_kind)):
         col.metric(label, value, help=help_)
-    if "modes" in h:
-        cols[4].metric("modes captured", f"{h['modes']} / {h['n_modes']}", f"{100 * h['hq']:.0f}% high quality",
+    if "test/modes" in h:
+        cols[4].metric("modes captured", f"{h['test/modes']} / {h['test/n_modes']}", f"{100 * h['test/hq']:.0f}% high quality",
                        delta_color="off")
-    if modes is not None and "mode_counts" in h:
-        st.plotly_chart(fig.mode_bars(h["mode_counts"], model.config.n_eval,
+    if modes is not None and "test/mode_counts" in h:
+        st.plotly_chart(fig.mode_bars(h["test/mode_counts"], model.config.n_eval,
                                       title=f"High-quality samples per mode (of {model.config.n_eval:,}) at iteration "
                                             f"{h['step']:,}"), key="modebars")
         st.caption(text.MODES_CAPTION)
@@ -233,8 +233,8 @@ def draw_preset_figures(view):
         box, data.X[:: max(1, len(data.X) // 800)], view["fake"], (xs, xs, view["Z"]), None, view["arrows"], d_kind,
         title=f"Iteration {model.step_:,} (now)")), key="preset_plane")
     h = model.metrics
-    if b_ is not None and "mode_counts" in h:
-        b_.plotly_chart(fig.mode_bars(h["mode_counts"], model.config.n_eval, title="High-quality samples per mode"),
+    if b_ is not None and "test/mode_counts" in h:
+        b_.plotly_chart(fig.mode_bars(h["test/mode_counts"], model.config.n_eval, title="High-quality samples per mode"),
                         key="preset_modebars")
 
 
@@ -246,5 +246,5 @@ wt.section("cgan", lambda: app.draw_cgan(url, seed), isolated=True)
 
 ui.reproduce(snippets.gan(cfg.replace(steps=int(model.step_)), int(seed), points=Xn if name == "mine" else None),
              "genlab_gan.py")
-ui.show_code(gan.GAN._d_step, gan.GAN._g_step, gan.GAN._g_loss, gan.GAN._packed, gan.mbstd_feature, gan.GAN.evaluate,
+ui.show_code(gan.Trainer.d_step, gan.Trainer.g_step, gan.GAN._g_loss, gan.GAN._packed, gan.mbstd_feature, gan.evaluate,
              gan.histogram_js, gan.gmetrics.mode_coverage)

@@ -28,10 +28,10 @@ def _weights(model):
 def test_discriminator_learns_real_from_fake_with_g_fixed():
     cfg = TINY.replace(lr_d=2e-3)
     data = _data(cfg)
-    model = gan.train(cfg, data, steps=0)
+    model = gan.train(cfg, data, until=0)
     g_before = _weights(model)
     start = model.evaluate()
-    gan.train(cfg, data, model=model, steps=300, phase="d")
+    model.fit(data, 300, phase="d")
     end = model.evaluate()
     # G untouched, D now separates: high on real, low on fake
     for k, v in _weights(model).items():
@@ -47,10 +47,10 @@ def test_discriminator_learns_real_from_fake_with_g_fixed():
 def test_generator_step_raises_d_of_fake(loss):
     cfg = TINY.replace(loss=loss, lr_g=5e-3)
     data = _data(cfg)
-    model = gan.train(cfg, data, steps=200, phase="d")    # D first learns to reject the fakes
+    model = gan.train(cfg, data, until=0).fit(data, 200, phase="d")    # D first learns to reject the fakes
     d_before = _weights(model)
     before = model.evaluate()
-    gan.train(cfg, data, model=model, steps=5, phase="g")  # then only G moves
+    model.fit(data, 5, phase="g")  # then only G moves
     after = model.evaluate()
     for k, v in _weights(model).items():
         if k.startswith("D."):
@@ -61,7 +61,7 @@ def test_generator_step_raises_d_of_fake(loss):
 def test_generator_gradient_arrows_point_uphill_on_d():
     cfg = TINY
     data = _data(cfg)
-    model = gan.train(cfg, data, steps=150, phase="d")
+    model = gan.train(cfg, data, until=0).fit(data, 150, phase="d")
     x, v = model.g_gradients(n=300, seed=3)
     assert x.shape == v.shape == (300, 2)
     step = 0.01 * v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-12)
@@ -73,8 +73,8 @@ def test_full_training_learns_the_ring():
     cfg = gan.preset("converges", steps=1200, log_every=100)
     model = gan.train(cfg)
     first, last = model.history_[0], model.history_[-1]
-    assert last["modes"] >= 4 and last["hq"] > 0.3, last
-    assert last["js_hist"] < first["js_hist"] - 0.2
+    assert last["test/modes"] >= 4 and last["test/hq"] > 0.3, last
+    assert last["test/js_hist"] < first["test/js_hist"] - 0.2
 
 
 # ----------------------------------------------------------------------------- determinism and resuming
@@ -84,8 +84,8 @@ def test_same_config_and_seed_give_identical_samples_and_chunks_equal_one_run():
     a = gan.train(TINY, data)
     b = gan.train(TINY, data)
     assert np.array_equal(a.sample(500, seed=7), b.sample(500, seed=7))
-    c = gan.train(TINY, data, steps=25)
-    gan.train(TINY, data, model=c, steps=35)
+    c = gan.train(TINY, data, until=25)
+    gan.train(TINY, data, model=c)
     assert np.array_equal(a.sample(500, seed=7), c.sample(500, seed=7))
     strip = lambda h: [{k: v for k, v in m.items() if k != "seconds"} for m in h]
     assert strip(a.history_) == strip(c.history_)
@@ -160,10 +160,12 @@ def test_callback_stops_training_and_sees_metrics():
     assert model.step_ == 20
     assert [s for s, _ in seen] == [0, 20]
     m = seen[-1][1]
-    for key in ("d_loss", "g_loss", "d_real", "d_fake", "value", "js_value", "js_hist", "modes", "hq", "mode_counts"):
+    for key in ("train/d_loss", "train/g_loss", "test/d_real", "test/d_fake", "test/value", "test/js_value",
+                "test/js_hist", "test/modes", "test/hq", "test/mode_counts"):
         assert key in m, key
-    assert m["n_modes"] == 8 and len(m["mode_counts"]) == 8
-    assert math.isclose(m["js_value"], (m["value"] + math.log(4)) / 2)
+    assert m["test/n_modes"] == 8 and len(m["test/mode_counts"]) == 8
+    assert math.isclose(m["test/js_value"], (m["test/value"] + math.log(4)) / 2)
+    assert {k.split("/")[0] for k in m} == {"train", "test"}  # the protocol's keys only
 
 
 def test_snapshots_thin_out_and_keep_the_timeline():
@@ -209,8 +211,9 @@ def test_nan_training_is_reported_not_hidden():
     with torch.no_grad():
         model.G.mlp[0].weight[0, 0] = float("nan")
     with pytest.raises(gan.TrainingDiverged) as e:
-        gan.train(TINY.replace(steps=10), data, model=model, steps=30)
-    assert "nan" in str(e.value) and e.value.model is model and e.value.step == 20
+        gan.train(TINY.replace(steps=10), data, model=model, until=40)
+    # the losses are checked at every iteration (core.training.loop): the first one with a NaN loss, iteration 10
+    assert "nan" in str(e.value) and e.value.model is model and e.value.step == 10
     assert model.history_[-1]["diverged"]
     with pytest.raises(gan.TrainingDiverged):  # a diverged model refuses to continue silently
         model.fit(data, 1)
@@ -228,9 +231,9 @@ def test_huge_learning_rate_diverges_with_a_clear_reason(lr):
 def test_zero_learning_rate_changes_nothing():
     cfg = TINY.replace(lr_d=0.0, lr_g=0.0, steps=20)
     data = _data(cfg)
-    m0 = gan.train(cfg, data, steps=0)
+    m0 = gan.train(cfg, data, until=0)
     w0 = _weights(m0)
-    gan.train(cfg, data, model=m0, steps=20)
+    gan.train(cfg, data, model=m0)
     for k, v in _weights(m0).items():
         assert torch.equal(v, w0[k]), k
 
@@ -251,8 +254,8 @@ def test_checkpoint_round_trip_is_bit_identical_and_resumes_exactly(tmp_path):
     assert [s.step for s in loaded.snapshots_] == [s.step for s in model.snapshots_]
     assert np.array_equal(loaded.snapshots_[-1].heat, model.snapshots_[-1].heat)
     # resuming the loaded model continues exactly as the original would have
-    gan.train(cfg, data, model=model, steps=30)
-    gan.train(cfg, data, model=loaded, steps=30)
+    model.fit(data, 30)
+    loaded.fit(data, 30)
     assert np.array_equal(model.sample(100, seed=1), loaded.sample(100, seed=1))
     strip = lambda h: [{k: v for k, v in m.items() if k != "seconds"} for m in h]
     assert strip(model.history_) == strip(loaded.history_)
@@ -265,11 +268,11 @@ def test_models_built_from_shared_tensors_do_not_touch_them(tmp_path):
     tensors, record = checkpoints.load(tmp_path / "g")
     pristine = {k: v.clone() for k, v in tensors.items()}
     a = gan.GAN(TINY.replace(steps=30)).load_state(tensors, record["meta"])
-    gan.train(TINY.replace(steps=30), data, model=a, steps=40)
+    gan.train(TINY.replace(steps=30), data, model=a, until=70)
     for k, v in tensors.items():
         assert torch.equal(v, pristine[k]), k
     b = gan.GAN(TINY.replace(steps=30)).load_state(tensors, record["meta"])
-    gan.train(TINY.replace(steps=30), data, model=b, steps=40)
+    gan.train(TINY.replace(steps=30), data, model=b, until=70)
     assert np.array_equal(a.sample(50, seed=0), b.sample(50, seed=0))
 
 
@@ -287,9 +290,9 @@ def test_shipped_checkpoints_load_and_are_trained():
     reg = {k: v for k, v in checkpoints.registry().items() if v["family"] == "gan"}
     assert "gan_ring8" in reg and "gan_mnist_cgan" in reg
     for name, rec in reg.items():
-        assert rec["meta"]["command"].startswith("python -m core.gan train")
+        assert rec["meta"]["command"].startswith("python -m core train gan ")
         model = gan.load_shipped(name, device="cpu")
-        m = model.metrics
+        m = {k.removeprefix("test/"): v for k, v in model.metrics.items()}
         if model.config.data == "ring8" and rec["meta"].get("preset") == "mode_collapse":
             # the collapse lesson's GAN: sharp samples on a few modes only
             assert m["modes"] < 8 and m["hq"] >= 0.9, (name, m["modes"], m["hq"])
@@ -392,14 +395,14 @@ def test_packing_feeds_d_m_samples_concatenated_and_trains():
     assert p.shape == (3, 4) and torch.equal(p[1], torch.tensor([4.0, 5.0, 6.0, 7.0]))  # samples 2 and 3 side by side
     assert model._packed(x[:5]).shape == (3, 4)  # an incomplete last pack is filled with the first samples
     data = _data(cfg)
-    gan.train(cfg, data, model=model, steps=0)
+    gan.train(cfg, data, model=model, until=0)
     first = model.evaluate()
-    gan.train(cfg, data, model=model, steps=60, phase="d")  # a few D steps: D separates packs of real from fake
+    model.fit(data, 60, phase="d")  # a few D steps: D separates packs of real from fake
     d = model.evaluate()
     assert d["d_real"] > first["d_real"] and d["d_fake"] < first["d_fake"]
-    assert model.history_[-1]["d_loss"] < 1.3 < math.log(4) and math.isfinite(model.history_[-1]["d_loss"])
-    gan.train(cfg, data, model=model, steps=20)
-    assert all(math.isfinite(h["g_loss"]) for h in model.history_ if h.get("g_loss") is not None)
+    assert model.history_[-1]["train/d_loss"] < 1.3 < math.log(4) and math.isfinite(model.history_[-1]["train/d_loss"])
+    model.fit(data, 20)
+    assert all(math.isfinite(h["train/g_loss"]) for h in model.history_ if h.get("train/g_loss") is not None)
     assert model.d_grid(10).shape == (10, 10) and model.g_gradients(15)[1].shape == (15, 2)
 
 
@@ -410,9 +413,9 @@ def test_minibatch_std_feature_and_d_input():
     assert f[0, 0] == pytest.approx(0.5, abs=1e-3) and f[1, 0] == f[0, 0]  # std (1, 0) averaged over the coordinates
     assert f[2, 0] == pytest.approx(1e-4, rel=0.01)                # a group of identical samples: ~0
     cfg = TINY.replace(mbstd=4)
-    model = gan.train(cfg, _data(cfg), steps=20)
+    model = gan.train(cfg, _data(cfg), until=20)
     assert model.D.mlp[0].in_features == 3 and model._mbstd_ref > 0
-    assert math.isfinite(model.history_[-1]["d_loss"]) and model.discriminate(np.zeros((3, 2))).shape == (3,)
+    assert math.isfinite(model.history_[-1]["train/d_loss"]) and model.discriminate(np.zeros((3, 2))).shape == (3,)
     with pytest.raises(ValueError):
         gan.GANConfig(mbstd=1)
     with pytest.raises(ValueError):

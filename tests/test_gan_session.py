@@ -194,17 +194,17 @@ def test_current_view_and_the_texts_the_page_quotes(data):
     assert [r[0] for r in rows] == ["mean D(real)", "mean D(fake)", "JS from the value", "JS of grid histograms"]
     assert [r[0] for r in gan.curve_metrics({}, "critic")][2] == "Wasserstein estimate"
     assert gan.curve_metrics({}, "critic")[0][1] == "nan"
-    h = {"step": 10, "modes": 3, "n_modes": 8, "hq": 0.9}
+    h = {"step": 10, "test/modes": 3, "test/n_modes": 8, "test/hq": 0.9}
     assert gan.coverage_verdict(h)[0] == "warning" and "**3 of 8**" in gan.coverage_verdict(h)[1]
-    assert gan.coverage_verdict({**h, "modes": 8})[0] == "success"
-    assert gan.coverage_verdict({**h, "hq": 0.2}) is None and gan.coverage_verdict({**h, "step": 0}) is None
+    assert gan.coverage_verdict({**h, "test/modes": 8})[0] == "success"
+    assert gan.coverage_verdict({**h, "test/hq": 0.2}) is None and gan.coverage_verdict({**h, "step": 0}) is None
     assert gan.origin_of("fresh", 0)["short"] == "from untrained"
 
     def missing(ck):
         raise checkpoints.CheckpointError("gone", ck)
 
     assert gan.measured("pacgan2", missing) == "(checkpoint `gan_ring8p_pacgan2` missing: no measured number)"
-    record = {"meta": {"history": [{"step": 100, "modes": 8, "n_modes": 8, "hq": 0.95}]}}
+    record = {"meta": {"history": [{"step": 100, "test/modes": 8, "test/n_modes": 8, "test/hq": 0.95}]}}
     assert gan.measured("pacgan2", lambda ck: record).startswith("Measured: 8/8 modes, 95 % HQ after 100")
 
 

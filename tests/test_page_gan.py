@@ -54,7 +54,7 @@ def test_gan_views_open_trained_each_with_its_own_figures():
         _assert_view(at, label)
         assert len(at.get("plotly_chart")) == VIEW_CHARTS[label]
         assert at.selectbox(key="data").value == "ring8"
-        assert "Opened trained: shipped checkpoint `gan_ring8`, made by `python -m core.gan train" in captions(at)
+        assert "Opened trained: shipped checkpoint `gan_ring8`, made by `python -m core train gan" in captions(at)
         assert at.button(key="train") and at.toggle(key="play").value is False  # the controls are in every view
         link = at.sidebar.code[0].value
         assert ("view=" in link) == (label != GAME), link
@@ -340,11 +340,11 @@ def test_gan_lessons_open_on_what_they_describe():
     # PacGAN's ring collapsed by a strong D (the collapse_pacgan preset's shipped checkpoint)
     assert "shipped checkpoint `gan_ring8p_collapse`" in captions(at) and _step(at) == 4000
     h = at.session_state["_gan_model"]["model"].metrics
-    assert h["modes"] < 8, h
+    assert h["test/modes"] < 8, h
     assert [c.proto.id.split("-")[-1] for c in at.get("plotly_chart")] == ["preset_plane", "preset_modebars"]
     at = open_page(GAN, lesson[5].query())
     assert_ok(at)
-    assert not _statuses(at) and at.session_state["_gan_model"]["model"].metrics["modes"] == 8
+    assert not _statuses(at) and at.session_state["_gan_model"]["model"].metrics["test/modes"] == 8
 
 
 def test_gan_status_names_the_gan_shown_after_training_and_play():

@@ -213,7 +213,7 @@ def train_digits_live(mcfg, key: str, again: bool = False, restoring: bool = Fal
             progress.done("Training diverged", ok=False)
             st.error(str(e), icon=":material/error:")
             return None
-        progress.done(f"Trained {m.step_:,} iterations in {m.seconds_:.0f} s")
+        progress.done(f"Trained {m.step_:,} iterations in {m.train_seconds_:.0f} s")
         return m
 
     live_digit_store().train(key, fit, steps=mcfg.steps, every=mcfg.log_every, again=again, restoring=restoring,

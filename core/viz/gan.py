@@ -256,7 +256,7 @@ def overview(z, fake, real, d_real, d_fake, heat, box: float, d_loss, g_loss, d_
 # ----------------------------------------------------------------------------- curves
 
 def curves(history: list[dict], marker_step: int | None = None, d_kind: str = "prob", height: int = 560) -> go.Figure:
-    """Training curves in four panels: the losses; mean D(real) and D(fake) (-> 0.5); the JS estimates
+    """Training curves of a GAN's history (``train/...`` and ``test/...`` keys, see core.gan.fit) in four panels: the losses; mean D(real) and D(fake) (-> 0.5); the JS estimates
     (value function and grid histogram, with ln 2); and mode coverage / high-quality share where known."""
     H = [h for h in history if h]
     steps = [h["step"] for h in H]
@@ -274,21 +274,21 @@ def curves(history: list[dict], marker_step: int | None = None, d_kind: str = "p
                                  hovertemplate=name + " at step %{x}: %{y:.3f}<extra></extra>", connectgaps=False),
                       row=row, col=col, secondary_y=secondary if (row, col) == (2, 2) else None)
 
-    line("d_loss", "D loss", D_COLOR, 1, 1)
-    line("g_loss", "G loss", G_COLOR, 1, 1)
-    line("d_real", "D(real)", REAL, 1, 2)
-    line("d_fake", "D(fake)", FAKE, 1, 2)
+    line("train/d_loss", "D loss", D_COLOR, 1, 1)
+    line("train/g_loss", "G loss", G_COLOR, 1, 1)
+    line("test/d_real", "D(real)", REAL, 1, 2)
+    line("test/d_fake", "D(fake)", FAKE, 1, 2)
     if d_kind == "prob":
         fig.add_hline(y=0.5, line=dict(color="#999", dash="dot"), row=1, col=2,
                       annotation_text="0.5: D cannot tell", annotation_position="bottom right")
-    line("js_value", "JS from the value: (L + ln 4) / 2", "#CC79A7", 2, 1)
-    line("js_hist", "JS of grid histograms", "#56B4E9", 2, 1, dash="dash")
+    line("test/js_value", "JS from the value: (L + ln 4) / 2", "#CC79A7", 2, 1)
+    line("test/js_hist", "JS of grid histograms", "#56B4E9", 2, 1, dash="dash")
     fig.add_hline(y=LN2, line=dict(color="#999", dash="dot"), row=2, col=1, annotation_text="ln 2 (no overlap)",
                   annotation_position="bottom right")
-    if any("modes" in h for h in H):
-        line("modes", "modes captured", "#000000", 2, 2)
-        line("hq", "high-quality share (%)", "#E69F00", 2, 2, dash="dash", secondary=True, scale=100)
-        n = next(h["n_modes"] for h in H if "n_modes" in h)
+    if any("test/modes" in h for h in H):
+        line("test/modes", "modes captured", "#000000", 2, 2)
+        line("test/hq", "high-quality share (%)", "#E69F00", 2, 2, dash="dash", secondary=True, scale=100)
+        n = next(h["test/n_modes"] for h in H if "test/n_modes" in h)
         fig.update_yaxes(range=[0, n + 0.5], row=2, col=2, secondary_y=False, title_text="modes")
         fig.update_yaxes(range=[0, 101], row=2, col=2, secondary_y=True, title_text="% HQ", showgrid=False,
                          tickvals=[0, 25, 50, 75, 90, 100])
