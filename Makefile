@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-dev bench clean
+.PHONY: run test test-fast lint install install-dev bench clean
 
 # Where pip may also look for PyTorch. PyPI's Linux torch wheel is the CUDA build (several GB with its libraries),
 # so on a machine without an NVIDIA GPU the installs add PyTorch's CPU index, but only when that index answers:
@@ -42,6 +42,15 @@ run: install
 
 test: install-dev
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# The inner loop (under 2 minutes on 2 cores): core units and a smoke run of every page, no browser, no servers,
+# no long training (tests marked slow; pytest.ini says which). `make test` still runs everything.
+test-fast: install-dev
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
+
+# ruff, configured in pyproject.toml: zero findings is the bar (.ci/run runs it before the tests)
+lint: install-dev
+	$(BIN)/ruff check .
 
 bench: install-dev
 	$(BIN)/python bench/bench_app.py

@@ -78,3 +78,19 @@ def redis_server():
     yield url, proc
     proc.terminate()
     proc.wait(5)
+
+
+#: Files whose tests start servers or browsers, or open the pages in AppTest link by link and view by view: marked
+#: ``slow``, so ``make test-fast`` (``-m "not slow"``: the core units and tests/test_smoke.py's page smoke) stays
+#: under two minutes on two cores. ``make test`` runs everything.
+SLOW_FILES = {
+    "test_app.py", "test_browser.py", "test_class_browser.py", "test_class_deploy.py", "test_class_mode.py",
+    "test_deploy.py", "test_hostile.py", "test_hosting.py", "test_lessons.py", "test_links.py", "test_live_links.py",
+    "test_loader_gate.py", "test_paths.py", "test_server_slots.py", "test_sessions.py", "test_stclient.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_FILES or item.path.name.startswith("test_page_"):
+            item.add_marker(pytest.mark.slow)
