@@ -30,25 +30,20 @@ the judge's features of images drawn for the same prompt.
 Real Stable Diffusion: :func:`load_pipeline` loads any diffusers text-to-image checkpoint (a local folder or a hub
 id) with ``AutoPipelineForText2Image.from_pretrained``, half precision on CUDA; :func:`generate` drives both.
 
-CLI (the shipped pipeline is made with it; the commands are in ``checkpoints/t2i_shapes/genlab.json``)::
+Command line (the shipped pipeline is made with it; the commands are in ``checkpoints/t2i_shapes/genlab.json``)::
 
-    python -m core.text_to_image train-vae --out /tmp/t2i_vae --threads 1
-    python -m core.text_to_image train --vae /tmp/t2i_vae --out checkpoints/t2i_shapes --threads 1
-    python -m core.text_to_image train-evaluator --out checkpoints/t2i_evaluator --threads 1
-    python -m core.text_to_image sample checkpoints/t2i_shapes "a small red circle in the top left"
+    python -m core train text_to_image --vae /tmp/t2i_vae --out checkpoints/t2i_shapes --threads 1
+
+The autoencoder is trained apart (:func:`train_vae`, saved by :func:`save_vae`: ``AUXILIARY``) before the UNet.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
-import dataclasses
 import inspect
 import json
 import math
 import re
-import shlex
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -56,11 +51,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core import checkpoints, runtime, shapes
-from core.training import TrainingDiverged
+from core import checkpoints, runtime, shapes, training
+from core.training import Config
 from core.training import check_choice as _choice
 
 FAMILY = "text_to_image"
+LIKELIHOOD = "none"                     # no density: classifier-free guided sampling from a prompt
 MINI = "genlab-mini"                    # the model choice that means "the pipeline trained here"
 SHIPPED = "t2i_shapes"                  # checkpoints/t2i_shapes/: the shipped pipeline folder
 EVALUATOR = "t2i_evaluator"             # checkpoints/t2i_evaluator.{safetensors,json}
@@ -82,10 +78,10 @@ SCHEDULERS = {
 # ================================================================================================ configs
 
 @dataclass(frozen=True)
-class VAEConfig:
+class VAEConfig(Config):
     n_images: int = 16000                 # captioned images generated for training (core.shapes.dataset)
     data_seed: int = 0                    # seed of the generated data
-    channels: tuple = (16, 32, 32)        # AutoencoderKL block_out_channels: 32 -> 16 -> 8 pixels
+    channels: tuple[int, ...] = (16, 32, 32)  # AutoencoderKL block_out_channels: 32 -> 16 -> 8 pixels
     latent_channels: int = 4              # channels of the 8 x 8 latent (Stable Diffusion: 4)
     kl_weight: float = 1e-6               # weight of KL(q(z|x) || N(0, I)) (Stable Diffusion's VAE: about 1e-6)
     lr: float = 2e-3                      # AdamW learning rate (cosine decay)
@@ -100,12 +96,13 @@ class VAEConfig:
 
 
 @dataclass(frozen=True)
-class T2IConfig:
+class T2IConfig(Config):
+    vae: str = ""                         # folder of the trained AutoencoderKL (train_vae, save_vae) whose latents are diffused
     n_images: int = 16000                 # captioned images (one caption each) generated for training
     data_seed: int = 0                    # seed of the generated data (the VAE must have been trained on the same)
     two_share: float = 0.3                # share of images with two shapes
     max_length: int = MAX_LENGTH          # tokens per prompt (padded / truncated), the tokenizer's limit
-    channels: tuple = (32, 64, 64)        # UNet2DConditionModel block_out_channels on the 8 x 8 latent (8, 4, 2)
+    channels: tuple[int, ...] = (32, 64, 64)  # UNet2DConditionModel block_out_channels on the 8 x 8 latent (8, 4, 2)
     layers_per_block: int = 1             # resnets per block
     heads: int = 4                        # attention heads (diffusers' attention_head_dim = number of heads)
     T: int = 1000                         # training timesteps
@@ -454,37 +451,45 @@ def training_data(n: int, seed: int, two_share: float = 0.3):
 _DATA_CACHE: dict = {}
 
 
+def _start(model, config) -> None:
+    """Give a model the training state :func:`core.training.loop` keeps on it (steps done, history, seconds)."""
+    model.train_config, model.step_, model.history_, model.train_seconds_ = config, 0, [], 0.0
+
+
 def train_vae(config: VAEConfig, callback=None, device: str | None = None):
     """Train the AutoencoderKL on the generated images (reconstruction MSE + kl_weight * KL), then set
-    ``scaling_factor`` = 1 / std of the latents, as Stable Diffusion's 0.18215 makes its latents unit-variance."""
+    ``scaling_factor`` = 1 / std of the latents, as Stable Diffusion's 0.18215 makes its latents unit-variance.
+
+    Through :func:`core.training.loop` in one go (``train/mse`` every 100 steps; the callback may stop it): its noise
+    is one generator's stream for the whole run, so it does not resume."""
     import torch
 
     device = device or runtime.pick_device()
     images, _, _ = training_data(config.n_images, config.data_seed)
     X = torch.from_numpy(shapes.to_tensor_range(images)).to(device)
     vae = build_vae(config).to(device).train()
+    _start(vae, config)
     opt = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.0)
     gen = runtime.torch_generator(config.seed)
-    losses = []
-    for step in range(1, config.steps + 1):
-        x = X[torch.from_numpy(_batch_index(len(X), config.batch_size, config.seed, step)).to(device)]
+
+    def step(s: int) -> dict:
+        k = s + 1                                                      # this trainer counts its steps from 1
+        x = X[torch.from_numpy(_batch_index(len(X), config.batch_size, config.seed, k)).to(device)]
         post = vae.encode(x).latent_dist
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen).to(device)
         rec = vae.decode(z).sample
         mse = torch.nn.functional.mse_loss(rec, x)
         kl = post.kl().mean() / x[0].numel()
         loss = mse + config.kl_weight * kl * x[0].numel()
-        if not torch.isfinite(loss):
-            raise TrainingDiverged("the autoencoder's loss is NaN/inf", step, vae)
+        training.check_terms({"autoencoder's loss": loss}, s, vae)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         for g in opt.param_groups:
-            g["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * step / max(config.steps, 1)))
-        opt.step()
-        losses.append(float(mse.detach()))
-        if callback is not None and step % 100 == 0 and callback(step, {"mse": float(np.mean(losses[-100:]))}):
-            break
+            g["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * k / max(config.steps, 1)))
+        training.clip_and_step(opt, vae.parameters(), 1.0)
+        return {"mse": mse}
+
+    training.loop(vae, step, end=config.steps, log_every=100, eval_every=100, callback=callback)
     vae.eval()
     with torch.no_grad():
         z = torch.cat([vae.encode(X[i:i + 512]).latent_dist.mean for i in range(0, min(len(X), 4096), 512)])
@@ -492,24 +497,60 @@ def train_vae(config: VAEConfig, callback=None, device: str | None = None):
     return vae
 
 
-def train(config: T2IConfig, vae, callback=None, device: str | None = None, text_encoder=None, tokenizer=None,
-          unet=None, ema_unet=None, start_step: int = 0, state: dict | None = None):
+def save_vae(vae, out, meta: dict | None = None) -> Path:
+    """``save_pretrained(out)`` plus ``genlab.json`` (its config, steps, seconds and ``meta``, e.g. the command)."""
+    vae.save_pretrained(out)
+    record = {"config": getattr(vae, "train_config", None), "step": getattr(vae, "step_", None),
+              "history": getattr(vae, "history_", []), "seconds": round(getattr(vae, "train_seconds_", 0.0)),
+              **(meta or {})}
+    (Path(out) / META_FILE).write_text(json.dumps(checkpoints._plain(record), indent=2) + "\n")
+    return Path(out)
+
+
+def load_vae(path, device: str | None = None):
+    """An AutoencoderKL saved by :func:`save_vae` (safetensors only)."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL.from_pretrained(str(path), use_safetensors=True).to(device or runtime.pick_device())
+
+
+#: A fresh noise generator every this many steps, seeded from (seed, step): the shipped pipeline was trained in
+#: chunks of 1,000 steps that each started one, so one run of ``--steps 6000`` gives its weights.
+RESEED_EVERY = 1000
+
+
+def train(config: T2IConfig, data=None, callback=None, *, model=None, until: int | None = None,
+          device: str | None = None, vae=None, text_encoder=None, tokenizer=None):
     """Train the UNet on the VAE's latents of the generated images with their captions (Algorithm 1 of the
     lecture, conditioned): minimise || eps - eps_theta(sqrt(a_bar_t) z_0 + sqrt(1 - a_bar_t) eps, t, c) ||^2,
     with c the caption's token states, replaced by the empty prompt's with probability ``p_uncond``.
 
-    The encoder is frozen, so every caption's token states are computed once up front and only the UNet runs
-    per step. ``callback(step, metrics)`` may return True to stop. Returns the pipeline (EMA weights).
+    - ``data``: ``(images, captions, things)`` (default :func:`training_data` of the config); ``vae``: the trained
+      AutoencoderKL (default: loaded from ``config.vae``).
+    - The encoder is frozen, so every caption's token states are computed once up front and only the UNet runs
+      per step. Through :func:`core.training.loop`: ``callback(step, metrics)`` gets ``train/loss`` every
+      ``log_every`` steps and may return True or "stop" to stop.
+    - Returns the pipeline (EMA weights) with ``step_``, ``history_``, ``train_seconds_`` and ``train_state`` (the
+      training UNet, the optimizer's and the generator's state): ``model=`` resumes it, bit-identical to one long
+      run; ``until`` stops at that step.
+
     Deterministic for a given config and seed on CPU. Raises TrainingDiverged on NaN/inf.
     """
     import torch
 
-    device = device or runtime.pick_device()
-    tokenizer = tokenizer or load_tokenizer(config.max_length)
-    text_encoder = text_encoder or load_text_encoder()
-    st = state if state is not None else {}
+    if model is not None:
+        if model.train_config.replace(steps=config.steps) != config:
+            raise ValueError("Can only resume a pipeline trained with the same config (apart from steps).")
+        vae, text_encoder, tokenizer, ema_unet = model.vae, model.text_encoder, model.tokenizer, model.unet
+        device, st = str(ema_unet.device), model.train_state
+    else:
+        device, st = device or runtime.pick_device(), {}
+        vae = vae if vae is not None else load_vae(config.vae, device)
+        tokenizer = tokenizer or load_tokenizer(config.max_length)
+        text_encoder = text_encoder or load_text_encoder()
     if "latent_mean" not in st:
-        images, caps, _ = training_data(config.n_images, config.data_seed, config.two_share)
+        images, caps, _ = data if data is not None else training_data(config.n_images, config.data_seed,
+                                                                      config.two_share)
         X = torch.from_numpy(shapes.to_tensor_range(images))
         vae_d = vae.to(device).eval()
         with torch.no_grad():
@@ -518,24 +559,32 @@ def train(config: T2IConfig, vae, callback=None, device: str | None = None, text
         st["latent_std"] = torch.cat([d.std for d in dists]).float()
         st["states"] = encode_text(text_encoder.to(device), tokenizer, caps).to(torch.bfloat16)  # halves memory
         st["null"] = encode_text(text_encoder, tokenizer, [""]).float()
-        if callback is not None:
-            callback(0, {"cached_captions": len(caps)})
     mean, std, states, null = st["latent_mean"], st["latent_std"], st["states"], st["null"]
     sf = float(vae.config.scaling_factor)
     noise_sched = train_scheduler(config)
     alpha_bar = noise_sched.alphas_cumprod.to(device)
-    unet = unet if unet is not None else build_unet(config, mean.shape[1], mean.shape[2], states.shape[-1])
+    unet = st["unet"] if "unet" in st else build_unet(config, mean.shape[1], mean.shape[2], states.shape[-1])
     unet = unet.to(device).train()
-    ema_unet = ema_unet if ema_unet is not None else copy.deepcopy(unet).requires_grad_(False)
+    if model is None:
+        ema_unet = copy.deepcopy(unet).requires_grad_(False)
+        model = make_pipeline(ema_unet, vae, scheduler=make_scheduler("DDIM", noise_sched.config),
+                              tokenizer=tokenizer, text_encoder=text_encoder, config=config)
+        _start(model, config)
+        model.train_state = st
     ema_unet.to(device).eval()
     opt = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=0.0)
     if "opt" in st:
         opt.load_state_dict(st["opt"])
-    params, ema_params = list(unet.parameters()), list(ema_unet.parameters())
-    gen = torch.Generator().manual_seed(config.seed * 1_000_003 + start_step)
-    losses, step = [], start_step
-    for step in range(start_step + 1, config.steps + 1):
-        idx = torch.from_numpy(_batch_index(len(mean), config.batch_size, config.seed, step))
+    params = list(unet.parameters())
+    gen = torch.Generator()
+    if "generator" in st:
+        gen.set_state(st["generator"])
+
+    def step(s: int) -> dict:
+        if s % RESEED_EVERY == 0:
+            gen.manual_seed(config.seed * 1_000_003 + s)
+        k = s + 1                                                              # this trainer counts from 1
+        idx = torch.from_numpy(_batch_index(len(mean), config.batch_size, config.seed, k))
         z0 = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=gen)) * sf
         c = states[idx].float()
         drop = torch.rand(len(idx), generator=gen) < config.p_uncond          # classifier-free: null caption
@@ -548,28 +597,31 @@ def train(config: T2IConfig, vae, callback=None, device: str | None = None, text
         with runtime.autocast(device, config.precision):  # bf16 only where the device runs it natively
             pred = unet(z_t, t, encoder_hidden_states=c).sample
         loss = torch.nn.functional.mse_loss(pred.float(), eps)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged("the UNet's loss is NaN/inf", step, make_pipeline(ema_unet, vae, config=config,
-                                                                                     tokenizer=tokenizer,
-                                                                                     text_encoder=text_encoder))
+        training.check_terms({"UNet's loss": loss}, s, model)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
         for g in opt.param_groups:
-            g["lr"] = config.lr * min(1.0, step / 500)
-        opt.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(ema_params, params, 1 - min(config.ema, (1 + step) / (10 + step)))
-        losses.append(float(loss.detach()))
-        if step % config.log_every == 0 and callback is not None:
-            if callback(step, {"loss": float(np.mean(losses[-config.log_every:]))}):
-                break
-    st["opt"] = opt.state_dict()
-    st["step"] = step
-    st["unet"], st["ema_unet"] = unet, ema_unet
-    return make_pipeline(ema_unet.eval(), vae.eval(), scheduler=make_scheduler("DDIM", noise_sched.config),
-                         tokenizer=tokenizer, text_encoder=text_encoder, config=config)
+            g["lr"] = config.lr * min(1.0, k / 500)
+        training.clip_and_step(opt, params, config.grad_clip)
+        training.ema_update(ema_unet, unet, config.ema, k)
+        return {"loss": loss}
+
+    end = config.steps if until is None else min(int(until), config.steps)
+    try:
+        training.loop(model, step, end=end, log_every=config.log_every, eval_every=config.log_every,
+                      callback=callback)
+    finally:
+        ema_unet.eval(), vae.eval()
+    model.train_config = config
+    st.update(opt=opt.state_dict(), generator=gen.get_state(), unet=unet)
+    return model
+
+
+def save(model, path, meta: dict | None = None) -> Path:
+    """Save a trained pipeline folder (:func:`save_pipeline`) with its config, steps, history and seconds."""
+    return save_pipeline(model, path, {"config": model.train_config, "step": model.step_, "history": model.history_,
+                                       "seconds": round(model.train_seconds_), "precision": model.train_config.precision,
+                                       **(meta or {})})
 
 
 # ================================================================================================ save / load
@@ -1035,7 +1087,7 @@ class AttributeEvaluator:
                 g["lr"] = 2e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
             opt.step()
             if callback is not None and step % 100 == 0:
-                callback(step, {"loss": float(loss)})
+                callback(step, {"train/loss": float(loss)})
         return cls(net.eval(), {"n": n, "steps": steps, "seed": seed, "data_seed": data_seed})
 
     def save(self, path, meta: dict | None = None):
@@ -1101,85 +1153,25 @@ class AttributeEvaluator:
         return float(d[np.triu_indices(len(f), 1)].mean() / (np.linalg.norm(f, axis=1).mean() + 1e-8))
 
 
-# ================================================================================================ CLI
+@dataclass(frozen=True)
+class JudgeConfig(Config):
+    """The settings of :meth:`AttributeEvaluator.train` (what ``checkpoints/t2i_evaluator.json`` records)."""
 
-def _cli(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m core.text_to_image", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    pv = sub.add_parser("train-vae", help="train the AutoencoderKL on the generated images")
-    pt = sub.add_parser("train", help="train the UNet (needs a trained VAE) and save the pipeline folder")
-    pe = sub.add_parser("train-evaluator", help="train the attribute evaluator")
-    ps = sub.add_parser("sample", help="generate images for a prompt and save a PNG grid")
-    for q, cls in ((pv, VAEConfig), (pt, T2IConfig)):
-        for f in dataclasses.fields(cls):
-            typ = f.type if isinstance(f.type, type) else eval(f.type)  # noqa: S307 - our own annotations
-            if typ is tuple:
-                q.add_argument("--" + f.name.replace("_", "-"), type=lambda s: tuple(int(v) for v in s.split(",")),
-                               default=f.default)
-            else:
-                q.add_argument("--" + f.name.replace("_", "-"), type=typ, default=f.default)
-        q.add_argument("--out", required=True)
-        q.add_argument("--threads", type=int, default=None)
-    pt.add_argument("--vae", required=True, help="folder of a train-vae result")
-    pt.add_argument("--save-every", type=int, default=2000, help="save the pipeline every this many steps")
-    pe.add_argument("--out", required=True)
-    pe.add_argument("--n", type=int, default=12000)
-    pe.add_argument("--steps", type=int, default=1500)
-    pe.add_argument("--seed", type=int, default=0)
-    pe.add_argument("--threads", type=int, default=None)
-    ps.add_argument("path")
-    ps.add_argument("prompt")
-    ps.add_argument("--n", type=int, default=8)
-    ps.add_argument("--scale", type=float, default=4.0)
-    ps.add_argument("--steps", type=int, default=25)
-    ps.add_argument("--seed", type=int, default=0)
-    ps.add_argument("--scheduler", default="DDIM")
-    ps.add_argument("--png", default="/tmp/t2i_sample.png")
-    ps.add_argument("--threads", type=int, default=None)
-    a = p.parse_args(argv)
-    runtime.set_threads(a.threads)
-    command = "python -m core.text_to_image " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
-    log = lambda s, m: print(f"step {s}: " + ", ".join(f"{k}={v:.5g}" for k, v in m.items()), flush=True)  # noqa
-    t0 = time.time()
-    if a.cmd == "train-vae":
-        cfg = VAEConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(VAEConfig)})
-        vae = train_vae(cfg, callback=log, device="cpu" if a.threads else None)
-        vae.save_pretrained(a.out)
-        (Path(a.out) / META_FILE).write_text(json.dumps({"command": command, "config": checkpoints._plain(cfg),
-                                                         "seconds": round(time.time() - t0)}, indent=2) + "\n")
-        print(f"saved {a.out} in {time.time() - t0:.0f} s, scaling_factor={vae.config.scaling_factor:.4f}")
-    elif a.cmd == "train":
-        from diffusers import AutoencoderKL
-
-        cfg = T2IConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(T2IConfig)})
-        vae = AutoencoderKL.from_pretrained(a.vae)
-        vae_meta = read_meta(a.vae)
-        state, step, unet, ema = {}, 0, None, None
-        tok, enc = load_tokenizer(cfg.max_length), load_text_encoder()
-        while step < cfg.steps:
-            chunk = dataclasses.replace(cfg, steps=min(cfg.steps, step + a.save_every))
-            pipe = train(chunk, vae, callback=log, text_encoder=enc, tokenizer=tok, unet=unet, ema_unet=ema,
-                         start_step=step, state=state)
-            step, unet, ema = state["step"], state["unet"], state["ema_unet"]
-            save_pipeline(pipe, a.out, {"command": command, "vae_command": vae_meta.get("command", ""),
-                                        "vae_seconds": vae_meta.get("seconds"), "config": cfg, "step": step,
-                                        "seconds": round(time.time() - t0), "precision": cfg.precision})
-            print(f"saved {a.out} at step {step} ({time.time() - t0:.0f} s)", flush=True)
-    elif a.cmd == "train-evaluator":
-        ev = AttributeEvaluator.train(a.n, a.steps, a.seed, callback=log)
-        ev.save(a.out, {"command": command, "seconds": round(time.time() - t0)})
-        print(f"saved {a.out} in {time.time() - t0:.0f} s")
-    else:
-        pipe = load_pipeline(a.path) if not Path(a.path).is_dir() else load_mini(a.path)
-        out = generate(pipe, a.prompt, guidance_scale=a.scale, steps=a.steps, n=a.n, seed=a.seed,
-                       scheduler=a.scheduler)
-        from PIL import Image
-
-        grid = (np.concatenate(list(out["images"]), axis=1) * 255).round().astype(np.uint8)
-        Image.fromarray(grid).save(a.png)
-        print(f"{a.n} images in {out['seconds']:.2f} s -> {a.png}")
-    return 0
+    n: int = 12000                        # generated images (held-out combinations included)
+    steps: int = 1500                     # optimisation steps
+    seed: int = 0                         # seed of the weights, minibatches and input noise
+    data_seed: int = 1                    # seed of the generated images (not the pipeline's: it judges, it is not the model)
 
 
-if __name__ == "__main__":
-    raise SystemExit(_cli())
+def train_judge(config: JudgeConfig, callback=None, device: str | None = None) -> AttributeEvaluator:
+    return AttributeEvaluator.train(config.n, config.steps, config.seed, config.data_seed, callback)
+
+
+def save_judge(judge: AttributeEvaluator, path, meta: dict | None = None) -> Path:
+    return judge.save(path, meta)
+
+
+#: The models trained apart from the pipeline's UNet (not families in core.families): command name -> (config
+#: class, trainer ``(config, callback=None, device=None)``, saver ``(model, path, meta=None)``).
+AUXILIARY = {"text_to_image-autoencoder": (VAEConfig, train_vae, save_vae),
+             "text_to_image-evaluator": (JudgeConfig, train_judge, save_judge)}

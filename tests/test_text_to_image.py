@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import shapes
+from core import checkpoints, shapes
 from core import text_to_image as t2i
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -144,11 +144,62 @@ def test_training_is_deterministic_and_learns_from_token_states(encoder):
     assert vae_a.config.scaling_factor > 0
     cfg = t2i.T2IConfig(n_images=32, channels=(8, 16), heads=2, steps=3, batch_size=4, log_every=1)
     seen = []
-    pa = t2i.train(cfg, vae_a, callback=lambda s, m: seen.append((s, m)), device="cpu", text_encoder=enc, tokenizer=tok)
-    pb = t2i.train(cfg, vae_b, device="cpu", text_encoder=enc, tokenizer=tok)
-    assert [s for s, _ in seen] == [0, 1, 2, 3] and all(np.isfinite(m["loss"]) for s, m in seen if s)
+    pa = t2i.train(cfg, callback=lambda s, m: seen.append((s, m)), device="cpu", vae=vae_a, text_encoder=enc,
+                   tokenizer=tok)
+    pb = t2i.train(cfg, device="cpu", vae=vae_b, text_encoder=enc, tokenizer=tok)
+    assert [s for s, _ in seen] == [1, 2, 3] and all(set(m) == {"train/loss"} and np.isfinite(m["train/loss"])
+                                                     for s, m in seen)
     assert all(torch.equal(p, q) for p, q in zip(pa.unet.parameters(), pb.unet.parameters()))
     assert pa.unet.config.cross_attention_dim == 384 and pa.unet.config.sample_size == 8
+    assert pa.step_ == 3 and pa.history_ == [] and pa.train_seconds_ > 0  # no held-out evaluation here
+    # in chunks (resumed from the returned pipeline) bit for bit the same as in one run; the callback may stop it
+    part = t2i.train(cfg, device="cpu", vae=vae_a, text_encoder=enc, tokenizer=tok, until=1)
+    part = t2i.train(cfg, device="cpu", model=part)
+    assert part.step_ == 3 and all(torch.equal(p, q) for p, q in zip(pa.unet.parameters(), part.unet.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(pa.train_state["unet"].parameters(),
+                                                  part.train_state["unet"].parameters()))
+    stopped = t2i.train(cfg, device="cpu", vae=vae_a, text_encoder=enc, tokenizer=tok, callback=lambda s, m: s >= 2)
+    assert stopped.step_ == 2
+    with pytest.raises(ValueError, match="same config"):
+        t2i.train(cfg.replace(lr=0.1), device="cpu", model=part)
+
+
+def test_configs_are_on_the_shared_base_and_train_options_are_keywords():
+    import argparse
+
+    from core import families, training
+
+    for cls in (t2i.T2IConfig, t2i.VAEConfig):
+        assert issubclass(cls, training.Config)
+        p = argparse.ArgumentParser()
+        cls.add_arguments(p)
+        assert cls.from_arguments(p.parse_args(["--channels", "8", "16"])) == cls(channels=(8, 16))
+        with pytest.raises(ValueError, match="valid fields are"):
+            cls.from_dict({"chanels": [8]})
+    # the shipped pipeline's recorded config still reads (it predates the ``vae`` field)
+    shipped = t2i.read_meta(checkpoints.SHIPPED_DIR / t2i.SHIPPED)["config"]
+    assert t2i.T2IConfig.from_dict(shipped).steps == 6000
+    with pytest.raises(TypeError):
+        t2i.train(t2i.T2IConfig(), None, None, None)
+    assert t2i.LIKELIHOOD == families.get("text_to_image").likelihood == "none"
+    # the auxiliary models' configs: the judge's shipped record is its JudgeConfig's defaults
+    assert set(t2i.AUXILIARY) == {"text_to_image-autoencoder", "text_to_image-evaluator"}
+    judge_record = json.loads((checkpoints.SHIPPED_DIR / f"{t2i.EVALUATOR}.json").read_text())
+    assert t2i.JudgeConfig.from_dict(judge_record["config"]) == t2i.JudgeConfig()
+
+
+def test_judge_and_autoencoder_trainers_save_what_loads_back(tmp_path):
+    judge = t2i.train_judge(t2i.JudgeConfig(n=64, steps=2))
+    back = t2i.AttributeEvaluator.load(t2i.save_judge(judge, tmp_path / "judge", {"command": "test"}))
+    assert back.config == t2i.JudgeConfig(n=64, steps=2).to_dict()
+    assert all(torch.equal(a, b) for a, b in zip(judge.net.state_dict().values(), back.net.state_dict().values()))
+    vae = t2i.train_vae(t2i.VAEConfig(n_images=32, channels=(4, 4, 4), steps=2, batch_size=4), device="cpu")
+    folder = t2i.save_vae(vae, tmp_path / "vae", {"command": "test"})
+    meta = t2i.read_meta(folder)
+    assert meta["command"] == "test" and meta["step"] == 2 and meta["config"]["channels"] == [4, 4, 4]
+    loaded = t2i.load_vae(folder, "cpu")
+    assert loaded.config.scaling_factor == vae.config.scaling_factor
+    assert all(torch.equal(a, b) for a, b in zip(vae.state_dict().values(), loaded.state_dict().values()))
 
 
 # ------------------------------------------------------------------------------------------- evaluator
