@@ -215,7 +215,7 @@ class _Family:
             self.data = diffusion.DiffData(tr, te, split.y_train, split.y_test)
             self.model = diffusion.build(self.cfg, (2,), None, device)
         self.loss_key, self.loss_label = {
-            "gan": ("g_loss", "generator loss -ln D(G(z))"),
+            "gan": ("train/g_loss", "generator loss -ln D(G(z))"),
             "vae": ("train/loss", "-ELBO per point (nats)"),
             "flow": ("batch_nll", "NLL per point (nats, exact)"),
             "diffusion": ("train/loss", "noise-prediction MSE (Algorithm 1)"),

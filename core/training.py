@@ -184,6 +184,14 @@ def _scalar(v) -> float:
     return float(v.detach().mean().item()) if hasattr(v, "detach") else float(v)
 
 
+def _plain(v):
+    """An evaluation's value as the history keeps it: a number (a tensor's or numpy's scalar as a Python one), or
+    as it is (a count per mode, a list)."""
+    if hasattr(v, "ndim") and v.ndim == 0:
+        return v.item()
+    return v
+
+
 def loop(model, step, *, end: int, log_every: int, eval_every: int, evaluate=None, callback=None) -> bool:
     """Run training steps ``model.step_ .. end - 1``; return True when the callback stopped it early.
 
@@ -216,7 +224,7 @@ def loop(model, step, *, end: int, log_every: int, eval_every: int, evaluate=Non
             metrics = {f"train/{k}": v / count for k, v in window.items()}
             window, count = {}, 0
             if evaluating:
-                metrics.update({f"test/{k}": float(v) for k, v in evaluate().items()})
+                metrics.update({f"test/{k}": _plain(v) for k, v in evaluate().items()})
                 model.history_.append({"step": done, **metrics})
             if callback is not None:
                 r = callback(done, dict(metrics))

@@ -119,7 +119,8 @@ def base_layout(fig: go.Figure, title: str | None = None, height: int = 380, squ
 #: Words of the metric keys that training code logs ("test/swd", "train_nll", "d_loss"), as a student reads them.
 _METRIC_WORDS = {"train": "train", "test": "held-out", "swd": "sliced Wasserstein", "nll": "NLL", "elbo": "ELBO",
                  "kl": "KL", "recon": "reconstruction", "loss": "loss", "d": "D", "g": "G", "mmd2": "MMD²"}
-_METRIC_NAMES = {"d_real": "mean D(real)", "d_fake": "mean D(fake)"}
+_METRIC_NAMES = {"d_real": "mean D(real)", "d_fake": "mean D(fake)",
+                 "test/d_real": "mean D(real)", "test/d_fake": "mean D(fake)"}
 
 
 def metric_label(key: str) -> str:
