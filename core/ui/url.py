@@ -87,6 +87,75 @@ def _fmt_number(v) -> str:
     return str(v)
 
 
+class Following:
+    """Class mode: a following student's run, whose widgets take the teacher's values (:meth:`UrlState.follow`)
+    until the student moves one of them."""
+
+    def __init__(self, query: dict[str, str], on_leave=None, skip=()):
+        self.query, self.on_leave, self.skip, self.active = dict(query), on_leave, set(skip), True
+
+    def force(self, key: str, default, parse) -> bool:
+        """Before the widget ``key`` is made, in a following student's run: set it to the teacher's value.
+        ``parse`` turns the URL text into the widget's value (ValueError when it cannot). True when forced."""
+        if not self.active or key in self.skip:
+            return False
+        last = st.session_state.setdefault(_FORCED_KEY, {})
+        if key in last and key in st.session_state and st.session_state[key] != last[key]:
+            self.active = False  # the student moved it: their own from here on
+            if self.on_leave is not None:
+                self.on_leave()
+            return False
+        value = default
+        if key in self.query:
+            try:
+                value = parse(self.query[key])
+            except (ValueError, TypeError):
+                return False
+        _drop_seeded_value(key)  # the student's own link value must not seed the widget over the teacher's
+        st.session_state[key] = value
+        last[key] = value
+        return True
+
+
+def _claim(key: str, fits) -> None:
+    """Before the widget ``key`` is made: forget a value session state holds for it that is not this
+    widget's, i.e. one left by another page's widget of the same key, or one ``fits(value)`` rejects
+    (kept by ``persist_state`` while its view was hidden, from when its options were others).
+
+    Pages reuse short keys (``noise`` is the GAN's noise distribution and the VAE's noise level), and a
+    widget's value can still be in session state when the next page opened from the sidebar creates
+    its own widget of that key: a slider fed the GAN's "gaussian" raised ValueError."""
+    owners = st.session_state.setdefault(_OWNER_KEY, {})
+    page = _page_id()
+    other_page = key not in GLOBAL_KEYS and owners.get(key, page) != page  # router widgets: every page's
+    if key in st.session_state and (other_page or not fits(st.session_state[key])):
+        del st.session_state[key]
+    owners[key] = page
+
+
+def _follow_default(key: str, default, label) -> None:
+    """The one rule for a widget whose default depends on another setting (the flow's *Base p0* and
+    *Coupling layers K* are the shipped model's for the chosen data set; the layer slider's default is
+    the model's depth): before the widget ``key`` is made, if its default has changed since the last run
+    and the value still equals the old default (the user never set it), the value follows the new one.
+
+    The value is set through session state, so the browser shows it too: a default recomputed in Python
+    alone left the widget showing the old value (the ring of 8 showed "standard normal" while the page
+    used its "mixture of 8"), and the next click sent the old one back. A value the user did set is kept;
+    the link writes any value that differs from the default for the current other settings
+    (:meth:`UrlState._record`), so a link always reopens the same model. ``label`` gives a value as the URL
+    writes it."""
+    last = st.session_state.get(_LAST_KEY, {}).get((_page_id(), key))
+    if last is None or key not in st.session_state:
+        return
+    try:
+        new, now = label(default), label(st.session_state[key])
+    except Exception:  # noqa: BLE001 - a kept value this widget cannot show: _claim and the widget handle it
+        return
+    if new != last[1] and now == last[1]:
+        st.session_state[key] = default
+
+
 class UrlState:
     """The widgets of one script run that live in the URL, and what the URL held when it started."""
 
@@ -101,18 +170,14 @@ class UrlState:
         # valid, kept in the link, checked when their view is shown
         self.deferred: set[str] = set()
         # class mode: the teacher's view a following student's widgets take (see follow)
-        self.forced: dict[str, str] | None = None
-        self._on_leave = None
-        self._skip: set[str] = set()
+        self.following: Following | None = None
 
     def follow(self, query: dict[str, str], on_leave=None, skip=()) -> None:
         """Class mode: every widget of this run takes its value from ``query`` (the teacher's view; a key it
         lacks takes the widget's default; keys in ``skip`` are left alone), and the teacher's hidden controls are
         hidden here too. A widget the student moved since the last run keeps the student's value and ends
         following: ``on_leave()`` is called and the rest of the run is the student's own."""
-        self.forced = dict(query)
-        self._on_leave = on_leave
-        self._skip = set(skip)
+        self.following = Following(query, on_leave, skip)
         # what the page reads from the link itself (a GAN's training so far, ``trained=true``) is the teacher's too:
         # this run reads as if opened with the teacher's link (the class code and the presenter flag stay ours)
         self.raw = {**{k: v for k, v in self.raw.items() if k in ("class", "present")},
@@ -120,26 +185,8 @@ class UrlState:
         self.hidden = {k.strip() for k in str(query.get("hide", ""))[:2000].split(",") if k.strip()}
 
     def _force(self, key: str, default, parse) -> bool:
-        """Before the widget ``key`` is made, in a following student's run: set it to the teacher's value.
-        ``parse`` turns the URL text into the widget's value (ValueError when it cannot). True when forced."""
-        if self.forced is None or key in self._skip:
-            return False
-        last = st.session_state.setdefault(_FORCED_KEY, {})
-        if key in last and key in st.session_state and st.session_state[key] != last[key]:
-            self.forced = None  # the student moved it: their own from here on
-            if self._on_leave is not None:
-                self._on_leave()
-            return False
-        value = default
-        if key in self.forced:
-            try:
-                value = parse(self.forced[key])
-            except (ValueError, TypeError):
-                return False
-        _drop_seeded_value(key)  # the student's own link value must not seed the widget over the teacher's
-        st.session_state[key] = value
-        last[key] = value
-        return True
+        """Before the widget ``key`` is made: in a following student's run, set it to the teacher's value."""
+        return self.following is not None and self.following.force(key, default, parse)
 
     def _box(self, container, key: str):
         """Where the widget ``key`` goes: its container, or a hidden box inside it for a lesson link
@@ -153,43 +200,6 @@ class UrlState:
         if key in self.raw and not ok:
             self.problems.append(f"{_quote(f'{key}={self.raw[key]}')} is not valid ({expected}); the default was used.")
 
-    def _claim(self, key: str, fits) -> None:
-        """Before the widget ``key`` is made: forget a value session state holds for it that is not this
-        widget's, i.e. one left by another page's widget of the same key, or one ``fits(value)`` rejects
-        (kept by ``persist_state`` while its view was hidden, from when its options were others).
-
-        Pages reuse short keys (``noise`` is the GAN's noise distribution and the VAE's noise level), and a
-        widget's value can still be in session state when the next page opened from the sidebar creates
-        its own widget of that key: a slider fed the GAN's "gaussian" raised ValueError."""
-        owners = st.session_state.setdefault(_OWNER_KEY, {})
-        page = _page_id()
-        other_page = key not in GLOBAL_KEYS and owners.get(key, page) != page  # router widgets: every page's
-        if key in st.session_state and (other_page or not fits(st.session_state[key])):
-            del st.session_state[key]
-        owners[key] = page
-
-    def _follow(self, key: str, default, label) -> None:
-        """The one rule for a widget whose default depends on another setting (the flow's *Base p0* and
-        *Coupling layers K* are the shipped model's for the chosen data set; the layer slider's default is
-        the model's depth): before the widget ``key`` is made, if its default has changed since the last run
-        and the value still equals the old default (the user never set it), the value follows the new one.
-
-        The value is set through session state, so the browser shows it too: a default recomputed in Python
-        alone left the widget showing the old value (the ring of 8 showed "standard normal" while the page
-        used its "mixture of 8"), and the next click sent the old one back. A value the user did set is kept;
-        the link writes any value that differs from the default for the current other settings
-        (:meth:`_record`), so a link always reopens the same model. ``label`` gives a value as the URL
-        writes it."""
-        last = st.session_state.get(_LAST_KEY, {}).get((_page_id(), key))
-        if last is None or key not in st.session_state:
-            return
-        try:
-            new, now = label(default), label(st.session_state[key])
-        except Exception:  # noqa: BLE001 - a kept value this widget cannot show: _claim and the widget handle it
-            return
-        if new != last[1] and now == last[1]:
-            st.session_state[key] = default
-
     def _record(self, key: str, now: str, default: str):
         self.values[key] = (now, default)
         # remembered for the session (per page), so the link keeps a setting whose view is not shown now
@@ -199,10 +209,10 @@ class UrlState:
     def _pick(self, widget, label: str, options, key: str, index: int, format_func, **kw):
         # selectbox and radio: the URL holds the formatted label of the chosen option
         options = list(options)
-        self._claim(key, lambda v: v in options)
+        _claim(key, lambda v: v in options)
         labels = [format_func(o) for o in options]
         if not self._force(key, options[index], lambda s: options[labels.index(s)]):
-            self._follow(key, options[index], format_func)
+            _follow_default(key, options[index], format_func)
         self._check(key, self.raw.get(key) in labels, "one of " + ", ".join(f"'{x}'" for x in labels))
         value = widget(label, options, index=index, key=key, format_func=format_func, bind="query-params",
                        persist_state="page", **kw)
@@ -212,9 +222,9 @@ class UrlState:
     def segmented(self, label: str, options: list[str], key: str, index: int = 0, container=st, **kw) -> str:
         """A segmented control of string options (exactly one chosen), bound to the URL."""
         options = list(options)
-        self._claim(key, lambda v: v in options)
+        _claim(key, lambda v: v in options)
         if not self._force(key, options[index], lambda s: options[options.index(s)]):
-            self._follow(key, options[index], str)
+            _follow_default(key, options[index], str)
         self._check(key, self.raw.get(key) in options, "one of " + ", ".join(f"'{x}'" for x in options))
         value = self._box(container, key).segmented_control(label, options, default=options[index], required=True,
                                                             key=key, bind="query-params", persist_state="page", **kw)
@@ -237,7 +247,7 @@ class UrlState:
 
     def _ranged(self, widget, label: str, min_value, max_value, value, key: str, step, **kw):
         # slider and number_input: the URL holds the number, checked against the range
-        self._claim(key, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
+        _claim(key, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
         integer = all(isinstance(v, int) for v in (min_value, max_value, value))
 
         def parse(s):
@@ -247,7 +257,7 @@ class UrlState:
             return int(x) if integer else type(value)(x)
 
         if not self._force(key, value, parse):
-            self._follow(key, value, _fmt_number)
+            _follow_default(key, value, _fmt_number)
         ok = self._number_ok(key, min_value, max_value, integer)
         self._check(key, ok, f"a{'n integer' if integer else ' number'} from {min_value} to {max_value}")
         if key in self.raw and not ok:
@@ -273,7 +283,7 @@ class UrlState:
         return self._ranged(self._box(container, key).number_input, label, min_value, max_value, value, key, step, **kw)
 
     def toggle(self, label: str, value: bool, key: str, container=st, **kw):
-        self._claim(key, lambda v: isinstance(v, bool))
+        _claim(key, lambda v: isinstance(v, bool))
 
         def parse(s):
             if s not in ("true", "false"):
@@ -281,7 +291,7 @@ class UrlState:
             return s == "true"
 
         if not self._force(key, value, parse):
-            self._follow(key, value, lambda v: str(v).lower())
+            _follow_default(key, value, lambda v: str(v).lower())
         self._check(key, self.raw.get(key) in ("true", "false"), "true or false")
         out = self._box(container, key).toggle(label, value=value, key=key, bind="query-params",
                                                persist_state="page", **kw)
@@ -290,7 +300,7 @@ class UrlState:
 
     def text(self, label: str, value: str, key: str, max_chars: int = 2000, container=st, **kw):
         """A text input bound to the URL (any text is valid; one longer than ``max_chars`` gets the default)."""
-        self._claim(key, lambda v: isinstance(v, str))
+        _claim(key, lambda v: isinstance(v, str))
 
         def parse(s):
             if len(s) > max_chars:
@@ -298,7 +308,7 @@ class UrlState:
             return s
 
         if not self._force(key, value, parse):
-            self._follow(key, value, str)
+            _follow_default(key, value, str)
         self._check(key, len(self.raw.get(key, "")) <= max_chars, f"at most {max_chars} characters")
         if key in self.raw and len(self.raw[key]) > max_chars:
             st.session_state[key] = value
