@@ -40,3 +40,23 @@ def test_every_page_exists_and_runs_inside_the_router():
         assert "ui.require_router()" in path.read_text(), f"{spec.path} must call ui.require_router() first"
         assert spec.icon.startswith(":material/"), "no emoji font is installed: use material icons"
         assert spec.url_path == path.stem or spec is HOME, "url_path must equal the file name (AppTest, deep links)"
+
+
+#: A page reads widgets, calls core and draws: what it may not be (issue: "no page over 250 lines").
+MAX_PAGE_LINES = 250
+
+
+def test_pages_are_thin_and_leave_torch_to_core():
+    for path in sorted((ROOT / "pages").glob("*.py")):
+        lines = len(path.read_text().splitlines())
+        assert lines <= MAX_PAGE_LINES, f"{path.name} has {lines} lines (at most {MAX_PAGE_LINES})"
+        assert not _imports(path) & {"torch", "diffusers"}, f"{path.name} imports torch: model work goes to core"
+
+
+def test_lecture_text_and_families_keep_to_their_floors():
+    """core/steps/ is plain data (no Streamlit, no torch); the family modules never import the app layer."""
+    for path in (ROOT / "core" / "steps").glob("*.py"):
+        assert not _imports(path) & {"streamlit", "torch", "plotly", "altair"}, path.name
+    for name in ("gan", "vae", "flow", "diffusion", "guided", "text_to_image", "training", "families"):
+        src = (ROOT / "core" / f"{name}.py").read_text()
+        assert "core.ui" not in src and "from core import ui" not in src, f"core/{name}.py reaches up into core.ui"
