@@ -94,16 +94,3 @@ def loss_panels(curves: dict, labels: dict, height: int = 260) -> go.Figure:
                                  hovertemplate="%{x:.1f} s: %{y:.3f}<extra></extra>"), 1, j)
         fig.update_xaxes(title="training seconds", row=1, col=j)
     return base_layout(fig, None, height=height)
-
-
-def bar_chart(rows: list, column: str, title: str, log: bool = False, height: int = 260) -> go.Figure:
-    """One horizontal bar per row with a value in ``column`` (rows are the table's dicts)."""
-    rows = [r for r in rows if r.get(column) is not None]
-    fig = go.Figure(go.Bar(y=[r["label"].split(" (")[0] for r in rows], x=[r[column] for r in rows],
-                           orientation="h", marker_color=[COLORS.get(r["family"], "#999") for r in rows],
-                           hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
-    base_layout(fig, title, height=height)
-    fig.update_yaxes(autorange="reversed")
-    if log:
-        fig.update_xaxes(type="log")
-    return fig
