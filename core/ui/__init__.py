@@ -15,15 +15,7 @@ through Streamlit's caches, and draw. Nothing here trains or plots by itself.
 Pages write ``ui.<name>``: the names below are the layer's whole surface.
 """
 from core.lessons import Step, View
-from core.ui.models import (
-    BoundedStore,
-    TrainingProgress,
-    heavy,
-    load_or_offer_training,
-    max_action_seconds,
-    one_run_per_key,
-    shared,
-)
+from core.ui.models import BoundedStore, TrainingProgress, heavy, load_or_offer_training, max_action_seconds, one_run_per_key, shared
 from core.ui.sidebar import reserve_sidebar_footer, sidebar_footer
 from core.ui.url import (
     GLOBAL_KEYS,
@@ -41,16 +33,7 @@ from core.ui.url import (
     url,
 )
 from core.ui.walkthrough import _LAYOUT_CSS, Walkthrough, stack_parts
-from core.ui.widgets import (
-    REPRODUCE_KEY,
-    SHOW_CODE_KEY,
-    download_png,
-    fragment,
-    points_editor,
-    reproduce,
-    show_code,
-    table,
-)
+from core.ui.widgets import REPRODUCE_KEY, SHOW_CODE_KEY, download_png, fragment, points_editor, reproduce, show_code, table
 
 __all__ = [
     "GLOBAL_KEYS", "REPRODUCE_KEY", "SHOW_CODE_KEY", "BoundedStore", "Step", "TrainingProgress", "UrlState", "View",
