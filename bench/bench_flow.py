@@ -68,7 +68,8 @@ class GenLabRunner:
     def run_for(self, budget):
         start = self.seconds
         while self.seconds - start < budget and not self.done:
-            self.model = flow.train(self.config, self.data, model=self.model, steps=10, device="cpu")
+            self.model = flow.train(self.config, self.data, model=self.model, device="cpu",
+                                    until=(0 if self.model is None else self.model.step_) + 10)
 
     def test_nll(self):
         return self.model.nll(self.Xte.numpy()) if self.model is not None else float("nan")

@@ -48,20 +48,17 @@ densities :func:`reference_densities`: ``KernelDensity`` with a cross-validated 
 Usage::
 
     Xtr, Xte = make_data("moons", n=6000, seed=0)
-    model = train(FlowConfig(), (Xtr, Xte), callback=lambda step, m: print(step, m["test_nll"]))
+    model = train(FlowConfig(), (Xtr, Xte), callback=lambda step, m: print(step, m["test/nll"]))
     model.log_prob(Xte)          # exact ln p(x) per point, nats
     model.sample(500, seed=1)    # (500, 2) float32
 
-Training a shipped checkpoint from the command line::
+Training a shipped checkpoint from the command line (the data its config names, :func:`load_data`)::
 
-    python -m core.flow train --data moons --out checkpoints/flow_moons
+    python -m core train flow --data moons --out checkpoints/flow_moons
 """
 from __future__ import annotations
 
-import argparse
 import math
-import shlex
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,9 +68,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from core import checkpoints, runtime
+from core import checkpoints, runtime, training
 from core import data as gdata
-from core.training import Config, TrainingDiverged
+from core.training import Config, TrainingDiverged, check_choice
 
 FAMILY = "flow"
 LIKELIHOOD = "exact"  # model.log_prob is ln p(x) itself, by the change of variables
@@ -113,6 +110,9 @@ class FlowConfig(Config):
     ema: float = 0.99  # the model evaluated and sampled is an exponential moving average of the weights (0 = off)
     steps: int = 4000  # total gradient steps of a full training run
     eval_every: int = 50  # compute train / test NLL and call the callback every this many steps
+    data: str = "moons"  # the toy set (core.data.toy) that load_data draws: what `python -m core train flow` fits
+    n_points: int = 6000  # points drawn from it (2/3 train, 1/3 test)
+    data_seed: int = 0  # seed of the drawn points and of their split (apart from `seed`: models share a test set)
     seed: int = 0  # seeds weight init and the batch order: same config + data -> bit-identical model
 
     def __post_init__(self):
@@ -120,10 +120,12 @@ class FlowConfig(Config):
             raise ValueError(f"Unknown activation {self.activation!r}; valid choices are {sorted(ACTIVATIONS)}.")
         if self.coupling not in COUPLINGS:
             raise ValueError(f"Unknown coupling {self.coupling!r}; valid choices are {list(COUPLINGS)}.")
+        check_choice("data", self.data, sorted(gdata.TOY_SETS))
         ints = {"dim": (self.dim, 2), "n_layers": (self.n_layers, 1), "hidden": (self.hidden, 1),
                 "depth": (self.depth, 0), "base_components": (self.base_components, 0),
                 "batch_size": (self.batch_size, 1), "steps": (self.steps, 0), "eval_every": (self.eval_every, 1),
-                "lr_half_life": (self.lr_half_life, 1), "bins": (self.bins, 2)}
+                "lr_half_life": (self.lr_half_life, 1), "bins": (self.bins, 2), "n_points": (self.n_points, 6),
+                "data_seed": (self.data_seed, 0)}
         for name, (value, low) in ints.items():
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
@@ -421,7 +423,6 @@ class TrainState:
 
     def __init__(self, net: RealNVP, optimizer: torch.optim.Optimizer, generator: torch.Generator):
         self.net, self.optimizer, self.generator = net, optimizer, generator
-        self.batch_nll_sum, self.batch_count = 0.0, 0  # minibatch losses since the last evaluation
 
 
 class RealNVP(nn.Module):
@@ -431,7 +432,8 @@ class RealNVP(nn.Module):
     Learned state (set by :func:`train`, carried by checkpoints) ends in ``_``: ``step_`` (gradient
     steps done), ``history_`` (one metrics dict per evaluation), ``train_seconds_`` (time spent in
     gradient steps), ``diverged_`` (None, or why training stopped on a NaN), ``train_state_``
-    (:class:`TrainState`, so that training resumes exactly where it stopped).
+    (:class:`TrainState`, so that training resumes exactly where it stopped), ``data_name_`` (the toy set
+    of the config when :func:`train` drew it itself, which :func:`save` records with its reference scores).
     """
 
     def __init__(self, config: FlowConfig):
@@ -444,6 +446,7 @@ class RealNVP(nn.Module):
         self.train_seconds_ = 0.0
         self.diverged_: str | None = None
         self.train_state_: TrainState | None = None
+        self.data_name_: str | None = None
 
     # -- the two directions (tensors in, tensors out) ------------------------------------------
     def forward(self, x: torch.Tensor):
@@ -627,23 +630,31 @@ def _new_train_state(model: RealNVP, Xtr: torch.Tensor) -> TrainState:
     return TrainState(net, optimizer, runtime.torch_generator(config.seed + 1, "cpu"))
 
 
-def train(config: FlowConfig, data, callback: Callable | None = None, *, model: RealNVP | None = None,
-          until: int | None = None, device: str | None = None, steps: int | None = None) -> RealNVP:
-    """Fit a flow by maximum likelihood: minimise -1/B sum_i ln p_K(x_i) over minibatches with Adam.
+def load_data(config: FlowConfig):
+    """The data ``config`` names: ``config.n_points`` points of the toy set ``config.data`` drawn and split with
+    ``config.data_seed`` (:func:`make_data`)."""
+    return make_data(config.data, config.n_points, config.data_seed)
 
-    ``data``: ``(X_train, X_test)`` arrays (n, D), or one array that is split with ``config.seed``.
-    ``callback(step, metrics)`` is called every ``config.eval_every`` steps and at the last step of
-    the full run, with ``metrics = {"step", "train_nll", "test_nll", "batch_nll", "lr", "seconds"}``
-    (NLLs are means in nats over the whole train / test set, ``seconds`` is the time spent in gradient
-    steps so far); returning ``True`` or ``"stop"`` stops training (the model returned can be resumed).
+
+def train(config: FlowConfig, data=None, callback: Callable | None = None, *, model: RealNVP | None = None,
+          until: int | None = None, device: str | None = None) -> RealNVP:
+    """Fit a flow by maximum likelihood: minimise -1/B sum_i ln p_K(x_i) over minibatches with Adam, through
+    :func:`core.training.loop`.
+
+    ``data``: ``(X_train, X_test)`` arrays (n, D), or one array that is split with ``config.seed``; None (the
+    command line's ``python -m core train flow``): the toy set the config names (:func:`load_data`).
+    ``callback(step, metrics)`` is called every ``config.eval_every`` steps and at the last step, with
+    ``metrics = {"train/nll", "test/nll", "train/batch_nll", "train/lr", "seconds"}``: the NLLs of the whole
+    train / test set in nats per point, the mean minibatch NLL of the steps since the last call, the learning
+    rate of the last step, and the time spent in gradient steps so far; with its ``step`` each is also a row of
+    ``model.history_``. Returning ``True`` or ``"stop"`` stops training (the model returned can be resumed).
     ``model``: resume this model (from an earlier call or a checkpoint) instead of starting afresh.
-    ``until``: stop at this step (default ``config.steps``). ``steps`` (the older way, which bench/bench_flow.py
-    still uses): do at most this many steps in this call.
+    ``until``: stop at this step (default ``config.steps``).
     ``device``: where a new model lives (default :func:`core.runtime.pick_device`).
     Torch's thread count is the process's own (``core.runtime.set_threads``, set once at its start): a 2-D
     flow's matrices are tiny, so one thread is fastest, and several threads on a busy machine can be ten
     times slower (measured here: 35 s instead of 5 s for 100 steps on 2 shared cores).
-    Chunks give bit-identical results to one uninterrupted run: batches come from the model's own
+    Chunks give bit-identical weights to one uninterrupted run: batches come from the model's own
     seeded generator and Adam's state lives on the model (``model.train_state_``).
 
     With ``config.ema > 0`` the returned model holds an exponential moving average of the optimised
@@ -653,73 +664,75 @@ def train(config: FlowConfig, data, callback: Callable | None = None, *, model: 
     loss, gradient or evaluated NLL becomes NaN or infinite; ValueError for bad data or a model of
     another config (``core.data.DataError``, a ValueError, for points all at one spot or on one line).
     """
-    Xtr, Xte = _unpack(data, config)
+    Xtr, Xte = _unpack(load_data(config) if data is None else data, config)
     if model is None and config.dim == 2:  # points at one spot or on one line: no maximum likelihood to find
         gdata.check_spread(torch.cat([Xtr, Xte]).numpy(), "a flow")
-    return _train(config, Xtr, Xte, callback, model, until, steps, device)
+    model = _resumable(config, model, device)
+    model.data_name_ = config.data if data is None else None
+    _train(model, Xtr.to(model._device()), Xte.to(model._device()), callback,
+           config.steps if until is None else min(config.steps, int(until)))
+    return model
 
 
-def _train(config, Xtr, Xte, callback, model, until, steps, device) -> RealNVP:
+def _resumable(config: FlowConfig, model: RealNVP | None, device) -> RealNVP:
     if model is None:
-        model = build(config).to(device or runtime.pick_device())
-    elif model.config != config:
+        return build(config).to(device or runtime.pick_device())
+    if model.config != config:
         raise ValueError("The model to resume was built with another config; pass its own config "
                          f"(model.config has hash {checkpoints.config_hash(model.config)}, "
                          f"given {checkpoints.config_hash(config)}).")
-    device = model._device()
-    Xtr, Xte = Xtr.to(device), Xte.to(device)
+    return model
+
+
+def _train(model: RealNVP, Xtr: torch.Tensor, Xte: torch.Tensor, callback, end: int) -> None:
+    config, device = model.config, model._device()
     if model.train_state_ is None:
         model.train_state_ = _new_train_state(model, Xtr)
     state = model.train_state_
     net, opt = state.net, state.optimizer
     params = list(net.parameters())
-    ema_avg = list(model.parameters()) if net is not model else []
-    end = config.steps if until is None else min(config.steps, int(until))
-    if steps is not None:
-        end = min(end, model.step_ + max(0, int(steps)))
-    n = len(Xtr)
-    while model.step_ < end:
-        lr = config.lr_at(model.step_)
+
+    def step(s: int) -> dict:
+        lr = config.lr_at(s)
         for group in opt.param_groups:
             group["lr"] = lr
-        t0 = time.perf_counter()
         # 1. a minibatch, drawn with replacement by the model's own seeded generator
-        idx = torch.randint(n, (config.batch_size,), generator=state.generator).to(device)
+        idx = torch.randint(len(Xtr), (config.batch_size,), generator=state.generator).to(device)
         # 2. maximum likelihood: minimise -1/B sum_i ln p_K(x_i) (the change-of-variables sum over layers)
         loss = -net.log_prob_tensor(Xtr[idx]).mean()
         if not torch.isfinite(loss):
-            _diverged(model, f"the training loss became {loss.item()} at step {model.step_} "
+            _diverged(model, f"the training loss became {loss.item()} at step {s} "
                       f"(learning rate {lr:.3g}); lower the learning rate or the scale bound.")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         # 3. clip the gradient norm (and check it), then one Adam step
         norm = _clip_grad_norm(params, config.grad_clip)
         if not torch.isfinite(norm):
-            _diverged(model, f"the gradient norm became {norm.item()} at step {model.step_} "
+            _diverged(model, f"the gradient norm became {norm.item()} at step {s} "
                       f"(learning rate {lr:.3g}); lower the learning rate.")
         opt.step()
         # 4. moving average of the weights, with diffusers EMAModel's warm-up: decay = min(ema, (1+t)/(10+t))
-        if ema_avg:
-            decay = min(config.ema, (1 + model.step_) / (10 + model.step_))
-            with torch.no_grad():
-                torch._foreach_lerp_(ema_avg, params, 1 - decay)
-        model.step_ += 1
-        model.train_seconds_ += time.perf_counter() - t0
-        state.batch_nll_sum += float(loss.detach())
-        state.batch_count += 1
-        if model.step_ % config.eval_every == 0 or model.step_ == config.steps:
-            metrics = evaluate(model, Xtr, Xte)
-            metrics.update(step=model.step_, batch_nll=state.batch_nll_sum / state.batch_count, lr=lr,
-                           seconds=model.train_seconds_)
-            state.batch_nll_sum, state.batch_count = 0.0, 0
-            model.history_.append(metrics)
-            bad = [k for k in ("train_nll", "test_nll") if not math.isfinite(metrics[k])]
-            if bad:
-                _diverged(model, f"the {bad[0].replace('_nll', '')} NLL became {metrics[bad[0]]} at step "
-                          f"{model.step_} (learning rate {lr:.3g}); lower the learning rate.")
-            if callback is not None and callback(model.step_, dict(metrics)) in (True, "stop"):
-                break
-    return model
+        if net is not model:
+            training.ema_update(model, net, config.ema, s)
+        return {"batch_nll": loss.detach()}
+
+    scores = {}
+
+    def evaluate_now() -> dict:  # the loop files it as test/nll; the training set's NLL joins in on_log
+        scores.update(evaluate(model, Xtr, Xte))
+        return {"nll": scores["test/nll"]}
+
+    def on_log(done: int, metrics: dict):
+        entry = model.history_[-1]  # the loop's row of this step (every log is an evaluation here)
+        entry.update(scores, **{"train/lr": config.lr_at(done - 1)}, seconds=model.train_seconds_)
+        bad = [k for k in ("train/nll", "test/nll") if not math.isfinite(entry[k])]
+        if bad:
+            _diverged(model, f"the {bad[0].split('/')[0]} NLL became {entry[bad[0]]} at step {done} "
+                      f"(learning rate {entry['train/lr']:.3g}); lower the learning rate.")
+        return callback(done, {k: v for k, v in entry.items() if k != "step"}) if callback is not None else None
+
+    training.loop(model, step, end=end, log_every=config.eval_every, eval_every=config.eval_every,
+                  evaluate=evaluate_now, callback=on_log)
 
 
 def _clip_grad_norm(params, max_norm: float) -> torch.Tensor:
@@ -747,9 +760,9 @@ def _diverged(model: RealNVP, reason: str):
 
 @torch.no_grad()
 def evaluate(model: RealNVP, Xtr, Xte) -> dict:
-    """Mean NLL in nats on the train and test sets."""
+    """Mean NLL in nats per point on the whole train and test sets: ``{"train/nll", "test/nll"}``."""
     f = lambda X: float(-model.log_prob_tensor(torch.as_tensor(X, device=model._device())).mean())  # noqa: E731
-    return {"train_nll": f(Xtr), "test_nll": f(Xte)}
+    return {"train/nll": f(Xtr), "test/nll": f(Xte)}
 
 
 # ----------------------------------------------------------------------------------- density tools
@@ -853,7 +866,10 @@ def save(model: RealNVP, path, meta: dict | None = None) -> Path:
 
     Tensors: ``model.*`` (the weights that are evaluated and sampled), ``train.net.*`` (the optimised
     twin when ``ema > 0``), ``train.optim.<i>.<key>`` (Adam's moments, by parameter index) and
-    ``train.generator`` (the batch sampler's RNG state).
+    ``train.generator`` (the batch sampler's RNG state). The JSON's ``meta`` adds to ``meta`` the step, the
+    history and ``final`` (the last evaluation); for a flow that :func:`train` fitted to the data its config
+    names (``python -m core train flow``) also ``data`` and ``reference``, the scores of the reference
+    densities on those points (:func:`reference_densities`), which the page shows beside the flow's.
     """
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     state = model.train_state_
@@ -867,7 +883,21 @@ def save(model: RealNVP, path, meta: dict | None = None) -> Path:
     meta = dict(meta or {})
     meta.update(step=model.step_, train_seconds=model.train_seconds_, history=model.history_,
                 diverged=model.diverged_)
+    if model.history_:
+        meta.setdefault("final", {k: model.history_[-1][k] for k in ("train/nll", "test/nll")})
+    if model.data_name_ is not None and "reference" not in meta:
+        meta.update(_data_record(model.config))
     return checkpoints.save(path, tensors, model.config, FAMILY, meta)
+
+
+def _data_record(config: FlowConfig) -> dict:
+    """The data a flow was fitted to, and the reference densities' scores on them (seconds of fitting)."""
+    t0 = time.perf_counter()
+    refs = reference_densities(*load_data(config), seed=config.data_seed)
+    return {"data": {"name": config.data, "n": config.n_points, "seed": config.data_seed, "test_size": 1 / 3},
+            "reference": {k: {"name": r.name, "params": r.params, "test_nll": r.test_nll, "train_nll": r.train_nll}
+                          for k, r in refs.items()},
+            "reference_fit_seconds": round(time.perf_counter() - t0, 2)}
 
 
 def load(path, device: str | None = None) -> RealNVP:
@@ -973,47 +1003,3 @@ def bench_claim(data_name: str, folder=None) -> str | None:
 
 def shipped_name(data_name: str) -> str:
     return f"flow_{data_name}"
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-def _cli(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m core.flow", description="Train a RealNVP flow on a 2-D toy set "
-                                "and save it as a safetensors checkpoint (the shipped ones are made this way).")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train and save a checkpoint")
-    t.add_argument("--data", required=True, choices=sorted(gdata.TOY_SETS))
-    t.add_argument("--n", type=int, default=6000, help="points drawn (2/3 train, 1/3 test)")
-    t.add_argument("--data-seed", type=int, default=0)
-    t.add_argument("--out", required=True, help="checkpoint path without suffix, e.g. checkpoints/flow_moons")
-    t.add_argument("--threads", type=int, default=1)
-    FlowConfig.add_arguments(t)
-    args = p.parse_args(argv)
-    runtime.set_threads(args.threads)
-    config = FlowConfig.from_arguments(args)
-    Xtr, Xte = make_data(args.data, args.n, args.data_seed)
-    t0 = time.perf_counter()
-    model = train(config, (Xtr, Xte), callback=lambda s, m: print(
-        f"step {s:5d}  train NLL {m['train_nll']:.4f}  test NLL {m['test_nll']:.4f}  {m['seconds']:.1f}s", flush=True))
-    wall = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    refs = reference_densities(Xtr, Xte, seed=args.data_seed)
-    ref_s = time.perf_counter() - t1
-    last = model.history_[-1]
-    meta = {
-        "command": "python -m core.flow " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
-        "data": {"name": args.data, "n": args.n, "seed": args.data_seed, "test_size": 1 / 3},
-        "train_wall_seconds": round(wall, 2), "threads": args.threads, "device": str(model._device()),
-        "final": {"train_nll": last["train_nll"], "test_nll": last["test_nll"]},
-        "reference": {k: {"name": r.name, "params": r.params, "test_nll": r.test_nll, "train_nll": r.train_nll}
-                      for k, r in refs.items()},
-        "reference_fit_seconds": round(ref_s, 2),
-        "torch": torch.__version__,
-    }
-    path = save(model, args.out, meta)
-    print(f"saved {path}  test NLL flow {last['test_nll']:.4f}  KDE {refs['kde'].test_nll:.4f}  "
-          f"GMM {refs['gmm'].test_nll:.4f}  ({wall:.1f}s training)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_cli())

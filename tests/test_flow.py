@@ -148,7 +148,7 @@ def test_spline_flow_density_integrates_to_one_and_training_lowers_the_nll(train
     assert abs(mass - 1) < 0.02, mass
     h = trained_spline.history_
     untrained = flow.build(TINY_SPLINE)
-    assert h[-1]["test_nll"] < untrained.nll(Xte) - 0.3 and h[-1]["test_nll"] < h[0]["test_nll"]
+    assert h[-1]["test/nll"] < untrained.nll(Xte) - 0.3 and h[-1]["test/nll"] < h[0]["test/nll"]
     assert isinstance(trained_spline.layers[0].coupling, flow.SplineCoupling)
     # sampling runs the exact inverse: samples carried back to the base land on their draws, and back again
     x, z0 = trained_spline.sample(300, seed=1, return_base=True)
@@ -172,10 +172,10 @@ def test_training_lowers_test_nll(trained, moons):
     untrained = flow.build(TINY)
     untrained.initialize(torch.from_numpy(moons[0]))
     start = untrained.nll(moons[1])
-    assert h[-1]["test_nll"] < start - 0.3
-    assert h[-1]["test_nll"] < h[0]["test_nll"]
-    assert abs(trained.nll(moons[1]) - h[-1]["test_nll"]) < 1e-5
-    assert h[-1]["seconds"] > 0 and all(np.isfinite(m["train_nll"]) for m in h)
+    assert h[-1]["test/nll"] < start - 0.3
+    assert h[-1]["test/nll"] < h[0]["test/nll"]
+    assert abs(trained.nll(moons[1]) - h[-1]["test/nll"]) < 1e-5
+    assert h[-1]["seconds"] > 0 and all(np.isfinite(m["train/nll"]) for m in h)
 
 
 def test_same_seed_same_result_and_chunks(trained, moons):
@@ -187,12 +187,23 @@ def test_same_seed_same_result_and_chunks(trained, moons):
     assert not torch.equal(other.layers[0].coupling.net[0].weight, trained.layers[0].coupling.net[0].weight)
     # training in chunks, stopped and resumed, is bit-identical to one run
     seen = []
-    m = flow.train(TINY, moons, device="cpu", until=50, callback=lambda s, met: seen.append(s))
-    assert m.step_ == 50 and seen == [40]
+    m = flow.train(TINY, moons, device="cpu", until=80, callback=lambda s, met: seen.append(s))
+    assert m.step_ == 80 and seen == [40, 80]
     m = flow.train(TINY, moons, model=m, device="cpu", callback=lambda s, met: seen.append(s))
     assert m.step_ == 120 and seen == [40, 80, 120]
     strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
     assert strip(m.history_) == strip(trained.history_)
+    for (k, a), (_, b) in zip(trained.state_dict().items(), m.state_dict().items()):
+        assert torch.equal(a, b), k
+    # a chunk that ends between evaluations ends with one (core.training.loop: every call's last step is
+    # evaluated); the weights and the other evaluations are those of one run all the same
+    seen = []
+    m = flow.train(TINY, moons, device="cpu", until=50, callback=lambda s, met: seen.append(s))
+    assert m.step_ == 50 and seen == [40, 50] and [row["step"] for row in m.history_] == [40, 50]
+    m = flow.train(TINY, moons, model=m, device="cpu", callback=lambda s, met: seen.append(s))
+    assert m.step_ == 120 and seen == [40, 50, 80, 120]
+    evaluations = lambda h: [(r["step"], r["train/nll"], r["test/nll"]) for r in h if r["step"] != 50]  # noqa: E731
+    assert evaluations(m.history_) == evaluations(trained.history_)
     for (k, a), (_, b) in zip(trained.state_dict().items(), m.state_dict().items()):
         assert torch.equal(a, b), k
 
@@ -262,7 +273,7 @@ def test_shipped_checkpoints_still_load_bit_for_bit():
         assert model.config.coupling == record["config"].get("coupling", "affine")
         Xtr, Xte = flow.make_data(record["meta"]["data"]["name"], record["meta"]["data"]["n"],
                                   record["meta"]["data"]["seed"])
-        assert abs(model.nll(Xte) - record["meta"]["final"]["test_nll"]) < 1e-5, name
+        assert abs(model.nll(Xte) - record["meta"]["final"]["test/nll"]) < 1e-5, name
 
 
 def test_resume_from_checkpoint_equals_uninterrupted(moons, tmp_path):

@@ -103,5 +103,26 @@ def test_the_flow_follows_the_family_protocol(moons):
     with pytest.raises(TypeError):
         flow.train(TINY, moons, None, None)  # model=, until=, device= are keyword-only
     a = flow.train(TINY, moons, device="cpu", until=5)
-    b = flow.train(TINY, moons, device="cpu", steps=5)  # the older chunk size, still accepted
+    b = flow.train(TINY, moons, device="cpu", until=2)
+    b = flow.train(TINY, moons, model=b, device="cpu", until=5)
     assert a.step_ == b.step_ == 5 and all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+    with pytest.raises(TypeError):
+        flow.train(TINY, moons, device="cpu", steps=5)  # the old chunk size is gone: until= says where to stop
+    # metric keys: train/... and test/... (and the step and the seconds spent in gradient steps)
+    assert set(a.history_[-1]) == {"step", "seconds", "train/nll", "test/nll", "train/batch_nll", "train/lr"}
+
+
+def test_data_none_is_the_data_the_config_names_and_save_records_it(tmp_path):
+    cfg = TINY.replace(data="ring8", n_points=120, data_seed=2, steps=4, eval_every=2)
+    Xtr, Xte = flow.load_data(cfg)
+    assert np.array_equal(Xtr, flow.make_data("ring8", 120, 2)[0]) and len(Xtr) + len(Xte) == 120
+    m = flow.train(cfg, device="cpu")
+    same = flow.train(cfg, (Xtr, Xte), device="cpu")
+    assert all(torch.equal(x, y) for x, y in zip(m.parameters(), same.parameters())) and same.data_name_ is None
+    assert m.history_[-1]["test/nll"] == pytest.approx(m.nll(Xte), abs=1e-5)
+    flow.save(m, tmp_path / "f", meta={"command": "python -m core train flow --data ring8"})
+    meta = flow.load(tmp_path / "f", device="cpu").meta
+    assert meta["data"] == {"name": "ring8", "n": 120, "seed": 2, "test_size": 1 / 3}
+    assert set(meta["reference"]) == {"kde", "gmm"} and meta["final"]["test/nll"] == m.history_[-1]["test/nll"]
+    with pytest.raises(ValueError, match="valid choices"):
+        flow.FlowConfig(data="nope")

@@ -3,19 +3,7 @@ training, the user's own points)."""
 import numpy as np
 import pytest
 
-from tests.pagetest import (
-    assert_ok,
-    captions,
-    link,
-    notices,
-    open_each_view,
-    open_page,
-    open_views,
-    shown,
-    views,
-    widget,
-    widget_in,
-)
+from tests.pagetest import assert_ok, captions, link, notices, open_each_view, open_page, open_views, shown, views, widget, widget_in
 from tests.pagetest import switch_view as switch
 
 FLOW = "pages/flow.py"
@@ -37,7 +25,7 @@ def test_flow_defaults_open_trained_on_the_density_view():
     assert views(at) == list(VIEW_CHARTS)
     assert charts(at) == VIEW_CHARTS[DENSITY]  # the page opens with its headline only
     assert at.selectbox(key="data").value == "moons"
-    assert "Shipped checkpoint, trained by `python -m core.flow train --data moons" in captions(at)
+    assert "Shipped checkpoint, trained by `python -m core train flow --data moons" in captions(at)
     metrics = {m.label: m.value for m in at.metric}
     assert abs(float(metrics["Probability mass in the picture"]) - 1) < 0.02
     assert float(metrics["Test NLL"].split()[0]) < 1.4  # the shipped moons flow is trained
@@ -296,7 +284,7 @@ def test_flow_deeper_shipped_flow_sets_the_settings():
     assert_ok(at)
     assert charts(at) == VIEW_CHARTS[LAYERS]
     assert at.slider(key="K").value == 16 and at.slider(key="k").max == 16
-    assert "Shipped checkpoint, trained by `python -m core.flow train --data spirals --n-layers 16" in captions(at)
+    assert "Shipped checkpoint, trained by `python -m core train flow --data spirals --n-layers 16" in captions(at)
     # switching data sets within a session: the settings left at the shipped ones follow the new set's shipped
     # settings; one the user set stays, and the link carries it
     at.selectbox(key="data").set_value("moons").run()
@@ -319,7 +307,7 @@ def test_flow_a_default_that_depends_on_the_data_set_follows_it():
     at.selectbox(key="data").set_value("ring8").run()
     assert_ok(at)
     assert at.selectbox(key="base").value == 8
-    assert "Shipped checkpoint, trained by `python -m core.flow train --data ring8" in captions(at)
+    assert "Shipped checkpoint, trained by `python -m core train flow --data ring8" in captions(at)
     assert "base=" not in link(at)
     fresh = open_page(FLOW, {"data": "Ring of 8 Gaussians"})
     assert fresh.selectbox(key="base").value == 8

@@ -112,14 +112,14 @@ def train_live(cfg: flow.FlowConfig, data, key: str, again: bool = False, restor
             st.error(f"{e.reason} Nothing was kept; try a smaller learning rate.", icon=":material/error:")
             return None
         h = m.history_[-1]
-        progress.done(f"Trained {m.step_:,} steps in {m.train_seconds_:.1f} s: test NLL {h['test_nll']:.3f} nats")
+        progress.done(f"Trained {m.step_:,} steps in {m.train_seconds_:.1f} s: test NLL {h['test/nll']:.3f} nats")
         return m
 
     return live_store().train(key, fit, steps=cfg.steps, again=again,
                               every=max(cfg.eval_every, (cfg.steps // 25) // cfg.eval_every * cfg.eval_every),
                               label=f"Training a {cfg.n_layers}-layer flow for {cfg.steps:,} steps",
                               restoring=restoring,
-                              chart_keys=["train_nll", "test_nll"], what="this exact flow")
+                              chart_keys=["train/nll", "test/nll"], what="this exact flow")
 
 
 def train_if_asked(cfg: flow.FlowConfig, data, live_key: str, from_link: bool) -> None:

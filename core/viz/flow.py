@@ -146,9 +146,9 @@ def nll_curves(history: list[dict], references: dict[str, float], title: str, he
     steps = [h["step"] for h in history]
     fig = go.Figure()
     if history:
-        fig.add_trace(go.Scatter(x=steps, y=[h["train_nll"] for h in history], name="flow, train", mode="lines",
+        fig.add_trace(go.Scatter(x=steps, y=[h["train/nll"] for h in history], name="flow, train", mode="lines",
                                  line=dict(color=FLOW, dash="dot")))
-        fig.add_trace(go.Scatter(x=steps, y=[h["test_nll"] for h in history], name="flow, test", mode="lines",
+        fig.add_trace(go.Scatter(x=steps, y=[h["test/nll"] for h in history], name="flow, test", mode="lines",
                                  line=dict(color=FLOW, width=3)))
     for (name, value), color in zip(references.items(), (PALETTE[1], PALETTE[2], PALETTE[4])):
         fig.add_hline(y=value, line_color=color, line_dash="dash", annotation_text=f"{name}: {value:.3f}",
@@ -157,8 +157,8 @@ def nll_curves(history: list[dict], references: dict[str, float], title: str, he
     fig.update_xaxes(title="gradient step")
     fig.update_yaxes(title="negative log-likelihood (nats / point)")
     if history:
-        vals = [h["test_nll"] for h in history] + list(references.values())
-        lo, hi = min(vals), np.percentile([h["train_nll"] for h in history] + [h["test_nll"] for h in history], 90)
+        vals = [h["test/nll"] for h in history] + list(references.values())
+        lo, hi = min(vals), np.percentile([h["train/nll"] for h in history] + [h["test/nll"] for h in history], 90)
         fig.update_yaxes(range=[lo - 0.15 * (hi - lo + 0.1), hi + 0.1 * (hi - lo + 0.1)])
     return fig
 
