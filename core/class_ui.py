@@ -272,34 +272,41 @@ def _student_poll() -> None:
         st.rerun(scope="app")
 
 
-@st.fragment(run_every=TEACHER_POLL_S)
-def _teacher_count() -> None:
-    """How many students follow now (refreshed every TEACHER_POLL_S)."""
-    me = session("lead")
-    if not me:
-        return
-    try:
-        p = room().presence(me["code"])
-    except cr.StoreUnavailable as e:
-        st.caption(str(e))
-        return
+def _lead_live(draw):
+    """A part of the teacher's bar that redraws itself every TEACHER_POLL_S: ``draw(me)`` with the teacher's session
+    (nothing for anyone else); a store that does not answer is said under it, and the next tick tries again."""
+    @st.fragment(run_every=TEACHER_POLL_S)
+    def live() -> None:
+        me = session("lead")
+        if me:
+            try:
+                draw(me)
+            except cr.StoreUnavailable as e:
+                st.caption(str(e))
+
+    return live
+
+
+@_lead_live
+def _teacher_count(me: dict) -> None:
+    """How many students follow now."""
+    p = room().presence(me["code"])
     st.markdown(f":material/groups: **{p['following']}** following now · {p['here']} in the class")
 
 
-@st.fragment(run_every=TEACHER_POLL_S)
-def _teacher_chart() -> None:
-    """The open question's answers as a chart, live (refreshed every TEACHER_POLL_S)."""
-    me = session("lead")
-    if not me:
-        return
+@_lead_live
+def _teacher_chart(me: dict) -> None:
+    """The open question's answers as a chart, live."""
     r = room()
+    asked = r.question(me["code"])
+    q = qs.by_id(asked.id) if asked else None
+    if q is None:
+        return
     try:
-        asked = r.question(me["code"])
-        q = qs.by_id(asked.id) if asked else None
-        if q is None:
-            return
         t = qs.tally(q, r.results(me["code"], me["token"], q.id))
-    except cr.ClassError:
+    except cr.StoreUnavailable:
+        raise
+    except cr.ClassError:  # the class ended between two ticks: the next full run says so
         return
     if t["n"]:
         _chart(q, t, asked.revealed)

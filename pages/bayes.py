@@ -9,12 +9,7 @@ from core.viz import bayes as fig
 ui.require_router()
 
 st.title("Discriminative vs generative")
-st.markdown(
-    "Gaussian **naive Bayes** (NB) estimates the joint $P(Y, \\mathbf{X}) = P(Y)\\prod_j P(X_j\\mid Y)$ and "
-    "gets $P(Y\\mid\\mathbf{X})$ from Bayes' rule; **logistic regression** (LR) fits $P(Y\\mid\\mathbf{X})$ "
-    "directly. They are the lecture's *generative-discriminative pair*: same kind of boundary, different "
-    "bias, variance and abilities."
-)
+st.markdown(steps.INTRO)
 
 url = ui.url()
 wt = ui.Walkthrough(steps.STEPS, steps.VIEWS)

@@ -13,12 +13,7 @@ from core.viz import compare as fig
 ui.require_router()
 
 st.title("Compare the families")
-st.markdown(
-    "The same 2-D points, the same train/test split and the same budget of seconds for each of the four families "
-    "of the lecture, each trained by its own GenLab module. Then every model is judged by the same measures on the "
-    "same held-out points: what it can do, its test log-likelihood (where it has one), how close its samples come "
-    "to the data, and what it costs."
-)
+st.markdown(steps.INTRO)
 
 url = ui.url()
 wt = ui.Walkthrough(steps.STEPS, steps.VIEWS)

@@ -1,6 +1,13 @@
 """The naive Bayes vs logistic regression page's lecture text: its walkthrough steps and explore views."""
 from core.lessons import Step, View
 
+INTRO = (
+    "Gaussian **naive Bayes** (NB) estimates the joint $P(Y, \\mathbf{X}) = P(Y)\\prod_j P(X_j\\mid Y)$ and "
+    "gets $P(Y\\mid\\mathbf{X})$ from Bayes' rule; **logistic regression** (LR) fits $P(Y\\mid\\mathbf{X})$ "
+    "directly. They are the lecture's *generative-discriminative pair*: same kind of boundary, different "
+    "bias, variance and abilities."
+)
+
 STEPS = [
     Step("Bayes' rule", r"\begin{aligned}P(Y\mid X_1,\dots,X_p)&=\frac{P(Y)\,P(X_1,\dots,X_p\mid Y)}{P(X_1,\dots,X_p)}\\&\propto P(Y)\,P(X_1,\dots,X_p\mid Y)\end{aligned}",
             "NB never fits $P(Y\\mid X)$ itself. It estimates the prior and the class-conditional density, "

@@ -1,6 +1,13 @@
 """The compare page's lecture text: its walkthrough steps and explore views."""
 from core.lessons import Step, View
 
+INTRO = (
+    "The same 2-D points, the same train/test split and the same budget of seconds for each of the four families "
+    "of the lecture, each trained by its own GenLab module. Then every model is judged by the same measures on the "
+    "same held-out points: what it can do, its test log-likelihood (where it has one), how close its samples come "
+    "to the data, and what it costs."
+)
+
 STEPS = [
     Step("Generative vs discriminative",
             r"\begin{aligned}&\text{discriminative: } p(y\mid\mathbf x)\\ &\text{generative: } p(\mathbf x)\end{aligned}",
