@@ -46,7 +46,7 @@ def test_metrics(model, data, k=50, seed=0):
     e = model.elbo(data.x_test, seed=seed, samples=10) if model.is_vae else model.elbo(data.x_test, seed=seed)
     out = {"recon": e["recon"]}
     if model.is_vae:
-        out.update(kl=e["kl"], elbo=e["elbo"], iwae=model.log_prob(data.x_test, k=k, seed=seed).mean().item())
+        out.update(kl=e["kl"], elbo=e["elbo"], iwae=model.log_prob_tensor(data.x_test, k=k, seed=seed).mean().item())
     return out
 
 

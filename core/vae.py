@@ -30,7 +30,7 @@ Everything else is plain torch (``nn.Linear``, ``torch.optim.Adam``).
 
 Shape of the module (see DESIGN.md): a frozen :class:`VAEConfig`; :func:`train` (deterministic
 per config and seed, a callback that may stop it, resumable in chunks); ``model.sample(n, seed)``;
-``model.log_prob(x, k)`` (a bound, not exact); :func:`save` / :func:`load` as safetensors + JSON.
+``model.log_prob(x, k)`` (a bound, not exact: numpy out; ``log_prob_tensor`` for torch code); :func:`save` / :func:`load` as safetensors + JSON.
 
 A run that diverges raises :class:`TrainingDiverged` (a ``RuntimeError``) naming the step and the
 term that went NaN/inf; the model as it was before that step is attached as ``.model``.
@@ -291,8 +291,13 @@ class VAEModel(nn.Module):
         return {"recon": recon, "loss": recon}
 
     # ---- likelihood bound
+    def log_prob(self, x, k: int = 50, seed: int = 0) -> np.ndarray:
+        """The family protocol's ln p(x) per example (array-like or tensor (B, ...)): :meth:`log_prob_tensor`, the
+        importance-weighted bound, as a float64 numpy array (B,)."""
+        return self.log_prob_tensor(_as_tensor(x, self.device), k=k, seed=seed).double().cpu().numpy()
+
     @torch.no_grad()
-    def log_prob(self, x: torch.Tensor, k: int = 50, seed: int = 0, chunk: int = 20_000) -> torch.Tensor:
+    def log_prob_tensor(self, x: torch.Tensor, k: int = 50, seed: int = 0, chunk: int = 20_000) -> torch.Tensor:
         """Importance-weighted estimate of ln p_theta(x) per example, shape (B,) (a lower bound in expectation).
 
         ln p(x) ~= logsumexp_k [ln p_theta(x|z_k) + ln p(z_k) - ln q_phi(z_k|x)] - ln K,  z_k ~ q_phi(z|x).
@@ -622,7 +627,7 @@ def per_image_gap(model: VAEModel, x: torch.Tensor, k: int = 50) -> np.ndarray:
     over 10 eps draws of seed 2), per example of ``x``: the gap KL(q_phi(z|x) || p_theta(z|x)), small where the
     Gaussian q_phi fits the true posterior well and large where it fits badly. Returns (n,) numpy."""
     x = x.to(model.device)
-    iw = model.log_prob(x, k=k, seed=1).cpu().numpy()
+    iw = model.log_prob_tensor(x, k=k, seed=1).cpu().numpy()
     mu, logvar = model.encode(x)
     g = torch.Generator(device=str(model.device)).manual_seed(2)
     rec = 0.0
@@ -637,7 +642,7 @@ def iwae_curve(model: VAEModel, x: torch.Tensor, ks=(1, 2, 5, 10, 20, 50)) -> tu
     """The IWAE bound's mean over ``x`` for each K in ``ks`` (seed 3), and the ELBO (10 eps draws, seed 4):
     ln p(x) >= IWAE_K >= ELBO, the bound tightening as K grows. Returns (ks, values, elbo)."""
     ks = list(ks)
-    return ks, [model.log_prob(x, k=k, seed=3).mean().item() for k in ks], model.elbo(x, seed=4, samples=10)["elbo"]
+    return ks, [model.log_prob_tensor(x, k=k, seed=3).mean().item() for k in ks], model.elbo(x, seed=4, samples=10)["elbo"]
 
 
 def denoising(dae: VAEModel, ae: VAEModel, x_test, noise: float, seed: int, n: int = 10) -> dict:
@@ -780,7 +785,7 @@ def _cli(argv=None) -> int:
             "torch": torch.__version__}
     meta.update({k: round(v, 4) for k, v in model.history_[-1].items() if k.startswith("test/")})
     if model.is_vae:
-        meta[f"test/iwae{args.iwae_k}"] = round(model.log_prob(data.x_test, k=args.iwae_k, seed=cfg.seed).mean().item(), 4)
+        meta[f"test/iwae{args.iwae_k}"] = round(model.log_prob_tensor(data.x_test, k=args.iwae_k, seed=cfg.seed).mean().item(), 4)
     path = save(model, args.out, meta)
     print(f"saved {path} after {seconds:.1f} s: " + ", ".join(f"{k} {v}" for k, v in meta.items() if k.startswith("test/")))
     return 0
