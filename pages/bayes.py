@@ -8,11 +8,7 @@ from core.viz import bayes as fig
 
 ui.require_router()
 
-st.title("Discriminative vs generative")
-st.markdown(steps.INTRO)
-
-url = ui.url()
-wt = ui.Walkthrough(steps.STEPS, steps.VIEWS)
+url, wt = ui.page_header("Discriminative vs generative", steps)
 
 # ---- controls (all in the URL)
 DATASET_LABELS = {"gaussians": "Two Gaussian classes", "moons": "Two moons", "wine": "Wine (sklearn)",

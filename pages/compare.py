@@ -12,11 +12,7 @@ from core.viz import compare as fig
 
 ui.require_router()
 
-st.title("Compare the families")
-st.markdown(steps.INTRO)
-
-url = ui.url()
-wt = ui.Walkthrough(steps.STEPS, steps.VIEWS)
+url, wt = ui.page_header("Compare the families", steps)
 
 SETS = {"moons": "Two moons", "ring8": "Ring of 8 Gaussians", "checkerboard": "Checkerboard",
         "swiss_roll": "Swiss roll", "grid25": "5x5 grid of Gaussians", "spirals": "Two spirals",

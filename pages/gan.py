@@ -13,11 +13,7 @@ ui.require_router()
 from core import gan  # noqa: E402  (torch: imported after the router check so a deep link reruns fast)
 from core.ui import gan as app  # noqa: E402  (the page's caches, stores and the cGANs' section)
 
-st.title("Generative adversarial networks")
-st.markdown(text.INTRO)
-
-url = ui.url()
-wt = ui.Walkthrough(text.STEPS, text.VIEWS)
+url, wt = ui.page_header("Generative adversarial networks", text)
 DEFAULT = gan.PAGE_DEFAULT
 CHOICES = {"noise": list(gan.NOISES), "act": list(gan.ACTIVATIONS)}  # SETTINGS' lists that core.gan holds
 IT_KEY = "it"  # the link's training path of the GAN shown (core.gan.path_text): "3500", "3000-d10-500", "0"

@@ -32,12 +32,12 @@ from core.ui.url import (
     show_url_notices,
     url,
 )
-from core.ui.walkthrough import _LAYOUT_CSS, Walkthrough, stack_parts
+from core.ui.walkthrough import _LAYOUT_CSS, Walkthrough, page_header, stack_parts
 from core.ui.widgets import REPRODUCE_KEY, SHOW_CODE_KEY, download_png, fragment, points_editor, reproduce, show_code, table
 
 __all__ = [
     "GLOBAL_KEYS", "REPRODUCE_KEY", "SHOW_CODE_KEY", "BoundedStore", "Step", "TrainingProgress", "UrlState", "View",
-    "Walkthrough", "_LAYOUT_CSS", "_page_id", "_quote", "begin_run", "download_png", "escape_md", "forget_forced",
+    "Walkthrough", "_LAYOUT_CSS", "page_header", "_page_id", "_quote", "begin_run", "download_png", "escape_md", "forget_forced",
     "fragment", "heavy", "load_or_offer_training", "max_action_seconds", "one_run_per_key", "page_style",
     "points_editor", "quote", "require_router", "reproduce", "seed_input", "shared", "show_code", "show_url_notices",
     "sidebar_footer", "reserve_sidebar_footer", "stack_parts", "table", "url",

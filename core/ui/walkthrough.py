@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.lessons import Step, View
-from core.ui.url import _in_fragment, url
+from core.ui.url import UrlState, _in_fragment, url
 from core.ui.widgets import fragment
 
 #: The layout rules of every page (static CSS, never user input), sent once per run by :class:`Walkthrough`:
@@ -139,6 +139,14 @@ def stack_parts(latex: str, long: int = 34) -> str:
 
 def _layout_style() -> None:
     st.html("<style>" + _LAYOUT_CSS + "</style><script>" + _FIT_JS + "</script>", unsafe_allow_javascript=True)
+
+
+def page_header(title: str, text) -> tuple[UrlState, Walkthrough]:
+    """A page's first lines after the router's check: its title and introduction (``text.INTRO``, from
+    core/steps/<page>.py), this run's URL state and the page's walkthrough (``text.STEPS``, ``text.VIEWS``)."""
+    st.title(title)
+    st.markdown(text.INTRO)
+    return url(), Walkthrough(text.STEPS, text.VIEWS)
 
 
 class Walkthrough:
