@@ -49,6 +49,17 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
 )}
 
 
+#: The models a family's shipped model is built on, trained apart (not families: no page samples them alone):
+#: command name -> the module whose ``AUXILIARY[name]`` is (config class, trainer, saver).
+AUXILIARY: dict[str, str] = {
+    "diffusion-autoencoder": "core.diffusion",
+    "guided-classifier": "core.guided",
+    "guided-evaluator": "core.guided",
+    "text_to_image-autoencoder": "core.text_to_image",
+    "text_to_image-evaluator": "core.text_to_image",
+}
+
+
 def get(name: str) -> Family:
     """The family called ``name``; a ValueError lists the valid names."""
     try:

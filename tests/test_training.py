@@ -116,3 +116,34 @@ def test_cli_lists_a_family_config_fields_as_flags(capsys):
     assert "--latent-dim" in out and "--beta" in out and "--out" in out
     with pytest.raises(SystemExit):
         main(["train", "nope", "--out", "x"])
+
+
+def _recorded_commands():
+    """(checkpoint JSON, its recorded config, the command) of every shipped model made by the one command line."""
+    import shlex
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "checkpoints"
+    found = []
+    for path in sorted(root.rglob("*.json")):
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict):
+            continue
+        meta = record.get("meta", record)
+        for key, config in (("command", record.get("config")), ("vae_command", meta.get("vae_config"))):
+            command = meta.get(key)
+            if isinstance(command, str) and command.startswith("python -m core train "):
+                found.append(pytest.param(shlex.split(command)[3:], config, id=f"{path.relative_to(root)}:{key}"))
+    return found
+
+
+@pytest.mark.parametrize("argv, recorded", _recorded_commands())
+def test_every_shipped_command_is_the_one_command_line_and_names_its_config(argv, recorded):
+    from core.__main__ import _parser
+
+    parser, target = _parser(argv)
+    assert target is not None, f"{argv[1]} is neither a family nor an auxiliary model"
+    config = training.from_arguments(target[0], parser.parse_args(argv))
+    if recorded is not None:  # the fields the checkpoint recorded (one made before a field existed lacks it)
+        made = {k: v for k, v in config.to_dict().items() if k in recorded}
+        assert made == json.loads(json.dumps(recorded)), argv
