@@ -43,10 +43,10 @@ def table(rows, headers):
 
 
 def test_metrics(model, data, k=50, seed=0):
-    e = model.elbo(data.x_test, seed=seed, samples=10) if model.is_vae else model.elbo(data.x_test, seed=seed)
+    e = vae.elbo_terms(model, data.x_test, seed=seed, samples=10 if model.is_vae else 1)
     out = {"recon": e["recon"]}
     if model.is_vae:
-        out.update(kl=e["kl"], elbo=e["elbo"], iwae=model.log_prob_tensor(data.x_test, k=k, seed=seed).mean().item())
+        out.update(kl=e["kl"], elbo=e["elbo"], iwae=vae.iwae_log_prob(model, data.x_test, k=k, seed=seed).mean().item())
     return out
 
 

@@ -30,7 +30,7 @@ Everything else is plain torch (``nn.Linear``, ``torch.optim.Adam``).
 
 Shape of the module (see DESIGN.md): a frozen :class:`VAEConfig`; :func:`train` (deterministic
 per config and seed, a callback that may stop it, resumable in chunks); ``model.sample(n, seed)``;
-``model.log_prob(x, k)`` (a bound, not exact: numpy out; ``log_prob_tensor`` for torch code); :func:`save` / :func:`load` as safetensors + JSON.
+``model.log_prob(x, k)`` (a bound, not exact: numpy out; :func:`iwae_log_prob` for torch code); :func:`save` / :func:`load` as safetensors + JSON.
 
 A run that diverges raises :class:`TrainingDiverged` (a ``RuntimeError``) naming the step and the
 term that went NaN/inf; the model as it was before that step is attached as ``.model``.
@@ -292,50 +292,9 @@ class VAEModel(nn.Module):
 
     # ---- likelihood bound
     def log_prob(self, x, k: int = 50, seed: int = 0) -> np.ndarray:
-        """The family protocol's ln p(x) per example (array-like or tensor (B, ...)): :meth:`log_prob_tensor`, the
+        """The family protocol's ln p(x) per example (array-like or tensor (B, ...)): :func:`iwae_log_prob`, the
         importance-weighted bound, as a float64 numpy array (B,)."""
-        return self.log_prob_tensor(_as_tensor(x, self.device), k=k, seed=seed).double().cpu().numpy()
-
-    @torch.no_grad()
-    def log_prob_tensor(self, x: torch.Tensor, k: int = 50, seed: int = 0, chunk: int = 20_000) -> torch.Tensor:
-        """Importance-weighted estimate of ln p_theta(x) per example, shape (B,) (a lower bound in expectation).
-
-        ln p(x) ~= logsumexp_k [ln p_theta(x|z_k) + ln p(z_k) - ln q_phi(z_k|x)] - ln K,  z_k ~ q_phi(z|x).
-        K = 1 is the one-sample ELBO; the estimate grows with K towards ln p(x) (Burda et al. 2016).
-        Only the VAE has one: the AE/DAE define no density.
-        """
-        if not self.is_vae:
-            raise ValueError("A plain or denoising autoencoder defines no likelihood p(x); only model='vae' has log_prob.")
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}.")
-        x = x.to(self.device).reshape(len(x), -1)
-        g = runtime.torch_generator(seed, str(self.device))
-        per = max(1, chunk // k)
-        out = []
-        for i in range(0, len(x), per):
-            xb = x[i: i + per]
-            mu, logvar = self.encode(xb)
-            eps = torch.randn((k,) + mu.shape, generator=g, device=mu.device, dtype=mu.dtype)
-            z = reparameterize(mu, logvar, eps)                                  # (K, B, L)
-            log_q = gaussian_log_density(z, mu, logvar)                          # ln q_phi(z_k|x)
-            log_prior = -0.5 * (LOG2PI + z.pow(2)).sum(-1)                      # ln p(z_k), N(0, I)
-            out_dec = self.decode(z.reshape(-1, z.shape[-1]))
-            log_lik = -self.recon_nll(out_dec, xb.repeat(k, 1)).reshape(k, len(xb))  # ln p_theta(x|z_k)
-            log_w = log_lik + log_prior - log_q
-            out.append(torch.logsumexp(log_w, 0) - math.log(k))
-        return torch.cat(out)
-
-    @torch.no_grad()
-    def elbo(self, x: torch.Tensor, seed: int = 0, samples: int = 1) -> dict:
-        """Mean ELBO terms over ``x`` (nats per example): recon (MC, ``samples`` draws), kl (analytic), elbo."""
-        x = x.to(self.device).reshape(len(x), -1)
-        g = runtime.torch_generator(seed, str(self.device))
-        acc = {}
-        for _ in range(samples):
-            t = self.terms(x, g, self.corrupt(x, self.config.noise, g) if self.config.model == "dae" else None)
-            for key, v in t.items():
-                acc[key] = acc.get(key, 0.0) + v.mean().item() / samples
-        return acc
+        return iwae_log_prob(self, _as_tensor(x, self.device), k=k, seed=seed).double().cpu().numpy()
 
     # ---- generation
     @torch.no_grad()
@@ -384,6 +343,51 @@ class VAEModel(nn.Module):
         return self._emit(self.decode(z), g, True)
 
 
+# --------------------------------------------------------------------------- the likelihood bound
+
+@torch.no_grad()
+def iwae_log_prob(model: VAEModel, x: torch.Tensor, k: int = 50, seed: int = 0, chunk: int = 20_000) -> torch.Tensor:
+    """Importance-weighted estimate of ln p_theta(x) per example, shape (B,) (a lower bound in expectation).
+
+    ln p(x) ~= logsumexp_k [ln p_theta(x|z_k) + ln p(z_k) - ln q_phi(z_k|x)] - ln K,  z_k ~ q_phi(z|x).
+    K = 1 is the one-sample ELBO; the estimate grows with K towards ln p(x) (Burda et al. 2016).
+    Only the VAE has one: the AE/DAE define no density.
+    """
+    if not model.is_vae:
+        raise ValueError("A plain or denoising autoencoder defines no likelihood p(x); only model='vae' has log_prob.")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}.")
+    x = x.to(model.device).reshape(len(x), -1)
+    g = runtime.torch_generator(seed, str(model.device))
+    per = max(1, chunk // k)
+    out = []
+    for i in range(0, len(x), per):
+        xb = x[i: i + per]
+        mu, logvar = model.encode(xb)
+        eps = torch.randn((k,) + mu.shape, generator=g, device=mu.device, dtype=mu.dtype)
+        z = reparameterize(mu, logvar, eps)                                  # (K, B, L)
+        log_q = gaussian_log_density(z, mu, logvar)                          # ln q_phi(z_k|x)
+        log_prior = -0.5 * (LOG2PI + z.pow(2)).sum(-1)                      # ln p(z_k), N(0, I)
+        out_dec = model.decode(z.reshape(-1, z.shape[-1]))
+        log_lik = -model.recon_nll(out_dec, xb.repeat(k, 1)).reshape(k, len(xb))  # ln p_theta(x|z_k)
+        log_w = log_lik + log_prior - log_q
+        out.append(torch.logsumexp(log_w, 0) - math.log(k))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def elbo_terms(model: VAEModel, x: torch.Tensor, seed: int = 0, samples: int = 1) -> dict:
+    """Mean ELBO terms over ``x`` (nats per example): recon (MC, ``samples`` draws), kl (analytic), elbo."""
+    x = x.to(model.device).reshape(len(x), -1)
+    g = runtime.torch_generator(seed, str(model.device))
+    acc = {}
+    for _ in range(samples):
+        t = model.terms(x, g, model.corrupt(x, model.config.noise, g) if model.config.model == "dae" else None)
+        for key, v in t.items():
+            acc[key] = acc.get(key, 0.0) + v.mean().item() / samples
+    return acc
+
+
 def _as_tensor(x, device) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(x, np.float32) if not isinstance(x, torch.Tensor) else x, dtype=torch.float32)
     return t.reshape(len(t), -1).to(device)
@@ -409,7 +413,7 @@ def evaluate(model: VAEModel, x: torch.Tensor, seed: int = 0) -> dict:
     """Mean loss terms on ``x`` with a fixed eps draw (deterministic). Keys: recon, loss (+ kl, elbo for a VAE)."""
     was = model.training
     model.eval()
-    out = model.elbo(x, seed=seed)
+    out = elbo_terms(model, x, seed=seed)
     model.train(was)
     return out
 
@@ -627,7 +631,7 @@ def per_image_gap(model: VAEModel, x: torch.Tensor, k: int = 50) -> np.ndarray:
     over 10 eps draws of seed 2), per example of ``x``: the gap KL(q_phi(z|x) || p_theta(z|x)), small where the
     Gaussian q_phi fits the true posterior well and large where it fits badly. Returns (n,) numpy."""
     x = x.to(model.device)
-    iw = model.log_prob_tensor(x, k=k, seed=1).cpu().numpy()
+    iw = iwae_log_prob(model, x, k=k, seed=1).cpu().numpy()
     mu, logvar = model.encode(x)
     g = torch.Generator(device=str(model.device)).manual_seed(2)
     rec = 0.0
@@ -642,7 +646,7 @@ def iwae_curve(model: VAEModel, x: torch.Tensor, ks=(1, 2, 5, 10, 20, 50)) -> tu
     """The IWAE bound's mean over ``x`` for each K in ``ks`` (seed 3), and the ELBO (10 eps draws, seed 4):
     ln p(x) >= IWAE_K >= ELBO, the bound tightening as K grows. Returns (ks, values, elbo)."""
     ks = list(ks)
-    return ks, [model.log_prob_tensor(x, k=k, seed=3).mean().item() for k in ks], model.elbo(x, seed=4, samples=10)["elbo"]
+    return ks, [iwae_log_prob(model, x, k=k, seed=3).mean().item() for k in ks], elbo_terms(model, x, seed=4, samples=10)["elbo"]
 
 
 def denoising(dae: VAEModel, ae: VAEModel, x_test, noise: float, seed: int, n: int = 10) -> dict:
@@ -785,7 +789,7 @@ def _cli(argv=None) -> int:
             "torch": torch.__version__}
     meta.update({k: round(v, 4) for k, v in model.history_[-1].items() if k.startswith("test/")})
     if model.is_vae:
-        meta[f"test/iwae{args.iwae_k}"] = round(model.log_prob_tensor(data.x_test, k=args.iwae_k, seed=cfg.seed).mean().item(), 4)
+        meta[f"test/iwae{args.iwae_k}"] = round(iwae_log_prob(model, data.x_test, k=args.iwae_k, seed=cfg.seed).mean().item(), 4)
     path = save(model, args.out, meta)
     print(f"saved {path} after {seconds:.1f} s: " + ", ".join(f"{k} {v}" for k, v in meta.items() if k.startswith("test/")))
     return 0

@@ -239,4 +239,4 @@ wt.section("beta", section_beta)
 
 ui.reproduce(snippets.vae(live_cfg if key.startswith("live:") else None,
                           None if key.startswith("live:") else key, seed), "genlab_vae.py")
-ui.show_code(vae.gaussian_kl, vae.reparameterize, vae.VAEModel.terms, vae.VAEModel.log_prob_tensor, vae.posterior_grid)
+ui.show_code(vae.gaussian_kl, vae.reparameterize, vae.VAEModel.terms, vae.iwae_log_prob, vae.posterior_grid)

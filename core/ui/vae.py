@@ -57,7 +57,7 @@ def per_image_gap(key: str, k: int = 50):
 @st.cache_data(max_entries=16, show_spinner="Importance sampling...")
 def live_iwae(key: str, k: int = 50) -> float:
     m, d = test_set(key)
-    return m.log_prob_tensor(d.x_test, k=k, seed=m.config.seed).mean().item()
+    return vae.iwae_log_prob(m, d.x_test, k=k, seed=m.config.seed).mean().item()
 
 
 # Figures that depend only on a model and a few choices are built once and copied from the cache: building a
