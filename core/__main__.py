@@ -28,7 +28,8 @@ def _report(step: int, metrics: dict) -> None:
 
 
 def _target(argv: list[str]):
-    """(config class, trainer, saver, presets) of what ``train <name>`` names, or None."""
+    """(config class, trainer, saver, presets, extra meta) of what ``train <name>`` names, or None. The family's
+    ``checkpoint_meta(model)``, if it has one, gives numbers the checkpoint records besides its history."""
     if len(argv) < 2 or argv[0] != "train":
         return None
     name = argv[1]
@@ -36,12 +37,12 @@ def _target(argv: list[str]):
         fam = families.get(name)
         module = fam.load()
         presets = getattr(module, fam.presets, {}) if fam.presets else {}
-        return fam.config_class(), module.train, module.save, presets
+        return fam.config_class(), module.train, module.save, presets, getattr(module, "checkpoint_meta", None)
     if name in families.AUXILIARY:
         import importlib
 
         config_class, fit, save = importlib.import_module(families.AUXILIARY[name]).AUXILIARY[name]
-        return config_class, fit, save, {}
+        return config_class, fit, save, {}, None
     return None
 
 
@@ -64,7 +65,7 @@ def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, tuple | None]:
         q.add_argument("--device", default="cpu", help="cpu (default: reproduces the shipped weights), cuda or mps")
     target = _target(argv)
     if target is not None:
-        config_class, _, _, presets = target
+        config_class, _, _, presets, _ = target
         base = None
         if presets:
             t.add_argument("--preset", choices=sorted(presets), help="the named config the other flags change")
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         path = guided.write_table({**table, **_meta(argv, args, time.perf_counter() - t0)}, args.out)
         print(f"wrote {path}")
         return 0
-    config_class, fit, save, _ = target
+    config_class, fit, save, _, extra = target
     try:
         config = training.from_arguments(config_class, args)
     except (TypeError, ValueError) as e:
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = _meta(argv, args, time.perf_counter() - t0)
     history = getattr(model, "history_", None) or [{}]
     meta.update({k: v for k, v in history[-1].items() if k.startswith("test/") and isinstance(v, int | float)})
+    meta.update(extra(model) if extra else {})
     path = save(model, args.out, meta=meta)
     print(f"saved {path} after {meta['wall_seconds']} s")
     return 0

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from core import data as gdata
-from core import metrics, runtime
+from core import families, metrics, runtime
 from core.training import check_choice as _choice
 
 FAMILIES = ("gan", "vae", "flow", "diffusion")
@@ -59,7 +59,8 @@ CAPABILITIES = {
     "flow": "sample; exact ln p",
     "diffusion": "sample; lower bound on ln p (ELBO)",
 }
-NLL_KIND = {"gan": None, "vae": "bound", "flow": "exact", "diffusion": "bound"}
+# what each family's test NLL is, as core/families.py declares its likelihood ("none": no NLL column)
+NLL_KIND = {f: (None if families.get(f).likelihood == "none" else families.get(f).likelihood) for f in FAMILIES}
 TOY_SETS = tuple(gdata.TOY_SETS)
 FORMAT = 1  # version of the result dict (to_dict / from_dict)
 
@@ -155,110 +156,122 @@ def make_split(config: CompareConfig, points=None) -> Split:
 
 # ------------------------------------------------------------------------------------ the four families
 
+@dataclass(frozen=True)
+class Setup:
+    """How one family is set up for 2-D points here: the comparison's design, not the family's defaults. Every
+    family is then driven through the same protocol (core/families.py): ``points_data``, ``train``, ``sample``,
+    ``log_prob``."""
+
+    config: dict                                # the config's fields besides data, steps and seed (below)
+    loss: tuple[str, str]                       # the metric the training curves show, and its label
+    toy_data: bool = True                       # the config names a toy set (custom points pass a 2-D stand-in)
+    data_seed: bool = True                      # the config has a data_seed
+    sample: dict = field(default_factory=dict)  # keywords of model.sample (diffusion: the fast sampler)
+    log_prob: tuple = ()                        # keywords of model.log_prob taken from the CompareConfig
+    nets: tuple = ()                            # the model's trained networks, by attribute (default: the model)
+
+
+SETUPS = {
+    # frequent callbacks so the budget stops each on time, and the in-loop evaluations kept light
+    "gan": Setup({"log_every": 25, "n_eval": 500, "snapshot_every": 10**8}, ("train/g_loss", "generator loss -ln D(G(z))"),
+                 toy_data=False, data_seed=False, nets=("G", "D")),
+    "vae": Setup({"likelihood": "gaussian", "latent_dim": 2, "log_every": 25, "eval_every": 10**8},
+                 ("train/loss", "-ELBO per point (nats)"), log_prob=(("k", "iwae_k"),)),
+    "flow": Setup({"eval_every": 20}, ("train/batch_nll", "NLL per point (nats, exact)"), toy_data=False,
+                  data_seed=False),
+    "diffusion": Setup({"log_every": 25, "eval_every": 10**8, "eval_samples": 0},
+                       ("train/loss", "noise-prediction MSE (Algorithm 1)"), sample={"sampler": "ddim", "steps": 50},
+                       log_prob=(("timesteps", "bound_timesteps"),), nets=("net",)),
+}
+
+
 def family_config(family: str, config: CompareConfig, steps: int | None = None):
-    """The config each family trains with here: its module's defaults for 2-D points, the comparison's seed, a
-    step limit (``steps``, or practically unlimited when the budget in seconds decides), frequent callbacks (so
-    the budget can stop it on time) and its own in-loop evaluations kept light."""
+    """The config ``family`` trains with here: its :data:`SETUPS` fields, the comparison's seed (and data seed) and a
+    step limit (``steps``, or practically unlimited when the budget in seconds decides)."""
     _choice("family", family, FAMILIES)
-    n = int(steps) if steps else 10**8
+    setup = SETUPS[family]
     toy = config.data if config.data in TOY_SETS else "moons"  # custom points are passed in; the name only picks 2-D defaults
-    if family == "gan":
-        from core import gan
-
-        return gan.GANConfig(data=config.data, steps=n, seed=config.seed, log_every=25, n_eval=500,
-                             snapshot_every=10**8)
-    if family == "vae":
-        from core import vae
-
-        return vae.VAEConfig(data=toy, likelihood="gaussian", latent_dim=2, steps=n, seed=config.seed, log_every=25,
-                             eval_every=10**8, data_seed=config.data_seed)
-    if family == "flow":
-        from core import flow
-
-        return flow.FlowConfig(steps=n, eval_every=20, seed=config.seed)
-    from core import diffusion
-
-    return diffusion.DiffusionConfig(data=toy, steps=n, seed=config.seed, log_every=25, eval_every=10**8,
-                                     eval_samples=0, data_seed=config.data_seed)
+    fields = {**setup.config, "steps": int(steps) if steps else 10**8, "seed": config.seed}
+    if setup.toy_data:
+        fields["data"] = toy
+    elif family == "gan":
+        fields["data"] = config.data
+    if setup.data_seed:
+        fields["data_seed"] = config.data_seed
+    return families.get(family).config_class()(**fields)
 
 
 class _Family:
-    """One family's model behind one interface: build, train(callback), sample, log-likelihood, parameters."""
+    """One family's model on the comparison's split, through the family protocol."""
 
     def __init__(self, family: str, config: CompareConfig, split: Split, device: str, steps: int | None):
-        import torch
+        self.family, self.setup, self.cfg = family, SETUPS[family], family_config(family, config, steps)
+        self.mod = families.get(family).load()
+        self.data = self.mod.points_data(split.x_train, split.x_test, split.y_train, split.y_test, split.name)
+        self.model = self.mod.train(self.cfg, self.data, until=0, device=device)  # built, not trained yet
+        self.loss_key, self.loss_label = self.setup.loss
 
-        self.family, self.cfg = family, family_config(family, config, steps)
-        tr, te = torch.from_numpy(split.x_train), torch.from_numpy(split.x_test)
-        if family == "gan":
-            from core import gan
-
-            self.mod = gan
-            self.data = gan.make_data(split.x_train, None, split.name)
-            self.model = gan.build(self.cfg, device)
-        elif family == "vae":
-            from core import vae
-
-            self.mod = vae
-            self.data = vae.VAEData(tr, split.y_train, te, split.y_test, (2,), "points")
-            self.model = vae.build(self.cfg, 2, (2,), device)
-        elif family == "flow":
-            from core import flow
-
-            self.mod = flow
-            self.data = (split.x_train, split.x_test)
-            self.model = flow.build(self.cfg).to(device)
-        else:
-            from core import diffusion
-
-            self.mod = diffusion
-            self.data = diffusion.DiffData(tr, te, split.y_train, split.y_test)
-            self.model = diffusion.build(self.cfg, (2,), None, device)
-        self.loss_key, self.loss_label = {
-            "gan": ("train/g_loss", "generator loss -ln D(G(z))"),
-            "vae": ("train/loss", "-ELBO per point (nats)"),
-            "flow": ("batch_nll", "NLL per point (nats, exact)"),
-            "diffusion": ("train/loss", "noise-prediction MSE (Algorithm 1)"),
-        }[family]
-
-    def train(self, callback):
-        m = self.mod
-        if self.family == "gan":
-            self.model = m.train(self.cfg, self.data, callback, model=self.model)
-        elif self.family == "flow":
-            self.model = m.train(self.cfg, self.data, callback, model=self.model)
-        else:
-            self.model = m.train(self.cfg, self.data, callback, model=self.model)
+    def train(self, callback) -> None:
+        self.model = self.mod.train(self.cfg, self.data, callback, model=self.model)
 
     @property
     def step(self) -> int:
         return int(self.model.step_)
 
     def sample(self, n: int, seed: int) -> np.ndarray:
-        if self.family == "diffusion":
-            return self.model.sample(n, seed=seed, sampler="ddim", steps=50)
-        return np.asarray(self.model.sample(n, seed=seed), np.float32).reshape(n, 2)
+        return np.asarray(self.model.sample(n, seed=seed, **self.setup.sample), np.float32).reshape(n, 2)
 
     def test_nll(self, x_test: np.ndarray, config: CompareConfig, seed: int) -> tuple[float | None, float | None]:
-        """Mean over the test points, nats per point: exact (flow), -IWAE (VAE), the ELBO bound (diffusion); and
-        for the two Monte Carlo estimates their standard error (std over points / sqrt(n)), else None."""
-        import torch
-
-        if self.family == "gan":
+        """Mean -log_prob over the test points, nats per point: exact (flow), -IWAE (VAE), the ELBO bound
+        (diffusion); and for the Monte Carlo estimates (the bounds) their standard error (std / sqrt(n))."""
+        if NLL_KIND[self.family] is None:
             return None, None
-        if self.family == "flow":
-            return float(self.model.nll(x_test)), None
-        if self.family == "vae":
-            v = -self.model.log_prob(torch.from_numpy(x_test), k=config.iwae_k, seed=seed).double()
-        else:
-            v = self.mod.nll_bound(self.model, x_test, seed=seed, timesteps=config.bound_timesteps)["bound"]
-        return float(v.mean()), float(v.std() / math.sqrt(len(v))) if len(v) > 1 else None
+        kw = {name: getattr(config, field) for name, field in self.setup.log_prob}
+        v = -np.asarray(self.model.log_prob(x_test, seed=seed, **kw) if kw else self.model.log_prob(x_test), np.float64)
+        if NLL_KIND[self.family] == "exact":
+            return float(v.mean()), None
+        return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else None
 
     def parameters(self) -> int:
         """Trained parameters: G + D for the GAN, encoder + decoder for the VAE, the flow, eps_theta (not its EMA copy)."""
-        nets = {"gan": lambda: [self.model.G, self.model.D], "vae": lambda: [self.model],
-                "flow": lambda: [self.model], "diffusion": lambda: [self.model.net]}[self.family]()
+        nets = [getattr(self.model, a) for a in self.setup.nets] or [self.model]
         return int(sum(p.numel() for net in nets for p in net.parameters()))
+
+
+class _Clock:
+    """One family's training under the comparison's clock: the curve of held-out sliced Wasserstein points it
+    takes along the way (at ``curve_points`` marks of the steps or the seconds), the time its callbacks and curve
+    points take kept out of its training seconds, and the budget that stops it."""
+
+    def __init__(self, fam: _Family, config: CompareConfig, split: Split, curve: list, steps: int | None, report):
+        self.fam, self.config, self.split, self.curve, self.steps, self.report = fam, config, split, curve, steps, report
+        self.marks = np.linspace(0, steps or config.budget, config.curve_points + 1)[1:]
+        self.excluded, self.last_loss = 0.0, None
+        self.evaluate(0.0, 0)
+        self.start = time.perf_counter()
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start - self.excluded
+
+    def evaluate(self, seconds: float, step: int) -> None:
+        S = self.fam.sample(self.config.curve_samples, self.config.seed + 2)
+        swd = metrics.sliced_wasserstein(self.split.x_test, S, n_projections=64) if np.isfinite(S).all() else None
+        self.curve.append({"seconds": round(seconds, 3), "step": int(step), "swd": swd, "loss": self.last_loss})
+
+    def callback(self, step: int, m: dict):
+        t_in = time.perf_counter()
+        seconds = t_in - self.start - self.excluded
+        loss = m.get(self.fam.loss_key)
+        if loss is not None and math.isfinite(float(loss)):
+            self.last_loss = float(loss)
+        j = len(self.curve) - 1  # curve points taken so far after the start
+        done_by_time = not self.steps and seconds >= self.config.budget
+        if j < len(self.marks) and ((step if self.steps else seconds) >= self.marks[j] or done_by_time):
+            self.evaluate(seconds, step)
+        frac = min(1.0, step / self.steps) if self.steps else min(1.0, seconds / self.config.budget)
+        stop = self.report(frac, seconds, step)
+        self.excluded += time.perf_counter() - t_in
+        return "stop" if (done_by_time or stop) else None
 
 
 def _warm_up() -> None:
@@ -411,46 +424,20 @@ def compare(config: CompareConfig = CompareConfig(), points=None, progress=None,
         steps = config.steps[FAMILIES.index(fam_name)] if config.steps else None
         fam = _Family(fam_name, config, split, device, steps)
         labels[fam_name] = fam.loss_label
-        curve = curves.setdefault(fam_name, [])
-        clock = {"excluded": 0.0, "next": 0.0, "last_loss": None}
-        marks = (np.linspace(0, steps, config.curve_points + 1)[1:] if steps else
-                 np.linspace(0, config.budget, config.curve_points + 1)[1:])
-
-        def evaluate_curve(seconds, step):
-            S = fam.sample(config.curve_samples, config.seed + 2)
-            swd = metrics.sliced_wasserstein(split.x_test, S, n_projections=64) if np.isfinite(S).all() else None
-            curve.append({"seconds": round(seconds, 3), "step": int(step), "swd": swd,
-                          "loss": clock["last_loss"]})
-
-        evaluate_curve(0.0, 0)
-        start = time.perf_counter()
-
-        def callback(step, m, fam=fam, start=start, marks=marks, i=i):
-            t_in = time.perf_counter()
-            seconds = t_in - start - clock["excluded"]
-            loss = m.get(fam.loss_key)
-            if loss is not None and math.isfinite(float(loss)):
-                clock["last_loss"] = float(loss)
-            j = len(curve) - 1  # curve points taken so far after the start
-            done_by_time = not steps and seconds >= config.budget
-            if j < len(marks) and ((step if steps else seconds) >= marks[j] or done_by_time):
-                evaluate_curve(seconds, step)
-            frac = min(1.0, step / steps) if steps else min(1.0, seconds / config.budget)
-            stop = report({"family": fam.family, "phase": "train", "fraction": (i + frac) / total,
-                           "seconds": seconds, "step": step, "curves": curves})
-            clock["excluded"] += time.perf_counter() - t_in
-            return "stop" if (done_by_time or stop) else None
-
+        run = _Clock(fam, config, split, curves.setdefault(fam_name, []), steps,
+                     lambda frac, seconds, step, i=i, name=fam_name: report({"family": name, "phase": "train",
+                                                               "fraction": (i + frac) / total, "seconds": seconds,
+                                                               "step": step, "curves": curves}))
         diverged = None
         try:
-            fam.train(callback)
+            fam.train(run.callback)
         except TrainingDiverged as e:
             diverged = str(e)
             if getattr(e, "model", None) is not None:
                 fam.model = e.model
-        train_seconds = time.perf_counter() - start - clock["excluded"]
-        if not curve or curve[-1]["step"] != fam.step:
-            evaluate_curve(train_seconds, fam.step)
+        train_seconds = run.seconds()
+        if not run.curve or run.curve[-1]["step"] != fam.step:
+            run.evaluate(train_seconds, fam.step)
         report({"family": fam_name, "phase": "evaluate", "fraction": (i + 1) / total, "seconds": train_seconds,
                 "step": fam.step, "curves": curves})
         # -- the table row (not timed as training)
@@ -692,7 +679,7 @@ def reading(result: CompareResult) -> list[str]:
         top = max(tally.values())
         lead = [f for f, c in tally.items() if c == top]
         counted = sum(1 for col in ("nll", "mmd2", "swd", "precision", "recall", "modes") if len(winners(result, col)[1]) > 1)
-        out.append(f"On this data, with {('%g s per family' % cfg.budget) if not cfg.steps else 'these steps'} and "
+        out.append(f"On this data, with {f'{cfg.budget:g} s per family' if not cfg.steps else 'these steps'} and "
                    f"seed {cfg.seed}: **{_names(lead)}** won {top} of the {counted} quality columns"
                    + " (ties within 5% of the spread count for each tied family). One seed, one budget: rerun with "
                    "another seed before trusting a small gap.")

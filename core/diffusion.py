@@ -309,6 +309,12 @@ class DiffData:
         return tuple(self.x_train.shape[1:])
 
 
+def points_data(x_train, x_test, y_train=None, y_test=None, name: str = "custom") -> DiffData:
+    """The protocol's data from arrays of 2-D points (core/families.py), already split."""
+    as_t = lambda x: torch.as_tensor(np.asarray(x, np.float32))
+    return DiffData(as_t(x_train), as_t(x_test), y_train, y_test)
+
+
 def load_data(config: DiffusionConfig) -> DiffData:
     """x_0 for ``config.data`` split with ``config.data_seed``: toy points as they are, digits scaled to [-1, 1]
     (in latent space they are encoded later, by :func:`train`, with the config's autoencoder)."""
@@ -393,6 +399,11 @@ class DiffusionModel(nn.Module):
         return x0.float().cpu().numpy()
 
     @torch.no_grad()
+    def log_prob(self, x, seed: int = 0, timesteps: int = 0) -> np.ndarray:
+        """ln p(x_0) per example as the family has it: a lower bound (``LIKELIHOOD = "bound"``), minus
+        :func:`nll_bound` (nats; ``timesteps``: 0 sums every t, else a Monte Carlo estimate over that many)."""
+        return -nll_bound(self, x, seed=seed, timesteps=timesteps)["bound"].double().numpy()
+
     def sample(self, n: int, seed: int = 0, sampler: str = "ddim", steps: int = 50) -> np.ndarray:
         """``n`` samples from x_T ~ N(0, I) (drawn with ``seed``) through ``steps`` reverse steps of ``sampler``.
 

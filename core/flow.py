@@ -630,6 +630,11 @@ def _new_train_state(model: RealNVP, Xtr: torch.Tensor) -> TrainState:
     return TrainState(net, optimizer, runtime.torch_generator(config.seed + 1, "cpu"))
 
 
+def points_data(x_train, x_test, y_train=None, y_test=None, name: str = "custom"):
+    """The protocol's data from arrays of 2-D points (core/families.py): the (train, test) pair :func:`train` takes."""
+    return np.asarray(x_train, np.float32), np.asarray(x_test, np.float32)
+
+
 def load_data(config: FlowConfig):
     """The data ``config`` names: ``config.n_points`` points of the toy set ``config.data`` drawn and split with
     ``config.data_seed`` (:func:`make_data`)."""

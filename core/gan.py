@@ -324,6 +324,12 @@ def make_data(X, y=None, name: str = "custom") -> GANData:
     return GANData(X, y, name)
 
 
+def points_data(x_train, x_test, y_train=None, y_test=None, name: str = "custom") -> GANData:
+    """The protocol's data from arrays of 2-D points (core/families.py): the GAN trains on ``x_train`` only (its
+    evaluations draw from the model); ``name`` is the toy set's, for its modes."""
+    return make_data(x_train, None, name)
+
+
 def to_images(x: np.ndarray, size: int | None = None) -> np.ndarray:
     """Flattened samples in [-1, 1] -> images (n, size, size) in [0, 1] (the mnist data convention)."""
     x = np.asarray(x, np.float32)

@@ -35,19 +35,15 @@ per config and seed, a callback that may stop it, resumable in chunks); ``model.
 A run that diverges raises :class:`TrainingDiverged` (a ``RuntimeError``) naming the step and the
 term that went NaN/inf; the model as it was before that step is attached as ``.model``.
 
-CLI (the shipped checkpoints are made with it; see each checkpoint's ``meta["command"]``)::
+The shipped checkpoints are made by the one command line (see each checkpoint's ``meta["command"]``)::
 
-    python -m core.vae train --out checkpoints/vae_mnist_z2_beta1 --threads 1
-    python -m core.vae info checkpoints/vae_mnist_z2_beta1
+    python -m core train vae --out checkpoints/vae_mnist_z2_beta1 --threads 1
+    python -m core info checkpoints/vae_mnist_z2_beta1
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
-import shlex
-import sys
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,6 +135,12 @@ class VAEData:
     @property
     def dim(self) -> int:
         return int(np.prod(self.shape))
+
+
+def points_data(x_train, x_test, y_train=None, y_test=None, name: str = "custom") -> VAEData:
+    """The protocol's data from arrays of 2-D points (core/families.py), already split."""
+    as_t = lambda x: torch.as_tensor(np.asarray(x, np.float32))
+    return VAEData(as_t(x_train), y_train, as_t(x_test), y_test, (int(np.shape(x_train)[1]),), "points")
 
 
 def load_data(config: VAEConfig) -> VAEData:
@@ -755,45 +757,13 @@ SHIPPED_CONFIGS = {"beta1": VAEConfig(), "beta0_25": VAEConfig(beta=0.25), "beta
 BETA_ORDER = ("beta0_25", "beta1", "beta4")  # smallest beta first, as the beta view shows them
 
 
-# ------------------------------------------------------------------------------------------------ CLI
+# -------------------------------------------------------------------------------------- the checkpoint
 
-def _cli(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m core.vae", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train a model and save a checkpoint")
-    t.add_argument("--out", required=True, help="checkpoint path without suffix, e.g. checkpoints/vae_mnist_z2_beta1")
-    t.add_argument("--threads", type=int, default=1, help="torch threads (1 when sharing the machine)")
-    t.add_argument("--iwae-k", type=int, default=50, help="K of the importance-weighted test log-likelihood in meta")
-    VAEConfig.add_arguments(t)
-    i = sub.add_parser("info", help="print a checkpoint's config and metrics")
-    i.add_argument("path")
-    args = p.parse_args(argv)
-    if args.cmd == "info":
-        m = load(args.path, "cpu")
-        print(m.config)
-        print({k: v for k, v in m.meta.items() if k != "history"})
-        return 0
-    runtime.set_threads(args.threads)
-    cfg = VAEConfig.from_arguments(args)
-    command = "python -m core.vae " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    data = load_data(cfg)
-
-    def report(step, m):
-        if any(k.startswith("test/") for k in m):
-            print(f"step {step:6d}  " + "  ".join(f"{k} {v:9.3f}" for k, v in m.items()), flush=True)
-
-    t0 = time.perf_counter()
-    model = train(cfg, data, report, device="cpu")
-    seconds = time.perf_counter() - t0
-    meta = {"command": command, "threads": args.threads, "wall_seconds": round(seconds, 1),
-            "torch": torch.__version__}
-    meta.update({k: round(v, 4) for k, v in model.history_[-1].items() if k.startswith("test/")})
-    if model.is_vae:
-        meta[f"test/iwae{args.iwae_k}"] = round(iwae_log_prob(model, data.x_test, k=args.iwae_k, seed=cfg.seed).mean().item(), 4)
-    path = save(model, args.out, meta)
-    print(f"saved {path} after {seconds:.1f} s: " + ", ".join(f"{k} {v}" for k, v in meta.items() if k.startswith("test/")))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_cli())
+def checkpoint_meta(model: VAEModel, k: int = 50) -> dict:
+    """What a shipped checkpoint records besides its history (``python -m core train vae`` adds it): for a VAE the
+    importance-weighted estimate of the test log-likelihood, ``test/iwae50``, which the page shows beside the
+    ELBO."""
+    if not model.is_vae:
+        return {}
+    data = load_data(model.config)
+    return {f"test/iwae{k}": round(float(model.log_prob(data.x_test, k=k, seed=model.config.seed).mean()), 4)}

@@ -210,7 +210,7 @@ def test_checkpoint_round_trip_bit_identical(trained, tmp_path, digits):
 @pytest.mark.parametrize("name", sorted(vae.SHIPPED))
 def test_shipped_checkpoints_load(name):
     m = vae.load_shipped(name, device="cpu")
-    assert m.meta["command"].startswith("python -m core.vae train") and f"--out checkpoints/{name}" in m.meta["command"]
+    assert m.meta["command"].startswith("python -m core train vae ") and f"--out checkpoints/{name}" in m.meta["command"]
     assert m.config.data == "mnist" and m.config.latent_dim == 2 and m.shape == (28, 28)
     assert m.history_ and m.step_ == m.config.steps
     if m.is_vae:

@@ -80,7 +80,7 @@ HELP = {
 }
 
 NOT_TRAINED = "Not trained yet: the figures below show the shipped beta = 1 model until you click **Train live**."
-SHIPPED_NOTE = "Trained by `python -m core.vae train` (command in the checkpoint); pick *train my own* to retrain."
+SHIPPED_NOTE = "Trained by `python -m core train vae` (command in the checkpoint); pick *train my own* to retrain."
 
 # ---- the sections' longer texts (``{...}``: filled in by the page with str.format)
 AE_SAMPLING = ("**Sampling from each.** The VAE decodes $\\mathbf z\\sim\\mathcal N(\\mathbf 0, I)$, its prior. The "
