@@ -1245,7 +1245,7 @@ def load_shipped(name: str, device: str | None = None) -> GAN:
 # (:func:`path_text`; left out when it is what these settings open on). Opening a link restores that GAN: from the
 # shipped checkpoint or the server's store of GANs trained there (every session's, kept as frozen states), else by
 # training it again in one of the server's slots; training is deterministic, so the weights are the same
-# (core.app_models states the rule for every page). The page passes its store and progress boxes in; nothing here
+# (core.ui.live states the rule for every page). The page passes its store and progress boxes in; nothing here
 # imports Streamlit, so every rule below is tested in tests/test_gan_session.py.
 
 PAGE_DEFAULT = preset("converges")
@@ -1322,7 +1322,7 @@ def status_text(slot: dict) -> str:
 class Workbench:
     """The page session's GAN for one data set and settings: ``data`` (a :class:`GANData`), ``key`` naming data and
     settings, ``store`` the server's frozen states (:func:`state_of`) by ``f"{key}|{path_text(path)}"`` (a
-    :class:`core.app_models.ModelStore`: ``items``, ``get``, ``put`` and ``train(key, fit, ...)``, which calls
+    :class:`core.ui.ModelStore`: ``items``, ``get``, ``put`` and ``train(key, fit, ...)``, which calls
     ``fit(progress)`` in a training slot), ``shipped`` = (name, (tensors, record)) of the shipped GAN trained with
     exactly these settings or None, ``shared`` False for the user's own points (never stored, never linked)."""
 

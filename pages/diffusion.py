@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from core import app_models, diffusion, snippets, ui
+from core import diffusion, snippets, ui
 from core.checkpoints import CheckpointError
 from core.steps import diffusion as text
 from core.steps.diffusion import DATA_LABELS, LATENT, PIXEL, SAMPLER_LABELS, STEPS, VIEWS
@@ -31,16 +31,16 @@ with st.container(border=True):
                        format_func=lambda v: f"{v:g}")
     seed = ui.seed_input(container=c[4])
     cfg2d = diffusion.DiffusionConfig(data=data_name, schedule=kind, steps=train_steps, lr=lr)
-    # a click, or a link that says this model was trained live and this server does not hold it (app_models)
+    # a click, or a link that says this model was trained live and this server does not hold it (core.ui.live)
     if st.session_state.pop("_diff_train", False):
         app.train_live(cfg2d, again=True)
-    elif app_models.link_says_trained() and not app.trained_here(cfg2d):
+    elif ui.link_says_trained() and not app.trained_here(cfg2d):
         app.train_live(cfg2d, restoring=True)
     model, ship_error = app.model_2d(cfg2d)
     # drawn after any training of this run, so its label says what is shown now
-    c[5].button(app_models.train_label(model is not None), icon=":material/model_training:", key="train",
+    c[5].button(ui.train_label(model is not None), icon=":material/model_training:", key="train",
                 type="primary", width="stretch", on_click=lambda: st.session_state.update(_diff_train=True))
-    app_models.mark_trained(model is not None and app.trained_here(cfg2d))
+    ui.mark_trained(model is not None and app.trained_here(cfg2d))
     if model is None and ship_error is not None:
         st.warning(text.SHIP_FAILED.format(data=DATA_LABELS[data_name].lower(), error=ship_error),
                    icon=":material/error:")

@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from core import app_models, checkpoints, flow, snippets, ui
+from core import checkpoints, flow, snippets, ui
 from core import data as gdata
 from core.steps import flow as text
 from core.steps.flow import HELP, SETS
@@ -57,7 +57,7 @@ if name == "mine":
     X_user = ui.points_editor("flow", fig.data_box(own), text.POINTS_INTRO, text.POINTS_CAPTION)
 wt.switch()  # the view switch, drawn on every run: also on one that stops below, for want of points or of a flow
 if name == "mine":
-    app_models.mark_trained(False)  # a flow on your own points stays with you: the points are not in the link
+    ui.mark_trained(False)  # a flow on your own points stays with you: the points are not in the link
     if len(X_user) < gdata.PointLimits.min_rows:
         st.info(f"Add at least {gdata.PointLimits.min_rows} points (you have {len(X_user)}) to train a flow on them.",
                 icon=":material/touch_app:")
@@ -81,11 +81,11 @@ ref_nll = None if shipped_model is None else {r["name"]: r["test_nll"] for r in 
 model_key, note, settings_shown = app.shown_flow(cfg, live_key, name, shipped_model)
 c[3].caption(note)
 # a callback, not the button's return value: the request survives a rerun that happens before the page runs
-train_button.button(app_models.train_label(settings_shown), icon=":material/model_training:", key="train",
+train_button.button(ui.train_label(settings_shown), icon=":material/model_training:", key="train",
                     type="primary", width="stretch", help=HELP["train"],
                     on_click=lambda: st.session_state.update(_flow_train=True))
 if name != "mine":
-    app_models.mark_trained(model_key == live_key)
+    ui.mark_trained(model_key == live_key)
 if model_key is None:
     st.info(text.NO_FLOW, icon=":material/model_training:")
     st.stop()

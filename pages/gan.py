@@ -3,7 +3,7 @@ mode collapse and conditional GANs."""
 import numpy as np
 import streamlit as st
 
-from core import admission, app_models, checkpoints, snippets, ui
+from core import admission, checkpoints, snippets, ui
 from core import data as gdata
 from core.steps import gan as text
 from core.viz import gan as fig
@@ -61,7 +61,7 @@ with st.container(border=True):
 cfg = gan.page_config(name, seed, settings)
 
 if name == "mine":  # the user's points (the page stops here while they are too few): never in the link
-    app_models.link_value(IT_KEY, "0", "0")
+    ui.link_value(IT_KEY, "0", "0")
     data_key, data, Xn = app.user_points()
 else:
     data_key, data = f"toy:{name}", app.toy_data(name, DEFAULT.n_data, cfg.data_seed)

@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from core import app_models, snippets, ui, vae
+from core import snippets, ui, vae
 from core.checkpoints import CheckpointError, config_hash
 from core.steps import vae as text
 from core.steps.vae import DATA_LABELS, HELP, MODEL_LABELS
@@ -38,15 +38,15 @@ with st.container(border=True):
         key = f"live:{config_hash(live_cfg)}"
         app.train_if_asked(live_cfg, key)
         # the button after any training of this run: its label says what is shown now
-        c[2].button(app_models.train_label(key in app.live_store()), icon=":material/model_training:", key="train",
+        c[2].button(ui.train_label(key in app.live_store()), icon=":material/model_training:", key="train",
                     type="primary", width="stretch", on_click=lambda: st.session_state.update(_vae_train=True))
-        app_models.mark_trained(key in app.live_store())
+        ui.mark_trained(key in app.live_store())
         if key not in app.live_store():
             c[3].caption(text.NOT_TRAINED)
             key, choice = vae.SHIPPED_VAES["beta1"], "beta1"
     else:
         key = vae.SHIPPED_VAES[choice]
-        app_models.mark_trained(False)  # a shipped model: nothing trained live to bring back
+        ui.mark_trained(False)  # a shipped model: nothing trained live to bring back
         c[2].caption(text.SHIPPED_NOTE)
 
 key = app.retrained_or(key, choice)  # a shipped model that was missing may have been retrained here

@@ -34,7 +34,7 @@ class Progress:
 
 
 class Store:
-    """The server's store of frozen states (core.app_models.ModelStore's interface), training at once."""
+    """The server's store of frozen states (core.ui.ModelStore's interface), training at once."""
 
     def __init__(self, stop_at: int | None = None):
         self.items_, self.trained, self.stop_at = {}, [], stop_at
@@ -83,7 +83,7 @@ def test_page_config_and_the_settings_table():
         for key, field, _, choices, _ in row:
             if isinstance(choices, list):
                 assert getattr(gan.PAGE_DEFAULT, field) in choices, key
-    assert text.VIEWS[2].keys[-1] == "trained"  # core.app_models.TRAINED_KEY (app_models imports Streamlit)
+    assert text.VIEWS[2].keys[-1] == "trained"  # core.ui.TRAINED_KEY (core.ui imports Streamlit)
     assert set(gan.SHIPPED_2D) >= set(gdata.PACGAN_SETS) and "gan_ring8" in gan.SHIPPED_2D["ring8"]
 
 

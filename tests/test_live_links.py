@@ -1,4 +1,4 @@
-"""Links carry trained models on every page that trains live (core.app_models states the rule): after *Train
+"""Links carry trained models on every page that trains live (core.ui.live states the rule): after *Train
 live* the link says ``trained=true`` beside the settings; opened in another session it shows that model at once
 (this server's store), and in a fresh process (caches cleared) it trains it again, with a progress box, instead
 of showing something else. The Train button says "Retrain" once a model with these settings is shown, and a
@@ -61,7 +61,7 @@ def test_a_link_to_a_live_trained_model_brings_it_back(page, one_torch_thread):
 
 
 def test_the_store_is_bounded_and_keeps_what_is_used():
-    from core.app_models import ModelStore
+    from core.ui import ModelStore
 
     s = ModelStore("t", max_entries=3)
     for k in "abc":

@@ -191,7 +191,7 @@ def _statuses(at) -> list[str]:
 
 
 def test_a_gan_link_names_the_trained_gan_and_brings_it_back(one_torch_thread):
-    """Links carry trained models (core.app_models): after training, the link says the GAN's training path
+    """Links carry trained models (core.ui.live): after training, the link says the GAN's training path
     (``it``). Opened in a new session it shows that GAN at once from the server's store, bit-identical; in a
     fresh process (caches cleared) it is trained again, with a progress box, to the very same weights. The
     path includes single-player steps; settings with a shipped checkpoint start from it."""

@@ -58,7 +58,7 @@ STEPS = [
 
 #: the sections of the first two views run inside the page's training fragment (Play redraws them)
 LIVE_SECTIONS = ("overview", "plane", "curves", "presets")
-# "trained": core.app_models.TRAINED_KEY, the link's word that the digit cGAN shown was trained live
+# "trained": core.ui.TRAINED_KEY, the link's word that the digit cGAN shown was trained live
 VIEWS = [View("The game", ("overview", "plane"), keys=("heat", "real", "fake", "man", "arr")),
          View("Training curves", ("curves", "presets")),
          View("Conditional GAN", ("cgan",), keys=("y", "cn", "digit", "ms", "trained"))]

@@ -8,13 +8,18 @@ through Streamlit's caches, and draw. Nothing here trains or plots by itself.
 - :mod:`core.ui.walkthrough`: :class:`Walkthrough`, its steps and views, and the layout rules every page shares.
 - :mod:`core.ui.models`: what the sessions of one process share: bounded stores, figures built once per settings
   (:func:`shared`), the server's training slots with one progress box (:class:`heavy`, :class:`TrainingProgress`,
-  :class:`one_run_per_key`). Live models and their links: :mod:`core.app_models`.
+  :class:`one_run_per_key`).
+- :mod:`core.ui.live`: models trained live (:class:`ModelStore`, :func:`model_store`) and the one rule by which a
+  link brings one back (:func:`link_value`, :func:`from_link`, :func:`mark_trained`, ...).
+- :mod:`core.ui.<page>`: one page's caches, stores and live training, where it needs more than one-liners.
 - :mod:`core.ui.widgets`: tables, code and download expanders, :func:`fragment`, the points editor.
 - :mod:`core.ui.sidebar`: the sidebar's footer.
 
 Pages write ``ui.<name>``: the names below are the layer's whole surface.
 """
 from core.lessons import Step, View
+from core.ui.live import TRAINED_KEY, ModelStore, check_link_value, from_link, link_says_trained, link_value, mark_trained, tensor_bytes, train_label
+from core.ui.live import store as model_store
 from core.ui.models import BoundedStore, TrainingProgress, heavy, load_or_offer_training, max_action_seconds, one_run_per_key, shared
 from core.ui.sidebar import reserve_sidebar_footer, sidebar_footer
 from core.ui.url import (
@@ -36,6 +41,8 @@ from core.ui.walkthrough import _LAYOUT_CSS, Walkthrough, page_header, stack_par
 from core.ui.widgets import REPRODUCE_KEY, SHOW_CODE_KEY, download_png, fragment, points_editor, reproduce, show_code, table
 
 __all__ = [
+    "TRAINED_KEY", "ModelStore", "check_link_value", "from_link", "link_says_trained", "link_value", "mark_trained",
+    "model_store", "tensor_bytes", "train_label",
     "GLOBAL_KEYS", "REPRODUCE_KEY", "SHOW_CODE_KEY", "BoundedStore", "Step", "TrainingProgress", "UrlState", "View",
     "Walkthrough", "_LAYOUT_CSS", "page_header", "_page_id", "_quote", "begin_run", "download_png", "escape_md", "forget_forced",
     "fragment", "heavy", "load_or_offer_training", "max_action_seconds", "one_run_per_key", "page_style",

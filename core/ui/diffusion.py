@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import app_models, diffusion
+from core import diffusion, ui
 from core.checkpoints import CheckpointError, config_hash
 from core.steps import diffusion as text
 from core.steps.diffusion import LATENT, PIXEL, SAMPLER_LABELS, SHIPPED_2D
@@ -15,9 +15,9 @@ def shipped(name: str):
     return diffusion.load_shipped(name)
 
 
-def live_store() -> app_models.ModelStore:
+def live_store() -> ui.ModelStore:
     """Live-trained 2-D models by config hash (shared by all sessions: training is deterministic per config)."""
-    return app_models.store("diffusion", 8)
+    return ui.model_store("diffusion", 8)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -114,7 +114,7 @@ def trained_here(cfg: diffusion.DiffusionConfig) -> bool:
 
 def train_live(cfg: diffusion.DiffusionConfig, again: bool = False, restoring: bool = False):
     """Train ``cfg`` with a progress box and keep it for every session (``again``: even if it is kept already).
-    Returns the model or None. Sessions asking for the same model at once share one run (app_models)."""
+    Returns the model or None. Sessions asking for the same model at once share one run (core.ui.live)."""
 
     def fit(progress):
         try:

@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from core import app_models, checkpoints, flow
+from core import checkpoints, flow, ui
 from core.steps import flow as text
 from core.ui.models import BoundedStore
 from core.viz import flow as fig
@@ -27,9 +27,9 @@ def shipped(name: str):
     return flow.load_shipped(name)
 
 
-def live_store() -> app_models.ModelStore:
+def live_store() -> ui.ModelStore:
     """Live-trained flows by data and config (shared by all sessions: training is deterministic)."""
-    return app_models.store("flow", 16)
+    return ui.model_store("flow", 16)
 
 
 @st.cache_resource(show_spinner=False)
@@ -102,7 +102,7 @@ def scores(model_key: str, data_key: str, seed: int, n_out: int, box: tuple):
 
 def train_live(cfg: flow.FlowConfig, data, key: str, again: bool = False, restoring: bool = False):
     """Train ``cfg`` with a progress box and keep it for every session (``again``: even if it is kept already).
-    Returns the model or None. Sessions asking for the same model at once share one run (app_models)."""
+    Returns the model or None. Sessions asking for the same model at once share one run (core.ui.live)."""
 
     def fit(progress):
         try:
@@ -125,10 +125,10 @@ def train_live(cfg: flow.FlowConfig, data, key: str, again: bool = False, restor
 def train_if_asked(cfg: flow.FlowConfig, data, live_key: str, from_link: bool) -> None:
     """Train on a click of the train button (its on_click sets ``_flow_train``: the request survives a rerun that
     happens before the page runs), or, ``from_link``, when the link says this flow was trained live and this server
-    does not hold it (app_models' rule)."""
+    does not hold it (core.ui.live's rule)."""
     if st.session_state.pop("_flow_train", False):
         train_live(cfg, data, live_key, again=True)
-    elif from_link and app_models.link_says_trained() and live_key not in live_store():
+    elif from_link and ui.link_says_trained() and live_key not in live_store():
         train_live(cfg, data, live_key, restoring=True)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import app_models, checkpoints, gan, ui
+from core import checkpoints, gan, ui
 from core import data as gdata
 from core.steps import gan as text
 from core.viz import gan as fig
@@ -75,7 +75,7 @@ def workbench(cfg, data, key: str, name: str) -> gan.Workbench:
     """The session's :class:`core.gan.Workbench`: the server's store of GANs trained here (a ring GAN is about
     0.6 MB) and the shipped GAN trained with exactly these settings, if any. A shipped checkpoint of this data set
     that cannot be loaded is said, not hidden."""
-    models = app_models.store("gan", 32, max_bytes=64 * 2**20, sizeof=app_models.tensor_bytes)
+    models = ui.model_store("gan", 32, max_bytes=64 * 2**20, sizeof=ui.tensor_bytes)
     found = None
     for ck in gan.SHIPPED_2D.get(name, ()) if name != "mine" else ():
         try:
@@ -91,13 +91,13 @@ def workbench(cfg, data, key: str, name: str) -> gan.Workbench:
 
 def link_target(key: str):
     """The training path the link asks for under ``key`` (None: these settings' default), checked."""
-    raw = app_models.from_link(key)
+    raw = ui.from_link(key)
     if raw is None:
         return None
     try:
         return gan.parse_path(raw, gan.MAX_LINK_ITERATIONS)
     except ValueError as e:
-        app_models.check_link_value(key, False, str(e))
+        ui.check_link_value(key, False, str(e))
         return None
 
 
@@ -105,7 +105,7 @@ def write_link(key: str, bench: gan.Workbench, model: gan.GAN, address_bar: bool
     """Put the GAN's training path into the link under ``key`` (none for the user's own points: they never leave
     the session)."""
     if bench.shared:
-        app_models.link_value(key, gan.path_text(model.path_), gan.path_text(bench.default_path), address_bar)
+        ui.link_value(key, gan.path_text(model.path_), gan.path_text(bench.default_path), address_bar)
 
 
 def view_key(bench: gan.Workbench, model: gan.GAN, seed: int, name: str, playing: bool):
@@ -126,9 +126,9 @@ def cgan_model(name: str):
     return m, rec
 
 
-def live_digit_store() -> app_models.ModelStore:
+def live_digit_store() -> ui.ModelStore:
     """Digit cGANs trained live, by config (shared by all sessions: training is deterministic)."""
-    return app_models.store("gan_digits", 4)
+    return ui.model_store("gan_digits", 4)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -176,16 +176,16 @@ def draw_digits(url: ui.UrlState, seed: int):
                                help=text.DIGIT_STEPS_HELP)
         mcfg = gan.preset("mnist_cgan", steps=msteps, seed=int(seed))
         live_key = f"live:{checkpoints.config_hash(mcfg)}"
-    # a click, or a link that says this cGAN was trained live and this server does not hold it (app_models' rule)
+    # a click, or a link that says this cGAN was trained live and this server does not hold it (core.ui.live's rule)
     if st.session_state.pop("_gan_mtrain", False):
         train_digits_live(mcfg, live_key, again=True)
-    elif app_models.link_says_trained() and live_key not in live_digit_store():
+    elif ui.link_says_trained() and live_key not in live_digit_store():
         train_digits_live(mcfg, live_key, restoring=True)
     # drawn after any training of this run: the label says what is shown
-    a.button(app_models.train_label(live_key in live_digit_store()), key="mtrain", icon=":material/model_training:",
+    a.button(ui.train_label(live_key in live_digit_store()), key="mtrain", icon=":material/model_training:",
              width="stretch", on_click=lambda: st.session_state.update(_gan_mtrain=True),
              help="Train the digit cGAN here with these iterations and this seed (progress below).")
-    app_models.mark_trained(live_key in live_digit_store())
+    ui.mark_trained(live_key in live_digit_store())
     if live_key in live_digit_store():
         key, note = live_key, f"Trained live on this server (by you or anyone who asked for the same settings): {msteps:,} iterations, seed {seed}."
     else:

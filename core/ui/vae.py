@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import app_models, vae
+from core import ui, vae
 from core.checkpoints import config_hash
 from core.viz import vae as fig
 
@@ -22,9 +22,9 @@ def shipped(name: str):
     return vae.load_shipped(name)
 
 
-def live_store() -> app_models.ModelStore:
+def live_store() -> ui.ModelStore:
     """Live-trained models by config (shared by all sessions: training is deterministic per config)."""
-    return app_models.store("vae", 8)
+    return ui.model_store("vae", 8)
 
 
 def model_for(key: str):
@@ -114,7 +114,7 @@ def latent_spec(key: str, idx: int, dims: tuple, zoom: bool) -> dict:
 
 def train_live(cfg: vae.VAEConfig, again: bool = False, restoring: bool = False):
     """Train ``cfg`` with a progress box and keep it for every session (``again``: even if it is kept already).
-    Returns the model or None. Sessions asking for the same model at once share one run (app_models)."""
+    Returns the model or None. Sessions asking for the same model at once share one run (core.ui.live)."""
 
     def fit(progress):
         try:  # the chart carries the test terms (every eval_every steps) forward
@@ -134,10 +134,10 @@ def train_live(cfg: vae.VAEConfig, again: bool = False, restoring: bool = False)
 def train_if_asked(cfg: vae.VAEConfig, key: str) -> None:
     """Train ``cfg`` on a click of the train button (its on_click sets ``_vae_train``: a request made in a callback
     survives a rerun), or when the link says this model was trained and this server does not hold it
-    (app_models: the rule for every page)."""
+    (core.ui.live: the rule for every page)."""
     if st.session_state.pop("_vae_train", False):
         train_live(cfg, again=True)
-    elif app_models.link_says_trained() and key not in live_store():
+    elif ui.link_says_trained() and key not in live_store():
         train_live(cfg, restoring=True)
 
 

@@ -28,7 +28,8 @@ from collections import OrderedDict
 
 import streamlit as st
 
-from core import ui
+from core.ui.models import TrainingProgress, one_run_per_key
+from core.ui.url import _page_id, quote, url
 
 #: The link's word that the model shown was trained live (pages whose settings hold the number of steps).
 TRAINED_KEY = "trained"
@@ -89,12 +90,12 @@ class ModelStore:
         share one run (:class:`core.ui.one_run_per_key`). Returns the model, or None."""
         if not again and key in self:
             return self.get(key)
-        with ui.one_run_per_key(f"{self.name}:{key}", lambda: key in self, what) as mine:
+        with one_run_per_key(f"{self.name}:{key}", lambda: key in self, what) as mine:
             if not mine:
                 return self.get(key)
             if restoring:
                 label = f"Restoring the model this link names (this server does not hold it yet): {label}"
-            with ui.TrainingProgress(steps, label=label, every=every, chart_keys=chart_keys) as progress:
+            with TrainingProgress(steps, label=label, every=every, chart_keys=chart_keys) as progress:
                 if restoring:
                     done = progress.done
                     progress.done = lambda message, ok=True: done(("Restored the link's model. " if ok else "")
@@ -131,11 +132,11 @@ def link_value(key: str, value: str, default: str, address_bar: bool = True) -> 
     it equals ``default`` as a widget's value is. For what the page itself knows, not a widget: how far the
     model shown was trained. ``address_bar=False`` from a fragment that reruns often (a GAN playing): the
     sidebar's link follows every rerun, the address bar the next full run."""
-    state = ui.url()
+    state = url()
     state.values[key] = (value, default)
     if not address_bar:
         return
-    st.session_state.setdefault(_WRITTEN_KEY, {})[(ui._page_id(), key)] = value if value != default else None
+    st.session_state.setdefault(_WRITTEN_KEY, {})[(_page_id(), key)] = value if value != default else None
     try:
         if value != default:
             if st.query_params.get(key) != value:
@@ -149,23 +150,23 @@ def link_value(key: str, value: str, default: str, address_bar: bool = True) -> 
 def from_link(key: str) -> str | None:
     """The value of ``key`` in the link this session was opened with (or one pasted into the address bar since),
     or None: a value the page wrote there itself, about the model it showed before, is not a request."""
-    raw = ui.url().raw.get(key)
+    raw = url().raw.get(key)
     if raw is None:
         return None
-    written = st.session_state.get(_WRITTEN_KEY, {}).get((ui._page_id(), key), object())
+    written = st.session_state.get(_WRITTEN_KEY, {}).get((_page_id(), key), object())
     return None if written == raw else raw
 
 
 def check_link_value(key: str, ok: bool, expected: str) -> None:
     """Report a malformed ``key`` in the link with the router's other link notices (and use the default)."""
-    state = ui.url()
+    state = url()
     if key in state.raw and not ok:
-        state.problems.append(f"{ui.quote(f'{key}={state.raw[key]}')} is not valid ({expected}); the default was used.")
+        state.problems.append(f"{quote(f'{key}={state.raw[key]}')} is not valid ({expected}); the default was used.")
 
 
 def link_says_trained(key: str = TRAINED_KEY) -> bool:
     """Whether the link asks for the model of these settings as trained live (``trained=true``)."""
-    raw = ui.url().raw.get(key)
+    raw = url().raw.get(key)
     check_link_value(key, raw in (None, "true", "false"), "true or false")
     return from_link(key) == "true"
 
