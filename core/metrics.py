@@ -156,3 +156,22 @@ def kde_reference(X_train, X_test, seed: int = 0, folds: int = 3,
     kde = search.best_estimator_
     return KDEReference(kde, float(kde.bandwidth), float(-kde.score_samples(Xte).mean()),
                         float(-kde.score_samples(Xtr).mean()))
+
+
+# ----------------------------------------------------------------------------------------------- mosaics
+
+def mosaic(images, ncols: int | None = None, pad: int = 1, fill: float = 1.0, gaps: bool = False):
+    """Tile (n, H, W) images (or (n, H, W, C)) into one array, row-major, ``ncols`` wide (default: a square), with
+    ``pad`` pixels of ``fill`` between them: the one image grid of every page. ``gaps``: also return the (rows, cols)
+    mask of the padding, for figures that colour it apart."""
+    images = np.asarray(images, np.float32)
+    n, h, w = images.shape[:3]
+    ncols = int(ncols or np.ceil(np.sqrt(n)))
+    nrows = int(np.ceil(n / ncols))
+    out = np.full((nrows * (h + pad) - pad, ncols * (w + pad) - pad) + images.shape[3:], fill, np.float32)
+    mask = np.ones(out.shape[:2], bool)
+    for i, im in enumerate(images):
+        r, c = divmod(i, ncols)
+        out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = im
+        mask[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = False
+    return (out, mask) if gaps else out

@@ -53,6 +53,7 @@ from torch.nn import functional as F
 
 from core import checkpoints, runtime, training
 from core import data as gdata
+from core import metrics as gmetrics
 from core.training import Config, TrainingDiverged
 from core.training import check_choice as _choice
 
@@ -484,19 +485,6 @@ def encode(model: VAEModel, x) -> tuple[np.ndarray, np.ndarray | None]:
     return mu.cpu().numpy(), None if logvar is None else logvar.cpu().numpy()
 
 
-def mosaic(images: np.ndarray, ncols: int | None = None, pad: int = 1, fill: float = 1.0) -> np.ndarray:
-    """Tile (n, H, W) images into one (rows*(H+pad)-pad, ncols*(W+pad)-pad) array, row-major."""
-    images = np.asarray(images, np.float32)
-    n, h, w = images.shape
-    ncols = ncols or int(math.ceil(math.sqrt(n)))
-    nrows = int(math.ceil(n / ncols))
-    out = np.full((nrows * (h + pad) - pad, ncols * (w + pad) - pad), fill, np.float32)
-    for i, im in enumerate(images):
-        r, c = divmod(i, ncols)
-        out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = im
-    return out
-
-
 def latent_grid(n: int = 15, span: float = 3.0, spacing: str = "linear") -> np.ndarray:
     """The 1-D grid of one latent axis: ``linear`` in [-span, span], or ``quantile``: N(0,1) quantiles of
     evenly spaced probabilities (Kingma & Welling's figure 4), which follows the prior's mass."""
@@ -536,7 +524,7 @@ def decode_grid(model: VAEModel, n: int = 15, span: float = 3.0, dims=(0, 1), ba
             if L > 1:
                 z[r * n + c, d1] = axis[n - 1 - r]
     imgs = model.decode_mean(z.to(model.device)).reshape((n * n,) + model.shape).cpu().numpy()
-    return mosaic(imgs, n, pad), axis
+    return gmetrics.mosaic(imgs, n, pad), axis
 
 
 @torch.no_grad()

@@ -152,7 +152,7 @@ def draw_reverse():
     st.plotly_chart(fig.reverse_animation(t, x, eps, x0, ncols=4, start=k, height=120 + 75 * (n // 4)), key="reverse")
     st.caption(f"{n} digits, {K} {SAMPLER_LABELS[sampler]} steps in {secs:.2f} s. Showing step {k + 1} of {K} "
                f"(t = {t[k]}) first; ▶ plays the rest in the browser.")
-    final = fig.image_mosaic((np.clip(np.asarray(x[-1]), -1, 1) + 1) / 2, ncols=4)
+    final = fig.mosaic((np.clip(np.asarray(x[-1]), -1, 1) + 1) / 2, ncols=4)
     ui.download_png(np.kron(final, np.ones((8, 8))), {"model": PIXEL, "sampler": sampler, "steps": steps, "seed": seed,
                                                       "n": n}, f"genlab_digits_{sampler}{steps}_seed{seed}.png",
                     label="Download the final digits (PNG)")

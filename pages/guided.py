@@ -4,11 +4,11 @@ import streamlit as st
 
 from core import guided, snippets, ui
 from core.checkpoints import CheckpointError
+from core.metrics import mosaic
 from core.steps import guided as text
 from core.steps.guided import GUIDANCE_LABELS, ROW_SCALES, SAMPLER_LABELS, STEPS, VIEWS
 from core.ui import guided as app
 from core.viz import guided as fig
-from core.viz.common import image_mosaic
 from core.viz.diffusion import panel_image
 
 ui.require_router()
@@ -53,7 +53,7 @@ def draw_samples():
                     + f", {steps} {SAMPLER_LABELS[sampler]} steps, {secs:.2f} s")
     b.caption(f"The evaluator reads {m['fidelity']:.0%} of these as a {digit} (mean probability {m['confidence']:.2f}); "
               f"their diversity is {m['diversity_rel']:.2f} of real digits'.")
-    ui.download_png(np.kron(image_mosaic(imgs, ncols=4), np.ones((8, 8))),
+    ui.download_png(np.kron(mosaic(imgs, ncols=4), np.ones((8, 8))),
                     {"model": "guided_mnist16", "digit": digit, "guidance": kind, "scale": s, "sampler": sampler,
                      "steps": steps, "seed": seed}, f"genlab_guided_{digit}_{kind}_s{s:g}_seed{seed}.png",
                     label="Download these digits (PNG)", container=b)

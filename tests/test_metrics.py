@@ -75,3 +75,16 @@ def test_coverage_rule_on_constructed_samples():
     assert metrics.mode_coverage(nan, centers, std).high_quality == 0.0
     g25, s25 = data.mixture_modes("grid25_pacgan")
     assert metrics.mode_coverage(g25.repeat(100, 0), g25, s25).need == 20  # PacGAN's 20 of 2,500 on the grid
+
+
+def test_mosaic_tiles_row_major_with_padding_of_the_fill_and_says_where_the_gaps_are():
+    from core.metrics import mosaic
+
+    imgs = np.stack([np.full((2, 3), i, np.float32) for i in range(5)])
+    m, gaps = mosaic(imgs, ncols=3, pad=1, fill=-1.0, gaps=True)
+    assert m.shape == (2 * 3 - 1, 3 * 4 - 1) and gaps.shape == m.shape
+    assert m[0, 0] == 0 and m[0, 4] == 1 and m[3, 0] == 3 and m[3, 4] == 4  # row-major
+    assert (m[gaps] == -1).all() and not (m[~gaps] == -1).any()
+    assert gaps.sum() == m.size - 5 * 2 * 3  # the sixth cell is empty: all of it counts as gap
+    rgb = mosaic(np.zeros((4, 2, 2, 3)), pad=0)
+    assert rgb.shape == (4, 4, 3)  # channels kept; default: a square

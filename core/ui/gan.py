@@ -9,9 +9,9 @@ import streamlit as st
 
 from core import checkpoints, gan, ui
 from core import data as gdata
+from core.metrics import mosaic
 from core.steps import gan as text
 from core.viz import gan as fig
-from core.viz.common import image_mosaic
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)
@@ -199,7 +199,7 @@ def draw_digits(url: ui.UrlState, seed: int):
         note = f"Shipped checkpoint `gan_mnist_cgan`, made by `{rec['meta'].get('command', '?')}`."
     imgs = digit_samples(key, digit, 64, int(seed))
     b_.plotly_chart(fig.digit_grid(imgs, 8, title=f"64 samples of G(z | y={digit})"), key="digits")
-    ui.download_png(np.kron(image_mosaic(np.asarray(imgs), ncols=8), np.ones((4, 4))),
+    ui.download_png(np.kron(mosaic(np.asarray(imgs), ncols=8), np.ones((4, 4))),
                     {"model": key, "digit": digit, "samples": 64, "seed": int(seed)},
                     f"genlab_cgan_{digit}_seed{int(seed)}.png", label="Download these digits (PNG)", container=b_)
     a.caption(note + " G and D are MLPs on 28x28 pixels; the label enters both as a one-hot vector.")

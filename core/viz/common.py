@@ -133,19 +133,6 @@ def metric_label(key: str) -> str:
     return " ".join(_METRIC_WORDS.get(w, w) for w in re.split(r"[/_]", str(key)) if w)
 
 
-def image_mosaic(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np.ndarray:
-    """Tile (n, h, w) grayscale images in [0, 1] into one (H, W) array with ``pad`` pixels between them."""
-    images = np.asarray(images, dtype=np.float32)
-    n, h, w = images.shape[:3]
-    ncols = ncols or int(np.ceil(np.sqrt(n)))
-    nrows = int(np.ceil(n / ncols))
-    out = np.ones((nrows * (h + pad) - pad, ncols * (w + pad) - pad) + images.shape[3:], np.float32)
-    for i, im in enumerate(images):
-        r, c = divmod(i, ncols)
-        out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = im
-    return out
-
-
 def ellipse_xy(mean, cov, n_std: float = 2.0, n: int = 60) -> tuple[np.ndarray, np.ndarray]:
     """Points on the ``n_std`` standard-deviation ellipse of a 2-D Gaussian (full or diagonal ``cov``)."""
     cov = np.asarray(cov, float)

@@ -10,7 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.viz.common import PALETTE, base_layout, image_mosaic, metric_label
+from core.metrics import mosaic
+from core.viz.common import PALETTE, base_layout, metric_label
 
 SCHEDULE_COLORS = {"linear": PALETTE[0], "cosine": PALETTE[1]}
 SAMPLER_COLORS = {"ddpm": PALETTE[5], "ddim": PALETTE[0]}
@@ -47,12 +48,7 @@ def _img_trace(img: np.ndarray, signed: bool, zmax: float = 1.0, showscale: bool
 
 
 def _mosaic(imgs: np.ndarray, ncols: int, fill: float) -> np.ndarray:
-    m = image_mosaic(np.asarray(imgs, np.float32), ncols=ncols, pad=1)
-    n, h, w = np.asarray(imgs).shape
-    # image_mosaic pads with 1; use the panel's background value instead
-    mask = image_mosaic(np.zeros((n, h, w), np.float32), ncols=ncols, pad=1) == 1
-    m[mask] = fill
-    return m[::-1]  # heatmaps draw row 0 at the bottom
+    return mosaic(imgs, ncols=ncols, pad=1, fill=fill)[::-1]  # heatmaps draw row 0 at the bottom
 
 
 def image_panels(panels: list[tuple[str, np.ndarray, bool]], ncols: int = 8, height: int = 260,
@@ -80,8 +76,7 @@ def panel_image(images: np.ndarray, ncols: int = 8, signed: bool = False, scale:
     heatmap): values in [-1, 1] as grey (black = -1), or ``signed`` ones (noise) on a red-white-blue scale scaled by
     ``zmax`` (default: the 99th percentile of |values|). Pixels are upscaled ``scale`` times, nearest neighbour."""
     imgs = np.asarray(images, np.float32)
-    m = image_mosaic(imgs, ncols=ncols, pad=1)
-    gap = image_mosaic(np.zeros_like(imgs), ncols=ncols, pad=1) == 1  # where the padding is
+    m, gap = mosaic(imgs, ncols=ncols, pad=1, gaps=True)
     if signed:
         zmax = float(zmax or max(1e-6, np.percentile(np.abs(imgs), 99)))
         u = np.clip(m / zmax, -1, 1)

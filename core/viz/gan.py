@@ -12,8 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.metrics import MIN_SHARE
-from core.viz.common import MODEL_COLORS, PALETTE, base_layout, image_mosaic
+from core.metrics import MIN_SHARE, mosaic
+from core.viz.common import MODEL_COLORS, PALETTE, base_layout
 
 REAL = "#009E73"
 FAKE = MODEL_COLORS["GAN"]
@@ -356,7 +356,7 @@ def conditional_plane(box: float, real, real_labels, fake, label: int, heat=None
 
 def digit_grid(images: np.ndarray, ncols: int = 8, title: str | None = None, height: int = 420) -> go.Figure:
     """A mosaic of grayscale images in [0, 1] (white digits on black, like MNIST)."""
-    mos = image_mosaic(np.asarray(images, np.float32), ncols=ncols, pad=2)
+    mos = mosaic(images, ncols=ncols, pad=2)
     fig = go.Figure(go.Heatmap(z=mos[::-1], colorscale="gray", zmin=0, zmax=1, showscale=False, hoverinfo="skip"))
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, scaleanchor="x", constrain="domain")

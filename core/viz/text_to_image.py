@@ -8,7 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.viz.common import PALETTE, base_layout, image_mosaic
+from core.metrics import mosaic
+from core.viz.common import PALETTE, base_layout
 
 
 def image_grid(images: np.ndarray, ncols: int = 8, scale: int = 4, pad_value: float = 1.0) -> np.ndarray:
@@ -17,9 +18,7 @@ def image_grid(images: np.ndarray, ncols: int = 8, scale: int = 4, pad_value: fl
     imgs = np.clip(np.asarray(images, np.float32), 0, 1)
     if imgs.ndim == 3:
         imgs = np.repeat(imgs[..., None], 3, -1)
-    m = image_mosaic(imgs, ncols=min(ncols, len(imgs)), pad=1)
-    gap = image_mosaic(np.zeros_like(imgs[..., 0]), ncols=min(ncols, len(imgs)), pad=1) == 1
-    m[gap] = pad_value
+    m = mosaic(imgs, ncols=min(ncols, len(imgs)), pad=1, fill=pad_value)
     m = np.kron(m, np.ones((scale, scale, 1), np.float32))
     return (m * 255).round().astype(np.uint8)
 

@@ -28,7 +28,7 @@ def upscale(img: np.ndarray, factor: int) -> np.ndarray:
 
 def image_strip(images: np.ndarray, ncols: int | None = None, scale: int = 3, pad: int = 2) -> np.ndarray:
     """(n, H, W) images in [0, 1] -> one upscaled mosaic in [0, 1] for ``st.image``."""
-    from core.vae import mosaic
+    from core.metrics import mosaic
 
     return np.clip(upscale(mosaic(images, ncols or len(images), pad=pad), scale), 0, 1)
 
