@@ -91,6 +91,7 @@ from core.training import Config, TrainingDiverged
 from core.training import check_choice as _choice
 
 FAMILY = "gan"
+LIKELIHOOD = "none"  # an implicit model: it samples, and has no ln p(x) to report (model.log_prob refuses)
 LOSSES = ("minimax", "nonsaturating", "wgan-gp")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "silu", "gelu")
 NOISES = ("gaussian", "uniform")

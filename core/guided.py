@@ -288,6 +288,11 @@ def load(name_or_path=MODEL_NAME, device: str | None = None) -> GuidedModel:
     return model.eval().to(device or runtime.pick_device())
 
 
+def load_shipped(name: str = MODEL_NAME, device: str | None = None) -> GuidedModel:
+    """A shipped guided model by name (checkpoints/<name>); raises CheckpointError if missing or corrupt."""
+    return load(checkpoints.shipped(name), device)
+
+
 # ------------------------------------------------------------------------------ noise-aware classifier
 
 @dataclass(frozen=True)

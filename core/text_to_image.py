@@ -725,6 +725,16 @@ def load_mini(path=None, device: str | None = None):
     return pipe.to(device)
 
 
+def load(folder, device: str | None = None):
+    """A pipeline folder saved by :func:`save` (the family protocol's name for :func:`load_mini`)."""
+    return load_mini(folder, device)
+
+
+def load_shipped(name: str = SHIPPED, device: str | None = None):
+    """A shipped pipeline folder by name (``checkpoints/<name>/``)."""
+    return load_mini(checkpoints.SHIPPED_DIR / name, device)
+
+
 def _first_words(e: Exception, limit: int = 300) -> str:
     """An exception as one line for a message: its type and the start of its text, whitespace collapsed."""
     text = " ".join(str(e).split())

@@ -310,3 +310,10 @@ def test_configs_are_on_the_shared_base_and_train_options_are_keywords():
             mod.train(TINY, None, None, None)  # model=, until=, device= are keyword-only
     assert G.LIKELIHOOD == families.get("guided").likelihood and D.LIKELIHOOD == families.get("diffusion").likelihood
     assert set(G.AUXILIARY) == {"guided-classifier", "guided-evaluator"} and set(D.AUXILIARY) == {"diffusion-autoencoder"}
+
+
+def test_load_shipped_is_the_protocols_name_for_the_shipped_model():
+    a, b = G.load_shipped(device="cpu"), G.load(device="cpu")
+    assert a.step_ == b.step_ and all(torch.equal(p, q) for p, q in zip(a.net.state_dict().values(), b.net.state_dict().values()))
+    with pytest.raises(checkpoints.CheckpointError):
+        G.load_shipped("no_such_model")

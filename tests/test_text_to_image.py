@@ -319,3 +319,10 @@ def test_guidance_rows_same_seeds_at_every_scale(encoder):
     np.testing.assert_array_equal(pics[2.0], t2i.generate(pipe, "a red circle", "", 2.0, 2, 2, 0, "DDIM")["images"])
     assert [r["scale"] for r in rows] == [0.0, 2.0] and rows[1]["fidelity"] == pytest.approx(float(pics[2.0].mean()))
     assert t2i.guidance_rows(pipe, "a red circle", "", 2, "DDIM", 0, (1.0,), n=1)[0] == []  # no evaluator, no rows
+
+
+def test_load_and_load_shipped_are_the_protocols_names_for_the_pipeline_folder():
+    pipe = t2i.load_shipped(device="cpu")
+    assert type(pipe) is type(t2i.load(checkpoints.SHIPPED_DIR / t2i.SHIPPED, device="cpu"))
+    with pytest.raises(checkpoints.CheckpointError, match="no such folder"):
+        t2i.load_shipped("no_such_pipeline")

@@ -147,3 +147,23 @@ def test_every_shipped_command_is_the_one_command_line_and_names_its_config(argv
     if recorded is not None:  # the fields the checkpoint recorded (one made before a field existed lacks it)
         made = {k: v for k, v in config.to_dict().items() if k in recorded}
         assert made == json.loads(json.dumps(recorded)), argv
+
+
+@pytest.mark.parametrize("name", sorted(families.FAMILIES))
+def test_every_family_module_follows_the_protocol(name):
+    """One shape: a config on the base, train with the same keywords, save/load/load_shipped, the likelihood the
+    registry declares."""
+    import inspect
+
+    fam = families.get(name)
+    module = fam.load()
+    assert issubclass(fam.config_class(), Config) and fam.config_class().__dataclass_params__.frozen
+    params = inspect.signature(module.train).parameters
+    assert list(params)[:3] == ["config", "data", "callback"]
+    assert params["data"].default is None and params["callback"].default is None
+    for kw in ("model", "until", "device"):
+        assert params[kw].kind is inspect.Parameter.KEYWORD_ONLY and params[kw].default is None, kw
+    assert "steps" not in params  # resume is until=, in every family
+    for fn in ("save", "load", "load_shipped"):
+        assert callable(getattr(module, fn, None)), fn
+    assert module.LIKELIHOOD == fam.likelihood
