@@ -126,3 +126,23 @@ def open_each_view(page: str, charts: dict, images: dict | None = None, query: d
             assert len(at.get("image")) == images[label], label
         assert (f"view={label.replace(' ', '+')}" in link(at)) == (label != default), (label, link(at))
     return ats
+
+
+def step_headings(at: AppTest) -> list[str]:
+    """The walkthrough's step headings drawn now ("#### Step 3. ...")."""
+    return [m.value for m in at.markdown if m.value.startswith("#### Step")]
+
+
+def walk(at: AppTest, clicks: int, measure=None, no_errors: bool = False) -> tuple[list[str], list]:
+    """Press the walkthrough's *Next* ``clicks`` times from where ``at`` is: each step's heading and, with
+    ``measure(at)``, what that step drew, both taken before its click. No exception on any step (nor an error box,
+    with ``no_errors``)."""
+    seen, drawn = [], []
+    for _ in range(clicks):
+        seen.append(step_headings(at)[0])
+        if measure is not None:
+            drawn.append(measure(at))
+        next(b for b in at.button if b.label == "Next").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert not (no_errors and at.error), [e.value for e in at.error]
+    return seen, drawn

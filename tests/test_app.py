@@ -3,7 +3,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.app_pages import PAGES
-from tests.pagetest import APP, assert_ok, captions, notices, open_page, open_views, shown, views, widget_in
+from tests.pagetest import APP, assert_ok, captions, notices, open_page, open_views, shown, step_headings, views, walk, widget_in
 
 BAYES = "pages/bayes.py"
 
@@ -143,17 +143,12 @@ def test_widget_change_redraws():
 def test_walkthrough_steps_through_the_lecture():
     at = open_page(BAYES, {"walkthrough": "true"})
     assert_ok(at, min_charts=1)
-    headings = lambda: [m.value for m in at.markdown if m.value.startswith("#### Step")]
-    assert headings() == ["#### Step 1. Bayes' rule"]
+    assert step_headings(at) == ["#### Step 1. Bayes' rule"]
     assert at.latex and "P(Y" in at.latex[0].value
-    seen = []
-    for _ in range(10):
-        seen.append(headings()[0])
-        at.button[1].click().run()  # Next
-        assert not at.exception
+    seen, _ = walk(at, 10)
     assert len(set(seen)) == 8 and seen[-1].startswith("#### Step 8")
     at.button[0].click().run()  # Back
-    assert headings() == ["#### Step 7. Bias and variance: learning curves"]
+    assert step_headings(at) == ["#### Step 7. Bias and variance: learning curves"]
     assert len(at.get("plotly_chart")) == 1
 
 

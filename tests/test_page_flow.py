@@ -3,7 +3,21 @@ training, the user's own points)."""
 import numpy as np
 import pytest
 
-from tests.pagetest import assert_ok, captions, link, notices, open_each_view, open_page, open_views, shown, views, widget, widget_in
+from tests.pagetest import (
+    assert_ok,
+    captions,
+    link,
+    notices,
+    open_each_view,
+    open_page,
+    open_views,
+    shown,
+    step_headings,
+    views,
+    walk,
+    widget,
+    widget_in,
+)
 from tests.pagetest import switch_view as switch
 
 FLOW = "pages/flow.py"
@@ -155,15 +169,9 @@ def test_flow_walkthrough_steps_through_the_lecture():
     assert_ok(at, min_charts=1)
     assert views(at) == []  # no view switch in the walkthrough
     assert not notices(at), notices(at)
-    headings = lambda: [m.value for m in at.markdown if m.value.startswith("#### Step")]
-    assert headings() == ["#### Step 1. The change of variables"]
+    assert step_headings(at) == ["#### Step 1. The change of variables"]
     assert charts(at) == VIEW_CHARTS[DENSITY]
-    seen, drawn = [], []
-    for _ in range(9):
-        seen.append(headings()[0])
-        drawn.append(charts(at))
-        next(b for b in at.button if b.label == "Next").click().run()
-        assert not at.exception
+    seen, drawn = walk(at, 9, charts)
     assert len(set(seen)) == 8 and seen[-1].startswith("#### Step 8")
     assert "A flow cannot tear space" in seen[4]
     # one section per step, its view's charts

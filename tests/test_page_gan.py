@@ -2,7 +2,7 @@
 controls in every view, presets, the timeline, the conditional GANs and the walkthrough)."""
 import pytest
 
-from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, views, widget, widget_in
+from tests.pagetest import assert_ok, captions, notices, open_page, open_views, shown, step_headings, views, walk, widget, widget_in
 
 GAN = "pages/gan.py"
 GAME, CURVES, CGAN = "The game", "Training curves", "Conditional GAN"
@@ -300,14 +300,8 @@ def test_gan_walkthrough_steps_through_the_lecture():
     at = open_page(GAN, {"walkthrough": "true"})
     assert_ok(at, min_charts=1)
     assert not views(at)  # no view switch in the walkthrough
-    headings = lambda: [m.value for m in at.markdown if m.value.startswith("#### Step")]
-    assert headings() == ["#### Step 1. Two networks, one zero-sum game"]
-    seen, charts = [], []
-    for _ in range(8):
-        seen.append(headings()[0])
-        charts.append(len(at.get("plotly_chart")))
-        next(b for b in at.button if b.label == "Next").click().run()
-        assert not at.exception, [e.value for e in at.exception]
+    assert step_headings(at) == ["#### Step 1. Two networks, one zero-sum game"]
+    seen, charts = walk(at, 8, lambda at: len(at.get("plotly_chart")))
     assert len(set(seen)) == 7 and seen[-1].startswith("#### Step 7")
     # overview, overview, plane, curves + bars, curves + bars, presets (the plane and the bars), cGAN
     assert charts == [1, 1, 1, 2, 2, 2, 2, 2]

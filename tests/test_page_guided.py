@@ -2,7 +2,22 @@
 import pytest
 
 from core import guided
-from tests.pagetest import assert_ok, captions, image_captions, link, notices, open_each_view, open_page, open_views, shown, views, widget, widget_in
+from tests.pagetest import (
+    assert_ok,
+    captions,
+    image_captions,
+    link,
+    notices,
+    open_each_view,
+    open_page,
+    open_views,
+    shown,
+    step_headings,
+    views,
+    walk,
+    widget,
+    widget_in,
+)
 from tests.pagetest import view_switch as switch
 
 PAGE = "pages/guided.py"
@@ -119,14 +134,9 @@ def test_walkthrough_steps_through_the_lecture():
     at = open_page(PAGE, {"walkthrough": "true", "steps": 10})
     assert_ok(at)
     assert not views(at)  # no view switch in the walkthrough: one step's section at a time
-    headings = lambda: [m.value for m in at.markdown if m.value.startswith("#### Step")]  # noqa: E731
-    assert headings() == ["#### Step 1. Why condition?"]
+    assert step_headings(at) == ["#### Step 1. Why condition?"]
     assert len(at.get("image")) == 1  # the samples
-    seen = []
-    for _ in range(6):
-        seen.append(headings()[0])
-        at.button[1].click().run()  # Next
-        assert not at.exception and not at.error
+    seen, _ = walk(at, 6, no_errors=True)
     assert len(set(seen)) == 5 and seen[-1].startswith("#### Step 5. The guidance scale")
     assert len(at.get("plotly_chart")) == 3 and len(at.get("image")) == 1  # the curve's step: the scale rows too
 

@@ -1,7 +1,21 @@
 """AppTest: the text-to-image page (views, defaults, extreme and odd values, nonsense link parameters, Stable Diffusion)."""
 import pytest
 
-from tests.pagetest import assert_ok, captions, image_captions, link, notices, open_each_view, open_page, open_views, shown, views, widget
+from tests.pagetest import (
+    assert_ok,
+    captions,
+    image_captions,
+    link,
+    notices,
+    open_each_view,
+    open_page,
+    open_views,
+    shown,
+    step_headings,
+    views,
+    walk,
+    widget,
+)
 from tests.pagetest import view_switch as switch
 
 PAGE = "pages/text_to_image.py"
@@ -141,14 +155,9 @@ def test_walkthrough_steps_through_the_lecture():
     at = open_page(PAGE, {"walkthrough": "true", "steps": 2, "n": 2})
     assert not at.exception and not at.error
     assert not views(at)  # no view switch in the walkthrough: one step's section at a time
-    headings = lambda: [m.value for m in at.markdown if m.value.startswith("#### Step")]  # noqa: E731
-    assert headings() == ["#### Step 1. Text-to-image as translation"]
-    seen = []
-    for _ in range(7):
-        seen.append(headings()[0])
-        assert at.get("plotly_chart") or at.get("image"), seen[-1]
-        [b for b in at.button if b.label == "Next"][0].click().run()
-        assert not at.exception and not at.error
+    assert step_headings(at) == ["#### Step 1. Text-to-image as translation"]
+    seen, drew = walk(at, 7, lambda at: bool(at.get("plotly_chart") or at.get("image")), no_errors=True)
+    assert all(drew), seen
     assert len(set(seen)) == 6 and seen[-1].startswith("#### Step 6. Diversity against fidelity")
     assert len(at.get("plotly_chart")) == 1 and "Fidelity" in captions(at)
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from core import vae
-from tests.pagetest import assert_ok, notices, open_page, open_views, shown, views, widget, widget_in
+from tests.pagetest import assert_ok, notices, open_page, open_views, shown, step_headings, views, walk, widget, widget_in
 
 PAGE = "pages/vae.py"
 AE, LATENT, ELBO, REPARAM, GENERATE, BETA = "AE vs VAE", "Latent map", "ELBO", "Reparameterization", "Generate", "Beta"
@@ -208,14 +208,8 @@ def test_walkthrough_steps_through_the_lecture():
     at = open_page(PAGE, {"walkthrough": "true"})
     assert_ok(at, min_charts=1)
     assert not views(at)  # no view switch in the walkthrough
-    headings = lambda: [m.value for m in at.markdown if m.value.startswith("#### Step")]
-    assert headings() == ["#### Step 1. Recap: the autoencoder"]
-    seen, charts = [], []
-    for _ in range(11):
-        seen.append(headings()[0])
-        charts.append(len(at.get("plotly_chart")) + len(at.get("vega_lite_chart")))
-        next(b for b in at.button if b.label == "Next").click().run()
-        assert not at.exception and not at.error
+    assert step_headings(at) == ["#### Step 1. Recap: the autoencoder"]
+    seen, charts = walk(at, 11, lambda at: len(at.get("plotly_chart")) + len(at.get("vega_lite_chart")), no_errors=True)
     assert len(set(seen)) == 10 and seen[-1].startswith("#### Step 10")
     assert any("Step 7. Good and poor" in s for s in seen) and any("reparameterization" in s for s in seen)
     assert charts == [1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 1]  # one section per step: ae, latent, posterior, ...
