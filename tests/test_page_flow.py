@@ -3,21 +3,7 @@ training, the user's own points)."""
 import numpy as np
 import pytest
 
-from tests.pagetest import (
-    assert_ok,
-    captions,
-    link,
-    notices,
-    open_each_view,
-    open_page,
-    open_views,
-    shown,
-    step_headings,
-    views,
-    walk,
-    widget,
-    widget_in,
-)
+from tests.pagetest import assert_ok, captions, link, notices, open_each_view, open_page, open_views, shown, step_headings, views, walk, widget, widget_in
 from tests.pagetest import switch_view as switch
 
 FLOW = "pages/flow.py"

@@ -2,22 +2,7 @@
 import pytest
 
 from core import guided
-from tests.pagetest import (
-    assert_ok,
-    captions,
-    image_captions,
-    link,
-    notices,
-    open_each_view,
-    open_page,
-    open_views,
-    shown,
-    step_headings,
-    views,
-    walk,
-    widget,
-    widget_in,
-)
+from tests.pagetest import assert_ok, captions, image_captions, link, notices, open_each_view, open_page, open_views, shown, step_headings, views, walk, widget, widget_in
 from tests.pagetest import view_switch as switch
 
 PAGE = "pages/guided.py"

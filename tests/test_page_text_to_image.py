@@ -1,21 +1,7 @@
 """AppTest: the text-to-image page (views, defaults, extreme and odd values, nonsense link parameters, Stable Diffusion)."""
 import pytest
 
-from tests.pagetest import (
-    assert_ok,
-    captions,
-    image_captions,
-    link,
-    notices,
-    open_each_view,
-    open_page,
-    open_views,
-    shown,
-    step_headings,
-    views,
-    walk,
-    widget,
-)
+from tests.pagetest import assert_ok, captions, image_captions, link, notices, open_each_view, open_page, open_views, shown, step_headings, views, walk, widget
 from tests.pagetest import view_switch as switch
 
 PAGE = "pages/text_to_image.py"

@@ -22,21 +22,7 @@ from core.ui.live import TRAINED_KEY, ModelStore, check_link_value, from_link, l
 from core.ui.live import store as model_store
 from core.ui.models import BoundedStore, TrainingProgress, heavy, load_or_offer_training, max_action_seconds, one_run_per_key, shared
 from core.ui.sidebar import reserve_sidebar_footer, sidebar_footer
-from core.ui.url import (
-    GLOBAL_KEYS,
-    UrlState,
-    _page_id,
-    _quote,
-    begin_run,
-    escape_md,
-    forget_forced,
-    page_style,
-    quote,
-    require_router,
-    seed_input,
-    show_url_notices,
-    url,
-)
+from core.ui.url import GLOBAL_KEYS, UrlState, _page_id, _quote, begin_run, escape_md, forget_forced, page_style, quote, require_router, seed_input, show_url_notices, url
 from core.ui.walkthrough import _LAYOUT_CSS, Walkthrough, page_header, stack_parts
 from core.ui.widgets import REPRODUCE_KEY, SHOW_CODE_KEY, download_png, fragment, points_editor, reproduce, show_code, table
 
