@@ -14,12 +14,7 @@ TINY_SPLINE = TINY.replace(coupling="spline", bins=6, tail_bound=3.0)
 COUPLINGS = ["affine", "spline"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
