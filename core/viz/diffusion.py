@@ -47,6 +47,19 @@ def _img_trace(img: np.ndarray, signed: bool, zmax: float = 1.0, showscale: bool
                       hovertemplate="%{z:.2f}<extra></extra>")
 
 
+def _player(labels: list[str], active: int, play: str, frame_ms: int, from_current: bool, y: float, slider: dict) -> dict:
+    """The layout of an animated figure's controls: play and pause buttons at height ``y``, and a slider with one
+    step per frame (frame ``k`` is named ``str(k)``, labelled ``labels[k]``) placed by ``slider``."""
+    still = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
+    steps = [dict(method="animate", label=label, args=[[str(k)], still]) for k, label in enumerate(labels)]
+    buttons = [dict(label=play, method="animate", args=[None, dict(frame=dict(duration=frame_ms, redraw=True),
+                                                                   fromcurrent=from_current, transition=dict(duration=0))]),
+               dict(label="❚❚ pause", method="animate", args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))])]
+    return dict(updatemenus=[dict(type="buttons", direction="left", x=0, y=y, xanchor="left", yanchor="top", showactive=False,
+                                  buttons=buttons)],
+                sliders=[dict(active=active, steps=steps, yanchor="top", **slider)])
+
+
 def _mosaic(imgs: np.ndarray, ncols: int, fill: float) -> np.ndarray:
     return mosaic(imgs, ncols=ncols, pad=1, fill=fill)[::-1]  # heatmaps draw row 0 at the bottom
 
@@ -110,18 +123,9 @@ def reverse_animation(t: list, x: np.ndarray, eps: np.ndarray, x0: np.ndarray, n
                            layout=dict(annotations=[dict(text=f"x<sub>t</sub>, t = {t[k]}")])) for k in range(K)]
     fig.update_traces(selector=dict(type="heatmap"))
     fig.data[1].update(zmin=-zmax, zmax=zmax)
-    steps = [dict(method="animate", label=str(k + 1), args=[[str(k)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                                                                       transition=dict(duration=0))]) for k in range(K)]
-    fig.update_layout(
-        height=height + 90,
-        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.08, xanchor="left", yanchor="top", showactive=False,
-                          buttons=[dict(label="▶ play", method="animate",
-                                        args=[None, dict(frame=dict(duration=120, redraw=True), fromcurrent=True,
-                                                         transition=dict(duration=0))]),
-                                   dict(label="❚❚ pause", method="animate",
-                                        args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))])])],
-        sliders=[dict(active=start, steps=steps, x=0.16, len=0.84, y=-0.02, yanchor="top",
-                      currentvalue=dict(prefix="step ", visible=True), pad=dict(t=30))])
+    fig.update_layout(height=height + 90, **_player(
+        [str(k + 1) for k in range(K)], start, "▶ play", 120, True, -0.08,
+        dict(x=0.16, len=0.84, y=-0.02, currentvalue=dict(prefix="step ", visible=True), pad=dict(t=30))))
     return fig
 
 
@@ -158,17 +162,10 @@ def trajectory_animation(t: list, x: np.ndarray, data: np.ndarray, n_paths: int 
     idx = len(fig.data) - 1
     fig.frames = [go.Frame(data=[go.Scatter(x=x[k, :, 0], y=x[k, :, 1])], traces=[idx], name=str(k),
                            layout=dict(title_text=labels[k])) for k in range(K + 1)]
-    steps = [dict(method="animate", label=labels[k].split(" (")[0], args=[[str(k)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                                                                               transition=dict(duration=0))]) for k in range(K + 1)]
     _box(fig, height, labels[K], lim)
     fig.update_layout(
-        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.12, xanchor="left", yanchor="top", showactive=False,
-                          buttons=[dict(label="▶ play from noise", method="animate",
-                                        args=[None, dict(frame=dict(duration=80, redraw=True), fromcurrent=False,
-                                                         transition=dict(duration=0))]),
-                                   dict(label="❚❚ pause", method="animate",
-                                        args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))])])],
-        sliders=[dict(active=K, steps=steps, x=0.3, len=0.7, y=-0.06, yanchor="top", currentvalue=dict(visible=False))],
+        **_player([lab.split(" (")[0] for lab in labels[:K + 1]], K, "▶ play from noise", 80, False, -0.12,
+                  dict(x=0.3, len=0.7, y=-0.06, currentvalue=dict(visible=False))),
         legend=dict(y=1.02, yanchor="bottom", x=1, xanchor="right", orientation="h"), margin=dict(b=90))
     return fig
 
