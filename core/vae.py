@@ -63,9 +63,15 @@ MODELS = ("vae", "ae", "dae")
 IMAGE_SETS = ("mnist", "digits8")
 DATA_SETS = IMAGE_SETS + tuple(sorted(gdata.TOY_SETS))
 LIKELIHOODS = ("auto", "bernoulli", "gaussian")
+#: The checkpoints that ship with GenLab (name -> what it is), all MNIST with a 2-D latent space.
+SHIPPED = {
+    "vae_mnist_z2_beta1": "VAE, beta = 1",
+    "vae_mnist_z2_beta0_25": "VAE, beta = 0.25",
+    "vae_mnist_z2_beta4": "VAE, beta = 4",
+    "vae_mnist_ae_z2": "plain autoencoder",
+    "vae_mnist_dae_z2": "denoising autoencoder",
+}
 LOG2PI = math.log(2 * math.pi)
-
-
 
 
 @dataclass(frozen=True)
@@ -728,15 +734,6 @@ def load_shipped(name: str, device: str | None = None) -> VAEModel:
     """Load the shipped checkpoint ``name`` (see :data:`SHIPPED`)."""
     return load(checkpoints.shipped(name), device)
 
-
-#: The checkpoints that ship with GenLab (name -> what it is), all MNIST with a 2-D latent space.
-SHIPPED = {
-    "vae_mnist_z2_beta1": "VAE, beta = 1",
-    "vae_mnist_z2_beta0_25": "VAE, beta = 0.25",
-    "vae_mnist_z2_beta4": "VAE, beta = 4",
-    "vae_mnist_ae_z2": "plain autoencoder",
-    "vae_mnist_dae_z2": "denoising autoencoder",
-}
 
 #: The VAEs a page may choose by beta (the link's value -> the shipped checkpoint), and the configs their CLI
 #: commands used (they set only beta), to retrain one whose checkpoint is missing.
