@@ -296,7 +296,19 @@ def load_shipped(name: str = MODEL_NAME, device: str | None = None) -> GuidedMod
 # ------------------------------------------------------------------------------ noise-aware classifier
 
 @dataclass(frozen=True)
-class ClassifierConfig(Config):
+class DigitNetConfig(Config):
+    """What the two digit networks trained beside the guided model (the noisy classifier and the evaluator) share:
+    their optimiser, minibatches and log steps, and the guided model's train/test split of the digits."""
+    lr: float = 1e-3                      # AdamW learning rate
+    batch_size: int = 128                 # minibatch size
+    log_every: int = 100                  # callback every this many steps (held-out accuracy every 5x and at the end)
+    test_size: float = 0.2                # held-out fraction (the same split as the guided model's)
+    data_seed: int = 0                    # seed of the train/test split
+    seed: int = 0                         # seed of the weights and of every draw in training
+
+
+@dataclass(frozen=True)
+class ClassifierConfig(DigitNetConfig):
     image_size: int = 16                  # digit resolution
     schedule: str = "linear"              # the noise schedule x_t is drawn from (must match the guided model's)
     T: int = 1000                         # diffusion steps
@@ -304,13 +316,7 @@ class ClassifierConfig(Config):
     beta_end: float = 0.02                # linear schedule: beta_T
     channels: tuple[int, ...] = (32, 64, 64)  # widths of the resnet blocks (each after the first halves the resolution)
     emb_dim: int = 64                     # time-embedding width
-    lr: float = 1e-3                      # AdamW learning rate
-    batch_size: int = 128                 # minibatch size
-    steps: int = 3000                     # optimisation steps
-    log_every: int = 100                  # callback every this many steps (held-out accuracy every 5x and at the end)
-    test_size: float = 0.2                # held-out fraction (the same split as the guided model's)
-    data_seed: int = 0                    # seed of the train/test split
-    seed: int = 0                         # seed of the weights, minibatches, t and eps
+    steps: int = 3000                     # optimisation steps (seed: of the weights, minibatches, t and eps)
 
     def __post_init__(self):
         _choice("schedule", self.schedule, dif.SCHEDULES)
@@ -658,18 +664,12 @@ def cfg_parts(model: GuidedModel, data: dif.DiffData, digit: int, t: int, scale:
 # ---------------------------------------------------------------------------------------------- evaluator
 
 @dataclass(frozen=True)
-class EvaluatorConfig(Config):
+class EvaluatorConfig(DigitNetConfig):
     image_size: int = 16                  # digit resolution
     channels: tuple[int, ...] = (32, 64)  # conv widths (each followed by 2x2 max pooling)
     features: int = 128                   # width of the penultimate layer (the feature space of the diversity)
     shift: int = 1                        # training augmentation: random translations of up to this many pixels
-    lr: float = 1e-3                      # AdamW learning rate
-    batch_size: int = 128                 # minibatch size
-    steps: int = 2000                     # optimisation steps
-    log_every: int = 100                  # callback every this many steps (held-out accuracy every 5x and at the end)
-    test_size: float = 0.2                # held-out fraction (the same split as the guided model's)
-    data_seed: int = 0                    # seed of the train/test split
-    seed: int = 0                         # seed of the weights, minibatches and shifts
+    steps: int = 2000                     # optimisation steps (seed: of the weights, minibatches and shifts)
 
     def __post_init__(self):
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
