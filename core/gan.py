@@ -474,11 +474,78 @@ class Snapshot:
     metrics: dict
 
 
-class GAN:
+class PlaneViews:
+    """What a page draws of a GAN on 2-D data, besides its samples: D over the plane, G's manifold and the arrows of
+    G's gradient (GAN Lab's views). A mixin of :class:`GAN`, whose networks, noise and losses it uses."""
+
+    def grid(self, res: int = 60, box: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The heatmap grid: (xs, ys) cell centres, each (res,), over [-box, box] (default ``box_``)."""
+        b = self.box_ if box is None else float(box)
+        xs = np.linspace(-b, b, res, dtype=np.float32)
+        return xs, xs.copy()
+
+    @torch.no_grad()
+    def d_grid(self, res: int = 60, box: float | None = None, y=None) -> np.ndarray:
+        """D(x | y) on a res x res grid over [-box, box]^2 (2-D data): array [iy, ix] for the heatmap.
+
+        For a conditional GAN with ``y=None`` this is the label-frequency-weighted mean of D(x | y)."""
+        self._need_2d()
+        xs, ys = self.grid(res, box)
+        P = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
+        if self.conditional and y is None:
+            out = sum(w * self.discriminate(P, k) for k, w in enumerate(self.label_freq_) if w > 0)
+        else:
+            out = self.discriminate(P, y)
+        return np.asarray(out, np.float32).reshape(res, res)
+
+    @torch.no_grad()
+    def manifold(self, res: int = 21, dims: tuple[int, int] = (0, 1), y=None, span: float = 0.98) -> np.ndarray:
+        """The generator's manifold: a res x res grid in z-space drawn through G -> (res, res, x_dim).
+
+        The grid is regular in probability: coordinate u in [1 - span, span] maps to z = Phi^-1(u) for
+        Gaussian noise (z = 2u - 1 for uniform), so equal cells hold equal noise mass, as GAN Lab draws it.
+        Other noise dimensions are held at 0 (a 2-D slice); with 1-D noise the second axis has size 1.
+        """
+        nz = self.config.noise_dim
+        d0, d1 = dims
+        if not (0 <= d0 < nz and (nz == 1 or (0 <= d1 < nz and d1 != d0))):
+            raise ValueError(f"dims must be two different noise dimensions in 0..{nz - 1}, got {dims}.")
+        u = torch.linspace(1 - span, span, res, dtype=torch.float64)
+        t = (torch.special.ndtri(u) if self.config.noise == "gaussian" else 2 * u - 1).float()
+        rows = res if nz > 1 else 1
+        z = torch.zeros(rows, res, nz)
+        z[:, :, d0] = t[None, :]
+        if nz > 1:
+            z[:, :, d1] = t[:, None]
+        out = self.generate(z.reshape(-1, nz).to(self.device), None if y is None else y)
+        return out.reshape(rows, res, -1)
+
+    def g_gradients(self, n: int = 200, seed: int = 0, y=None) -> tuple[np.ndarray, np.ndarray]:
+        """Where G's loss pushes the fakes: points x = G(z) and the vectors -dL_G/dx, each (n, x_dim).
+
+        L_G is the generator loss of ``config.loss`` summed over the points (so each arrow is that point's
+        own gradient); the arrow is the direction a gradient step on x would move the point.
+        """
+        g = runtime.torch_generator(seed, self.device.type)
+        z = self.noise(n, g)
+        c = self._labels(y, n, runtime.torch_generator(seed + 1))
+        with torch.no_grad():
+            x = self.G(z, c)
+        x = x.detach().requires_grad_(True)
+        loss = self._g_loss(self._d(x, c)).sum()  # packed: each point's gradient through its own pack
+        (grad,) = torch.autograd.grad(loss, x)
+        return x.detach().cpu().numpy(), (-grad).cpu().numpy()
+
+    def _need_2d(self):
+        if self.config.x_dim != 2:
+            raise ValueError("This view needs 2-D data.")
+
+
+class GAN(PlaneViews):
     """Generator G and discriminator D of one config, what they compute, and the training state.
 
-    The networks and what a page draws of them are methods (sampling, D on points and on a grid, G's manifold and
-    gradients); how they learn is a :class:`Trainer`'s (``model.trainer``, built on first use); the metrics are
+    The networks are methods (sampling, D on points), what a page draws of them on the plane
+    :class:`PlaneViews`' (D on a grid, G's manifold and gradients); how they learn is a :class:`Trainer`'s (``model.trainer``, built on first use); the metrics are
     :func:`evaluate`'s, the timeline :func:`take_snapshot`'s and the checkpoint's tensors :func:`state_tensors`'.
 
     Learned / running state ends in ``_``: ``step_`` (iterations done), ``d_steps_``, ``g_steps_``,
@@ -591,68 +658,6 @@ class GAN:
         x = torch.as_tensor(np.asarray(x, np.float32), device=self.device)
         out = self._d_points(x, self._labels(y, len(x)))
         return (out if self.config.loss == "wgan-gp" else torch.sigmoid(out)).float().cpu().numpy()
-
-    def grid(self, res: int = 60, box: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The heatmap grid: (xs, ys) cell centres, each (res,), over [-box, box] (default ``box_``)."""
-        b = self.box_ if box is None else float(box)
-        xs = np.linspace(-b, b, res, dtype=np.float32)
-        return xs, xs.copy()
-
-    @torch.no_grad()
-    def d_grid(self, res: int = 60, box: float | None = None, y=None) -> np.ndarray:
-        """D(x | y) on a res x res grid over [-box, box]^2 (2-D data): array [iy, ix] for the heatmap.
-
-        For a conditional GAN with ``y=None`` this is the label-frequency-weighted mean of D(x | y)."""
-        self._need_2d()
-        xs, ys = self.grid(res, box)
-        P = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
-        if self.conditional and y is None:
-            out = sum(w * self.discriminate(P, k) for k, w in enumerate(self.label_freq_) if w > 0)
-        else:
-            out = self.discriminate(P, y)
-        return np.asarray(out, np.float32).reshape(res, res)
-
-    @torch.no_grad()
-    def manifold(self, res: int = 21, dims: tuple[int, int] = (0, 1), y=None, span: float = 0.98) -> np.ndarray:
-        """The generator's manifold: a res x res grid in z-space drawn through G -> (res, res, x_dim).
-
-        The grid is regular in probability: coordinate u in [1 - span, span] maps to z = Phi^-1(u) for
-        Gaussian noise (z = 2u - 1 for uniform), so equal cells hold equal noise mass, as GAN Lab draws it.
-        Other noise dimensions are held at 0 (a 2-D slice); with 1-D noise the second axis has size 1.
-        """
-        nz = self.config.noise_dim
-        d0, d1 = dims
-        if not (0 <= d0 < nz and (nz == 1 or (0 <= d1 < nz and d1 != d0))):
-            raise ValueError(f"dims must be two different noise dimensions in 0..{nz - 1}, got {dims}.")
-        u = torch.linspace(1 - span, span, res, dtype=torch.float64)
-        t = (torch.special.ndtri(u) if self.config.noise == "gaussian" else 2 * u - 1).float()
-        rows = res if nz > 1 else 1
-        z = torch.zeros(rows, res, nz)
-        z[:, :, d0] = t[None, :]
-        if nz > 1:
-            z[:, :, d1] = t[:, None]
-        out = self.generate(z.reshape(-1, nz).to(self.device), None if y is None else y)
-        return out.reshape(rows, res, -1)
-
-    def g_gradients(self, n: int = 200, seed: int = 0, y=None) -> tuple[np.ndarray, np.ndarray]:
-        """Where G's loss pushes the fakes: points x = G(z) and the vectors -dL_G/dx, each (n, x_dim).
-
-        L_G is the generator loss of ``config.loss`` summed over the points (so each arrow is that point's
-        own gradient); the arrow is the direction a gradient step on x would move the point.
-        """
-        g = runtime.torch_generator(seed, self.device.type)
-        z = self.noise(n, g)
-        c = self._labels(y, n, runtime.torch_generator(seed + 1))
-        with torch.no_grad():
-            x = self.G(z, c)
-        x = x.detach().requires_grad_(True)
-        loss = self._g_loss(self._d(x, c)).sum()  # packed: each point's gradient through its own pack
-        (grad,) = torch.autograd.grad(loss, x)
-        return x.detach().cpu().numpy(), (-grad).cpu().numpy()
-
-    def _need_2d(self):
-        if self.config.x_dim != 2:
-            raise ValueError("This view needs 2-D data.")
 
     # ---------------------------------------------------------------- D's input: packing and minibatch std
     def _packed(self, x: torch.Tensor, mbstd: bool = True) -> torch.Tensor:
@@ -839,40 +844,42 @@ class Trainer:
         self.optimizers()[1].step()
         return loss.detach()
 
-    def run(self, target: int, phase: str, callback) -> bool:
-        """Train on to the next log step, snapshot step or ``target``, whichever comes first, through
-        :func:`core.training.loop`; True when the callback asked to stop."""
-        m, cfg = self.model, self.model.config
-        s = m.step_
-        end = min(target, (s // cfg.log_every + 1) * cfg.log_every, (s // m.snapshot_every_ + 1) * m.snapshot_every_)
-        window = self.window  # [sums, iterations]: a window split across chunks logs as in one long run
-        extra: dict = {}
 
-        def step(_s: int) -> dict:
-            terms = {k: float(v) for k, v in self.step(phase).items()}
-            for k, v in terms.items():
-                window[0][k] = window[0].get(k, 0.0) + v
-            window[1] += 1
-            return terms
+def train_stretch(trainer: Trainer, target: int, phase: str, callback) -> bool:
+    """Train ``trainer``'s GAN on to the next log step, snapshot step or ``target``, whichever comes first, through
+    :func:`core.training.loop` (one loop step: one iteration of ``phase``); True when the callback asked to stop."""
+    m, cfg = trainer.model, trainer.model.config
+    s = m.step_
+    end = min(target, (s // cfg.log_every + 1) * cfg.log_every, (s // m.snapshot_every_ + 1) * m.snapshot_every_)
+    window = trainer.window  # [sums, iterations]: a window split across chunks logs as in one long run
+    extra: dict = {}
 
-        def evaluate_now() -> dict:  # the loop takes the float metrics; counts and lists join them in on_log
-            ev = checked_evaluate(m)
-            extra.update({f"test/{k}": v for k, v in ev.items() if not isinstance(v, float) and v is not None})
-            return {k: v for k, v in ev.items() if isinstance(v, float)}
+    def step(_s: int) -> dict:
+        terms = {k: float(v) for k, v in trainer.step(phase).items()}
+        for k, v in terms.items():
+            window[0][k] = window[0].get(k, 0.0) + v
+        window[1] += 1
+        return terms
 
-        def on_log(done: int, metrics: dict):
-            entry = m.history_[-1]  # the loop's: step, train/ (this chunk's steps), test/
-            entry.update({f"train/{k}": v / window[1] for k, v in window[0].items()}, **extra,
-                         seconds=m.train_seconds_, phase=phase)
-            self.window = [{}, 0]
-            return callback(done, _metrics(entry)) if callback is not None else None
+    def evaluate_now() -> dict:  # the loop takes the float metrics; counts and lists join them in on_log
+        ev = checked_evaluate(m)
+        extra.update({f"test/{k}": v for k, v in ev.items() if not isinstance(v, float) and v is not None})
+        return {k: v for k, v in ev.items() if isinstance(v, float)}
 
-        logs = end % cfg.log_every == 0
-        stopped = training.loop(m, step, end=end, log_every=cfg.log_every, eval_every=cfg.log_every,
-                                evaluate=evaluate_now if logs else None, callback=on_log if logs else None)
-        if m.step_ % m.snapshot_every_ == 0:
-            take_snapshot(m)
-        return stopped
+    def on_log(done: int, metrics: dict):
+        entry = m.history_[-1]  # the loop's: step, train/ (this chunk's steps), test/
+        entry.update({f"train/{k}": v / window[1] for k, v in window[0].items()}, **extra,
+                     seconds=m.train_seconds_, phase=phase)
+        trainer.window = [{}, 0]
+        return callback(done, _metrics(entry)) if callback is not None else None
+
+    logs = end % cfg.log_every == 0
+    stopped = training.loop(m, step, end=end, log_every=cfg.log_every, eval_every=cfg.log_every,
+                            evaluate=evaluate_now if logs else None, callback=on_log if logs else None)
+    if m.step_ % m.snapshot_every_ == 0:
+        take_snapshot(m)
+    return stopped
+
 
 
 def fit(model: GAN, data: GANData, steps: int, callback=None, phase: str = "both") -> GAN:
@@ -900,7 +907,7 @@ def fit(model: GAN, data: GANData, steps: int, callback=None, phase: str = "both
             take_snapshot(model, force=True)
             if callback is not None:
                 callback(0, _metrics(entry))
-        while model.step_ < target and not model.trainer.run(target, phase, callback):
+        while model.step_ < target and not train_stretch(model.trainer, target, phase, callback):
             pass
     except TrainingDiverged as e:
         cfg = model.config
