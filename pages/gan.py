@@ -11,10 +11,11 @@ from core.viz import gan as fig
 ui.require_router()
 
 from core import gan  # noqa: E402  (torch: imported after the router check so a deep link reruns fast)
+from core import gan_session as session  # noqa: E402  (the session's GAN: which one a link names, its views)
 from core.ui import gan as app  # noqa: E402  (the page's caches, stores and the cGANs' section)
 
 url, wt = ui.page_header("Generative adversarial networks", text)
-DEFAULT = gan.PAGE_DEFAULT
+DEFAULT = session.PAGE_DEFAULT
 CHOICES = {"noise": list(gan.NOISES), "act": list(gan.ACTIVATIONS)}  # SETTINGS' lists that core.gan holds
 IT_KEY = "it"  # the link's training path of the GAN shown (core.gan.path_text): "3500", "3000-d10-500", "0"
 MODEL_KEY = "_gan_model"
@@ -58,7 +59,7 @@ with st.container(border=True):
     if note:
         st.info(f"**{text.ALL_PRESETS[note]}**: {gan.PRESETS[note][1]}", icon=":material/tune:")
 
-cfg = gan.page_config(name, seed, settings)
+cfg = session.page_config(name, seed, settings)
 
 if name == "mine":  # the user's points (the page stops here while they are too few): never in the link
     ui.link_value(IT_KEY, "0", "0")
@@ -66,8 +67,8 @@ if name == "mine":  # the user's points (the page stops here while they are too 
 else:
     data_key, data = f"toy:{name}", app.toy_data(name, DEFAULT.n_data, cfg.data_seed)
 
-# the session's own GAN (core.gan.Workbench): the link names it, opening the link restores it
-bench = app.workbench(cfg, data, f"{data_key}:{checkpoints.config_hash(gan.comparable(cfg))}", name)
+# the session's own GAN (core.gan_session.Workbench): the link names it, opening the link restores it
+bench = app.workbench(cfg, data, f"{data_key}:{checkpoints.config_hash(session.comparable(cfg))}", name)
 action = st.session_state.pop("_gan_action", None)
 slot = st.session_state[MODEL_KEY] = bench.open(st.session_state.get(MODEL_KEY), action,
                                                 app.link_target(IT_KEY) if name != "mine" else None)
@@ -82,11 +83,11 @@ with st.container(border=True):
 # the requested action runs before the buttons are drawn, so they show the state after it (e.g. disabled
 # once training diverged); its progress box appears just below the control bar
 if action == "train":
-    with ui.TrainingProgress(n_steps, label=gan.train_label(cfg, n_steps), every=gan.progress_every(cfg, n_steps),
-                             chart_keys=gan.CHART_KEYS) as progress:
-        gan.train_click(model, data, n_steps, progress)
+    with ui.TrainingProgress(n_steps, label=session.train_label(cfg, n_steps), every=session.progress_every(cfg, n_steps),
+                             chart_keys=session.CHART_KEYS) as progress:
+        session.train_click(model, data, n_steps, progress)
 elif action in ("d", "g"):
-    gan.run_training(model, data, 10, action)
+    session.run_training(model, data, 10, action)
 bench.remember(slot)  # after training, Step D/G, and the first full run after Play stopped
 
 if slot.get("target"):
@@ -115,11 +116,11 @@ vkey = app.view_key(bench, model, seed, name, playing)  # the views are every se
 
 def draw_live():
     if playing and not model.diverged_:
-        said = gan.play_tick(model, data, slot, admission.gate(), TICK_S)
+        said = session.play_tick(model, data, slot, admission.gate(), TICK_S)
         if said:
             st.info(text.PLAY_SAYS[said].format(seconds=admission.gate().seconds), icon=text.PLAY_ICONS[said])
         write_link(address_bar=False)  # the sidebar's link follows every tick, the address bar when Play stops
-    status_box.caption(gan.status_text(slot))
+    status_box.caption(session.status_text(slot))
     if model.diverged_:
         st.error(text.DIVERGED.format(reason=model.diverged_), icon=":material/error:")
     if not any(wt.shows(s) for s in text.LIVE_SECTIONS):  # e.g. the cGAN view: Play still trains the GAN
@@ -131,7 +132,7 @@ def draw_live():
     if wt.shows("overview") or wt.shows("plane") or (wt.on and wt.shows("presets")):
         with np.errstate(all="ignore"):
             try:
-                view = ui.shared("view", vkey, lambda: gan.current_view(model, seed))
+                view = ui.shared("view", vkey, lambda: session.current_view(model, seed))
             except Exception:  # a diverged model may produce nothing drawable: fall back to the last snapshot
                 view = None
     wt.section("overview", lambda: draw_overview(view))
@@ -185,7 +186,7 @@ def draw_curves():
                               lambda: fig.curves(model.history_, VIEW.get("timeline"), d_kind)), key="curves")
     h = model.metrics
     cols = st.columns(5)
-    for col, (label, value, help_) in zip(cols, gan.curve_metrics(h, d_kind)):
+    for col, (label, value, help_) in zip(cols, session.curve_metrics(h, d_kind)):
         col.metric(label, value, help=help_)
     if "test/modes" in h:
         cols[4].metric("modes captured", f"{h['test/modes']} / {h['test/n_modes']}", f"{100 * h['test/hq']:.0f}% high quality",
@@ -208,13 +209,13 @@ def draw_presets(view=None):
         st.markdown(f"- **{label}**: {gan.PRESETS[p][1]}")
     st.markdown(text.REMEDIES_TEXT)
     for p, label in text.REMEDY_LABELS.items():
-        st.markdown(f"- **{label}**: {gan.PRESETS[p][1]} *{gan.measured(p, app.shipped_record)}*")
+        st.markdown(f"- **{label}**: {gan.PRESETS[p][1]} *{session.measured(p, app.shipped_record)}*")
     if not wt.on:
         coverage_verdict()
 
 
 def coverage_verdict():
-    said = gan.coverage_verdict(model.metrics)
+    said = session.coverage_verdict(model.metrics)
     if said:
         getattr(st, said[0])(said[1], icon=":material/warning:" if said[0] == "warning" else ":material/check:")
 

@@ -131,7 +131,7 @@ PLAYING = ("Playing: the GAN trains on (iteration **{step:,}**). Show *The game*
            "*Training curves* to watch it.")
 PLANE_NAN = "The networks hold NaN/inf: nothing to draw. Scrub the timeline back or press **Reset**."
 CRITIC_NOTE = " The D(x) colour scale is a critic score here (WGAN-GP), not a probability."
-#: what a tick of Play says when it does not train (core.gan.play_tick's answer), and its icon
+#: what a tick of Play says when it does not train (core.gan_session.play_tick's answer), and its icon
 PLAY_SAYS = {"cap": "Play stopped at the server's limit of {seconds:.0f} s of training per run. Switch **Play** "
                     "off and on to go on, or press **Train**.",
              "busy": "Play is paused: the server's training slots are all busy. It goes on by itself when one frees."}

@@ -1,5 +1,5 @@
 """The GAN page's app layer (Streamlit-aware): its cached checkpoints and data, the server's stores of GANs trained
-live, the session's :class:`core.gan.Workbench` made from them, and the conditional GANs' section. The rules
+live, the session's :class:`core.gan_session.Workbench` made from them, and the conditional GANs' section. The rules
 themselves (which GAN a link names, how it is restored, what a tick of Play trains) are core.gan's, without
 Streamlit."""
 from __future__ import annotations
@@ -9,6 +9,7 @@ import streamlit as st
 
 from core import checkpoints, gan, ui
 from core import data as gdata
+from core import gan_session as session
 from core.metrics import mosaic
 from core.steps import gan as text
 from core.viz import gan as fig
@@ -52,7 +53,7 @@ def user_data_store() -> dict:
 
 
 def user_points():
-    """The user's points: the editor, then (key, GANData, the points in the toy sets' box; core.gan.user_points),
+    """The user's points: the editor, then (key, GANData, the points in the toy sets' box; core.gan_session.user_points),
     the data kept in a bounded store (memory stays bounded on a shared server). While the points are too few or
     cannot be used the page says so and stops here."""
     X_user = ui.points_editor("gan", 3.0, text.POINTS_INTRO, text.POINTS_CAPTION, color=fig.REAL)
@@ -61,7 +62,7 @@ def user_points():
                 icon=":material/touch_app:")
         st.stop()
     try:
-        key, Xn = gan.user_points(X_user)
+        key, Xn = session.user_points(X_user)
     except gdata.DataError as e:
         st.warning(ui.escape_md(e), icon=":material/scatter_plot:")
         st.stop()
@@ -71,22 +72,22 @@ def user_points():
     return key, store[key], Xn
 
 
-def workbench(cfg, data, key: str, name: str) -> gan.Workbench:
-    """The session's :class:`core.gan.Workbench`: the server's store of GANs trained here (a ring GAN is about
+def workbench(cfg, data, key: str, name: str) -> session.Workbench:
+    """The session's :class:`core.gan_session.Workbench`: the server's store of GANs trained here (a ring GAN is about
     0.6 MB) and the shipped GAN trained with exactly these settings, if any. A shipped checkpoint of this data set
     that cannot be loaded is said, not hidden."""
     models = ui.model_store("gan", 32, max_bytes=64 * 2**20, sizeof=ui.tensor_bytes)
     found = None
-    for ck in gan.SHIPPED_2D.get(name, ()) if name != "mine" else ():
+    for ck in session.SHIPPED_2D.get(name, ()) if name != "mine" else ():
         try:
             config = shipped_config(ck)
         except checkpoints.CheckpointError as e:
             st.warning(f"The shipped GAN `{ck}` could not be loaded ({e}); the settings it was trained with open "
                        "untrained.", icon=":material/error:")
             continue
-        if found is None and gan.comparable(config) == gan.comparable(cfg):
+        if found is None and session.comparable(config) == session.comparable(cfg):
             found = (ck, shipped_state(ck))
-    return gan.Workbench(cfg, data, key, models, found, shared=name != "mine")
+    return session.Workbench(cfg, data, key, models, found, shared=name != "mine")
 
 
 def link_target(key: str):
@@ -95,20 +96,20 @@ def link_target(key: str):
     if raw is None:
         return None
     try:
-        return gan.parse_path(raw, gan.MAX_LINK_ITERATIONS)
+        return gan.parse_path(raw, session.MAX_LINK_ITERATIONS)
     except ValueError as e:
         ui.check_link_value(key, False, str(e))
         return None
 
 
-def write_link(key: str, bench: gan.Workbench, model: gan.GAN, address_bar: bool = True) -> None:
+def write_link(key: str, bench: session.Workbench, model: gan.GAN, address_bar: bool = True) -> None:
     """Put the GAN's training path into the link under ``key`` (none for the user's own points: they never leave
     the session)."""
     if bench.shared:
         ui.link_value(key, gan.path_text(model.path_), gan.path_text(bench.default_path), address_bar)
 
 
-def view_key(bench: gan.Workbench, model: gan.GAN, seed: int, name: str, playing: bool):
+def view_key(bench: session.Workbench, model: gan.GAN, seed: int, name: str, playing: bool):
     """The key under which the figures of the session's GAN are every session's (core.ui.shared): its settings
     and data (``bench.key``), its training path and the seed of the view. A class following one lesson step
     builds them once; each student's rerun only sends them. None (the session's own) for the user's points, a GAN
@@ -134,7 +135,7 @@ def live_digit_store() -> ui.ModelStore:
 @st.cache_data(max_entries=64, show_spinner=False)
 def digit_samples(model_key: str, digit: int, n: int, seed_: int):
     m = live_digit_store().get(model_key) if model_key.startswith("live:") else cgan_model(model_key)[0]
-    return gan.digit_images(m, digit, n, seed_)
+    return session.digit_images(m, digit, n, seed_)
 
 
 @st.cache_resource(show_spinner="Loading MNIST...")
@@ -156,8 +157,8 @@ def draw_cgan(url: ui.UrlState, seed: int):
         except checkpoints.CheckpointError as e:
             st.warning(f"The shipped ring cGAN could not be loaded: {e}", icon=":material/error:")
             return
-        ring = toy_data("ring8", gan.PAGE_DEFAULT.n_data, cm.config.data_seed)
-        v = gan.ring_cgan_view(cm, label, n_show, seed)
+        ring = toy_data("ring8", session.PAGE_DEFAULT.n_data, cm.config.data_seed)
+        v = session.ring_cgan_view(cm, label, n_show, seed)
         b_.plotly_chart(fig.conditional_plane(cm.box_, ring.X[::10], ring.y[::10], v["fake"], label,
                                               (v["xs"], v["xs"], v["Z"]), v["centers"],
                                               title=f"G(z | y={label}) and D(x | y={label})"), key="cgan_plane")
@@ -218,4 +219,4 @@ def train_digits_live(mcfg, key: str, again: bool = False, restoring: bool = Fal
 
     live_digit_store().train(key, fit, steps=mcfg.steps, every=mcfg.log_every, again=again, restoring=restoring,
                              label=f"Training the digit cGAN for {mcfg.steps:,} iterations",
-                             chart_keys=gan.CHART_KEYS, what="this digit cGAN")
+                             chart_keys=session.CHART_KEYS, what="this digit cGAN")

@@ -131,7 +131,7 @@ def plane(box: float, real=None, fake=None, heat=None, manifold=None, arrows=Non
 def plane_at(box: float, real, shows, d_kind: str = "prob", view: dict | None = None, snapshot=None, xs=None,
              step: int = 0) -> tuple[go.Figure, str]:
     """The page's plane and a note on G's gradient: at a timeline ``snapshot`` (a core.gan.Snapshot, its heatmap
-    over ``xs``; no arrows) or now, from ``view`` (core.gan.current_view) at iteration ``step``. ``shows``: the
+    over ``xs``; no arrows) or now, from ``view`` (core.gan_session.current_view) at iteration ``step``. ``shows``: the
     layers switched on, of "heat", "real", "fake", "man" and "arr"."""
     on = lambda layer, value: value if layer in shows else None
     if snapshot is not None:
