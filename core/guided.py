@@ -175,6 +175,12 @@ class GuidedModel(nn.Module):
         with self._autocast():
             return net(x_t, k, y).float()
 
+    def sample(self, n: int, seed: int = 0, labels=None, scale: float = 3.0, **kw) -> np.ndarray:
+        """The family protocol's sampling: ``n`` digits (n, H, W) in [0, 1] of ``labels`` (default: 0..9 in turn)
+        with classifier-free guidance at ``scale`` (the other keywords are :func:`guided_reverse`'s)."""
+        labels = np.arange(n) % NUM_CLASSES if labels is None else labels
+        return guided_reverse(self, labels, "cfg", scale, seed=seed, **kw).images
+
     def loss(self, x0: torch.Tensor, y: torch.Tensor, generator) -> torch.Tensor:
         """Algorithm 1 with label dropout, one minibatch; per-example squared error (B,)."""
         B = len(x0)

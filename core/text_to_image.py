@@ -307,6 +307,11 @@ def _define_pipeline():
         """
         model_cpu_offload_seq = "text_encoder->unet->vae"
 
+        def sample(self, n: int, seed: int = 0, prompt: str = "a large red circle in the top left", **kw) -> np.ndarray:
+            """The family protocol's sampling: ``n`` images (n, H, W, 3) in [0, 1] for ``prompt`` (the other keywords
+            are :func:`generate`'s: guidance_scale, steps, scheduler)."""
+            return generate(self, prompt, n=n, seed=seed, **kw)["images"]
+
         def __init__(self, tokenizer, text_encoder, unet, vae, scheduler,
                      text_encoder_source: str = TEXT_ENCODER_SOURCE):
             super().__init__()

@@ -317,3 +317,8 @@ def test_load_shipped_is_the_protocols_name_for_the_shipped_model():
     assert a.step_ == b.step_ and all(torch.equal(p, q) for p, q in zip(a.net.state_dict().values(), b.net.state_dict().values()))
     with pytest.raises(checkpoints.CheckpointError):
         G.load_shipped("no_such_model")
+
+
+def test_the_model_samples_as_every_family_does(model):
+    a, b = model.sample(3, seed=1, steps=5), model.sample(3, seed=1, steps=5)
+    assert a.shape == (3, 8, 8) and np.array_equal(a, b) and 0 <= a.min() <= a.max() <= 1

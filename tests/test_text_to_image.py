@@ -326,3 +326,9 @@ def test_load_and_load_shipped_are_the_protocols_names_for_the_pipeline_folder()
     assert type(pipe) is type(t2i.load(checkpoints.SHIPPED_DIR / t2i.SHIPPED, device="cpu"))
     with pytest.raises(checkpoints.CheckpointError, match="no such folder"):
         t2i.load_shipped("no_such_pipeline")
+
+
+def test_the_pipeline_samples_as_every_family_does():
+    pipe = t2i.load_shipped(device="cpu")
+    a, b = pipe.sample(2, seed=3, steps=4), pipe.sample(2, seed=3, steps=4)
+    assert a.shape[0] == 2 and a.shape[-1] == 3 and np.array_equal(a, b) and 0 <= a.min() <= a.max() <= 1

@@ -149,6 +149,11 @@ def test_every_shipped_command_is_the_one_command_line_and_names_its_config(argv
         assert made == json.loads(json.dumps(recorded)), argv
 
 
+#: one shipped model of each family (checkpoints/)
+SHIPPED_EXAMPLE = {"gan": "gan_ring8", "vae": "vae_mnist_z2_beta1", "flow": "flow_moons", "diffusion": "diffusion_moons",
+                   "guided": "guided_mnist16", "text_to_image": "t2i_shapes"}
+
+
 @pytest.mark.parametrize("name", sorted(families.FAMILIES))
 def test_every_family_module_follows_the_protocol(name):
     """One shape: a config on the base, train with the same keywords, save/load/load_shipped, the likelihood the
@@ -167,3 +172,5 @@ def test_every_family_module_follows_the_protocol(name):
     for fn in ("save", "load", "load_shipped"):
         assert callable(getattr(module, fn, None)), fn
     assert module.LIKELIHOOD == fam.likelihood
+    model = module.load_shipped(SHIPPED_EXAMPLE[name], device="cpu")
+    assert callable(model.sample) and (fam.likelihood == "none" or callable(model.log_prob))

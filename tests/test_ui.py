@@ -18,7 +18,7 @@ def _progress_app():
 
 
 def test_training_progress_drives_status_progress_and_chart():
-    at = AppTest.from_function(_progress_app).run()
+    at = AppTest.from_function(_progress_app).run(timeout=30)  # a loaded machine: not the 3-s default
     assert not at.exception
     assert at.session_state["rows"] == 50
     assert at.status[0].label == "Trained 50 steps" and at.status[0].state == "complete"

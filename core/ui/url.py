@@ -156,56 +156,11 @@ def _follow_default(key: str, default, label) -> None:
         st.session_state[key] = default
 
 
-class UrlState:
-    """The widgets of one script run that live in the URL, and what the URL held when it started."""
+class UrlWidgets:
+    """Streamlit's widgets bound to the URL (``bind="query-params"``), each through the same rules first: claim the
+    key, follow a changed default, take the teacher's value in class mode, check the link's value. A mixin of
+    :class:`UrlState`, whose bookkeeping (``_force``, ``_box``, ``_check``, ``_record``) it uses."""
 
-    def __init__(self, raw: dict[str, str]):
-        self.raw = dict(raw)                 # query params as the run found them
-        self.problems: list[str] = []        # human messages for malformed values
-        self.values: dict[str, tuple[str, str]] = {}  # key -> (url value now, url value of default)
-        # lesson links: controls a teacher chose to hide (their value still comes from the link)
-        self.hidden = {k.strip() for k in self.raw.get("hide", "")[:2000].split(",") if k.strip()}
-        self.present = self.raw.get("present", "").lower() in ("true", "1", "yes")
-        # keys of widgets that live in a view of the page not drawn this run (see Walkthrough views):
-        # valid, kept in the link, checked when their view is shown
-        self.deferred: set[str] = set()
-        # class mode: the teacher's view a following student's widgets take (see follow)
-        self.following: Following | None = None
-
-    def follow(self, query: dict[str, str], on_leave=None, skip=()) -> None:
-        """Class mode: every widget of this run takes its value from ``query`` (the teacher's view; a key it
-        lacks takes the widget's default; keys in ``skip`` are left alone), and the teacher's hidden controls are
-        hidden here too. A widget the student moved since the last run keeps the student's value and ends
-        following: ``on_leave()`` is called and the rest of the run is the student's own."""
-        self.following = Following(query, on_leave, skip)
-        # what the page reads from the link itself (a GAN's training so far, ``trained=true``) is the teacher's too:
-        # this run reads as if opened with the teacher's link (the class code and the presenter flag stay ours)
-        self.raw = {**{k: v for k, v in self.raw.items() if k in ("class", "present")},
-                    **{k: v for k, v in query.items() if k != "present"}}
-        self.hidden = {k.strip() for k in str(query.get("hide", ""))[:2000].split(",") if k.strip()}
-
-    def _force(self, key: str, default, parse) -> bool:
-        """Before the widget ``key`` is made: in a following student's run, set it to the teacher's value."""
-        return self.following is not None and self.following.force(key, default, parse)
-
-    def _box(self, container, key: str):
-        """Where the widget ``key`` goes: its container, or a hidden box inside it for a lesson link
-        that hides it (the widget still exists, bound to the URL, so its value is the link's)."""
-        if key in self.hidden:
-            return container.container(key=f"genlab_hidden_{key}")
-        return container
-
-    # -- bookkeeping
-    def _check(self, key: str, ok: bool, expected: str):
-        if key in self.raw and not ok:
-            self.problems.append(f"{_quote(f'{key}={self.raw[key]}')} is not valid ({expected}); the default was used.")
-
-    def _record(self, key: str, now: str, default: str):
-        self.values[key] = (now, default)
-        # remembered for the session (per page), so the link keeps a setting whose view is not shown now
-        st.session_state.setdefault(_LAST_KEY, {})[(_page_id(), key)] = (now, default)
-
-    # -- widgets (Streamlit's, bound to the URL)
     def _pick(self, widget, label: str, options, key: str, index: int, format_func, **kw):
         # selectbox and radio: the URL holds the formatted label of the chosen option
         options = list(options)
@@ -317,6 +272,56 @@ class UrlState:
         out = "" if out is None else str(out)
         self._record(key, out, value)
         return out
+
+
+class UrlState(UrlWidgets):
+    """The widgets of one script run that live in the URL, and what the URL held when it started."""
+
+    def __init__(self, raw: dict[str, str]):
+        self.raw = dict(raw)                 # query params as the run found them
+        self.problems: list[str] = []        # human messages for malformed values
+        self.values: dict[str, tuple[str, str]] = {}  # key -> (url value now, url value of default)
+        # lesson links: controls a teacher chose to hide (their value still comes from the link)
+        self.hidden = {k.strip() for k in self.raw.get("hide", "")[:2000].split(",") if k.strip()}
+        self.present = self.raw.get("present", "").lower() in ("true", "1", "yes")
+        # keys of widgets that live in a view of the page not drawn this run (see Walkthrough views):
+        # valid, kept in the link, checked when their view is shown
+        self.deferred: set[str] = set()
+        # class mode: the teacher's view a following student's widgets take (see follow)
+        self.following: Following | None = None
+
+    def follow(self, query: dict[str, str], on_leave=None, skip=()) -> None:
+        """Class mode: every widget of this run takes its value from ``query`` (the teacher's view; a key it
+        lacks takes the widget's default; keys in ``skip`` are left alone), and the teacher's hidden controls are
+        hidden here too. A widget the student moved since the last run keeps the student's value and ends
+        following: ``on_leave()`` is called and the rest of the run is the student's own."""
+        self.following = Following(query, on_leave, skip)
+        # what the page reads from the link itself (a GAN's training so far, ``trained=true``) is the teacher's too:
+        # this run reads as if opened with the teacher's link (the class code and the presenter flag stay ours)
+        self.raw = {**{k: v for k, v in self.raw.items() if k in ("class", "present")},
+                    **{k: v for k, v in query.items() if k != "present"}}
+        self.hidden = {k.strip() for k in str(query.get("hide", ""))[:2000].split(",") if k.strip()}
+
+    def _force(self, key: str, default, parse) -> bool:
+        """Before the widget ``key`` is made: in a following student's run, set it to the teacher's value."""
+        return self.following is not None and self.following.force(key, default, parse)
+
+    def _box(self, container, key: str):
+        """Where the widget ``key`` goes: its container, or a hidden box inside it for a lesson link
+        that hides it (the widget still exists, bound to the URL, so its value is the link's)."""
+        if key in self.hidden:
+            return container.container(key=f"genlab_hidden_{key}")
+        return container
+
+    # -- bookkeeping
+    def _check(self, key: str, ok: bool, expected: str):
+        if key in self.raw and not ok:
+            self.problems.append(f"{_quote(f'{key}={self.raw[key]}')} is not valid ({expected}); the default was used.")
+
+    def _record(self, key: str, now: str, default: str):
+        self.values[key] = (now, default)
+        # remembered for the session (per page), so the link keeps a setting whose view is not shown now
+        st.session_state.setdefault(_LAST_KEY, {})[(_page_id(), key)] = (now, default)
 
     # -- after the page ran
     def unknown_keys(self) -> list[str]:
