@@ -3,6 +3,7 @@
     python -m core train <family> [--preset NAME] --out PATH --<config field> VALUE ...
     python -m core train <auxiliary model> --out PATH --<config field> VALUE ...
     python -m core guided-table --out PATH [--per-class N --steps N --sampler ddim --seed S --scales 0 1 3]
+    python -m core compare --data moons --budget 10 --out PATH
     python -m core info PATH
 
 The families are core/families.py's; the auxiliary models are the pieces a family's shipped model is built on
@@ -58,6 +59,13 @@ def _parser(argv: list[str]) -> tuple[argparse.ArgumentParser, tuple | None]:
     table.add_argument("--sampler", default="ddim")
     table.add_argument("--seed", type=int, default=0)
     table.add_argument("--scales", type=float, nargs="+", default=None)
+    cmp = sub.add_parser("compare", help="train the four families on one data set, print and save the table")
+    cmp.add_argument("--out", default="", help="write the result as JSON here (e.g. checkpoints/compare_moons.json)")
+    cmp.add_argument("--device", default="cpu")
+    if argv[:1] == ["compare"]:
+        from core.compare import CompareConfig
+
+        training.add_arguments(CompareConfig, cmp)
     info = sub.add_parser("info", help="print a checkpoint's family, config and final metrics")
     info.add_argument("path")
     for q in (t, table):
@@ -96,6 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         record = checkpoints.read_record(args.path)
         print(record.get("family"), record.get("config"))
         print({k: v for k, v in record.get("meta", {}).items() if k not in ("history", "snapshots", "snapshot_metrics")})
+        return 0
+    if args.cmd == "compare":
+        from core import compare
+
+        try:
+            config = training.from_arguments(compare.CompareConfig, args)
+        except (TypeError, ValueError) as e:
+            parser.error(str(e))
+        compare.run(config, args.out, "python -m core " + " ".join(shlex.quote(a) for a in argv), args.device)
         return 0
     from core import runtime
 

@@ -31,16 +31,13 @@ quality columns bit for bit (timings aside).
 
 CLI (the shipped results in ``checkpoints/compare_*.json`` are made with it; the command is stored in them)::
 
-    python -m core.compare run --data moons --budget 10 --out checkpoints/compare_moons.json
+    python -m core compare --data moons --budget 10 --out checkpoints/compare_moons.json
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
-import shlex
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +46,7 @@ import numpy as np
 
 from core import data as gdata
 from core import families, metrics, runtime
+from core.training import Config
 from core.training import check_choice as _choice
 
 FAMILIES = ("gan", "vae", "flow", "diffusion")
@@ -66,10 +64,10 @@ FORMAT = 1  # version of the result dict (to_dict / from_dict)
 
 
 @dataclass(frozen=True)
-class CompareConfig:
+class CompareConfig(Config):
     data: str = "moons"                   # a core.data toy set, or "custom" (points passed to compare())
     budget: float = 10.0                  # training seconds per family (ignored when ``steps`` is given)
-    steps: tuple = ()                     # () or one step count per family (in FAMILIES order): train exactly that many
+    steps: tuple[int, ...] = ()           # () or one step count per family (in FAMILIES order): train exactly that many
     seed: int = 0                         # seed of every model's weights, minibatches and samples
     n_points: int = 4000                  # points drawn from a toy set
     test_size: float = 0.25               # share held out (the same test points for every family)
@@ -95,14 +93,6 @@ class CompareConfig:
                 or self.threads < 0:
             raise ValueError("n_samples, curve_points, curve_samples and iwae_k must be >= 1, bound_timesteps and "
                              "threads >= 0.")
-
-    def replace(self, **changes) -> CompareConfig:
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> CompareConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -738,33 +728,20 @@ def format_table(result: CompareResult) -> str:
 
 # ------------------------------------------------------------------------------------------------- CLI
 
-def _cli(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m core.compare", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run", help="train the four families on one data set and print (and save) the table")
-    r.add_argument("--data", default="moons", choices=TOY_SETS)
-    r.add_argument("--budget", type=float, default=10.0, help="training seconds per family")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--threads", type=int, default=1)
-    r.add_argument("--out", default="", help="write the result as JSON here (e.g. checkpoints/compare_moons.json)")
-    args = p.parse_args(argv)
-    command = "python -m core.compare " + " ".join(shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
-    cfg = CompareConfig(data=args.data, budget=args.budget, seed=args.seed, threads=args.threads)
-    runtime.set_threads(cfg.threads)
+def run(config: CompareConfig, out: str = "", command: str = "", device: str = "cpu") -> CompareResult:
+    """``python -m core compare ...`` (core/__main__.py): run the comparison, print its table and reading, and save
+    it as JSON to ``out`` (the page's precomputed results are made so; ``command`` is recorded with it)."""
+    runtime.set_threads(config.threads)
 
     def progress(e):
         if e["phase"] == "evaluate":
             print(f"  {e['family']}: {e['step']:,} steps in {e['seconds']:.1f} s", flush=True)
 
-    res = compare(cfg, progress=progress, device="cpu")
+    res = compare(config, progress=progress, device=device)
     res.meta["command"] = command
     print(format_table(res))
     for line in reading(res):
         print("-", line.replace("**", ""))
-    if args.out:
-        print("saved", res.save(args.out))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_cli())
+    if out:
+        print("saved", res.save(out))
+    return res

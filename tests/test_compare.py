@@ -174,3 +174,19 @@ def test_a_huge_upload_is_thinned_so_the_stated_cost_holds():
     assert np.array_equal(a.x_train, b.x_train) and f"{C.MAX_POINTS:,} of your 20,000" in a.note
     small = C.make_split(cfg, pts[:500])
     assert len(small.x_train) + len(small.x_test) == 500 and "of your" not in small.note
+
+
+@pytest.mark.parametrize("name", ["moons", "ring8", "checkerboard"])
+def test_each_precomputed_result_names_the_one_command_line_that_made_it(name):
+    import json
+    import shlex
+
+    from core import checkpoints, training
+    from core.__main__ import _parser
+
+    record = json.loads((checkpoints.SHIPPED_DIR / f"compare_{name}.json").read_text())
+    argv = shlex.split(record["meta"]["command"])
+    assert argv[:4] == ["python", "-m", "core", "compare"] and argv[argv.index("--out") + 1] == f"checkpoints/compare_{name}.json"
+    parser, _ = _parser(argv[3:])
+    config = training.from_arguments(C.CompareConfig, parser.parse_args(argv[3:]))
+    assert config == C.CompareConfig.from_dict(record["config"])

@@ -24,7 +24,7 @@ def test_defaults_open_on_the_precomputed_result():
         assert_ok(at)
         assert len(at.get("plotly_chart")) == VIEW_CHARTS[label], label
         assert widget(at, "data").value == "moons" and widget(at, "budget").value == 10
-        assert "Precomputed, by `python -m core.compare run --data moons --budget 10" in captions(at)
+        assert "Precomputed, by `python -m core compare --data moons --budget 10" in captions(at)
         assert (f"view={label.replace(' ', '+')}" in link(at)) == (label != TABLE), (label, link(at))
     at = ats[TABLE]
     assert [c.key for c in at.get("plotly_chart")] == ["samples"]
