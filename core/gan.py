@@ -61,18 +61,23 @@ Command line (the shipped checkpoints are made with it; see each checkpoint's ``
     python -m core train gan --preset pacgan2 --out checkpoints/gan_ring8p_pacgan2 --threads 1   # also pacgan4, mbstd
     python -m core train gan --preset grid_pacgan --out checkpoints/gan_grid25p_default --threads 1
     python -m core train gan --preset grid_pacgan2 --out checkpoints/gan_grid25p_pacgan2 --threads 1
+    python -m core train gan --preset grid_ema --out checkpoints/gan_grid25p_ema --threads 1
     python -m core info checkpoints/gan_ring8
 
 Mode collapse and its remedies (``REMEDIES``; measured by ``bench/bench_gan.py --coverage`` next to PacGAN's
 Table 1): ``pack = m`` is PacGAN (Lin et al. 2018): D's input is m samples concatenated, all real or all fake, so
 D judges the variety of a pack, not one point; each D step sees B packs of each kind (m * B samples), G's step
 m * B fakes. ``mbstd = g`` is ProGAN's minibatch standard deviation (Karras et al. 2018): D's input gets one more
-feature, the mean std of its group of g inputs (:func:`mbstd_feature`). Per-point views (the heatmap) show D on a
+feature, the mean std of its group of g inputs (:func:`mbstd_feature`). ``ema = d`` keeps an exponential moving
+average of G's weights (Yazici et al. 2019; :func:`core.training.ema_update` after every G step), and the average
+(``model.sampler``) draws every sample that is shown or scored: G's own weights circle the game's equilibrium
+(coverage found, lost, refound), their average sits near its centre. Per-point views (the heatmap) show D on a
 pack of m copies of the point, with the minibatch-std feature real data gives. Mode coverage is
 :func:`core.metrics.mode_coverage` (PacGAN's rule), the one rule every page uses.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -127,6 +132,8 @@ class GANConfig(Config):
     pack: int = 1                  # PacGAN's m: D judges m samples concatenated (all real or all fake), input m * x_dim
     mbstd: int = 0                 # minibatch standard deviation: groups of this many D inputs; each input gets the
                                    # mean (over coordinates) std of its group appended as one more feature (0: off)
+    ema: float = 0.0               # decay of an exponential moving average of G's weights (Yazici et al. 2019): 0 off;
+                                   # else the averaged G draws every sample shown and scored (G itself still trains)
     # --- the game
     loss: str = "nonsaturating"    # "minimax" (lecture, saturating), "nonsaturating" or "wgan-gp"
     gp_weight: float = 10.0        # lambda of the WGAN-GP gradient penalty
@@ -167,7 +174,7 @@ class GANConfig(Config):
             v = float(getattr(self, name))
             if not math.isfinite(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v}.")
-        for name in ("beta1", "beta2"):
+        for name in ("beta1", "beta2", "ema"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}.")
 
@@ -263,6 +270,13 @@ PRESETS: dict[str, tuple[GANConfig, str]] = {
         "PacGAN2 on PacGAN's grid: D judges 2 samples at once, so a G that leaves cells of the grid empty (or "
         "crowds others) is caught by its pairs' lack of variety, and is pushed into every cell.",
     ),
+    "grid_ema": (
+        GANConfig(data="grid25_pacgan", g_width=128, d_width=128, n_eval=2500, steps=16000, pack=2, ema=0.999),
+        "PacGAN2 on PacGAN's grid with Gaussian noise, and every sample drawn by a moving average of G's weights "
+        "(decay 0.999, Yazici et al. 2019): the game keeps circling its equilibrium, so G itself keeps dropping and "
+        "refinding cells, while the average over its last ~1,000 steps sits near the centre of that circling and "
+        "holds every cell.",
+    ),
     "mnist_cgan": (
         GANConfig(data="mnist", n_classes=10, noise_dim=64, g_width=256, d_width=256, g_depth=2, d_depth=2,
                   activation="leaky_relu", output="tanh", k_d=1, batch_size=64, lr_d=2e-4, lr_g=2e-4, beta1=0.5,
@@ -273,13 +287,14 @@ PRESETS: dict[str, tuple[GANConfig, str]] = {
 
 
 #: the remedies for mode collapse, shown side by side with ``collapse_pacgan`` (the same strong D without them)
-REMEDIES = ("ring_pacgan", "pacgan2", "pacgan4", "mbstd")
+REMEDIES = ("ring_pacgan", "pacgan2", "pacgan4", "mbstd", "grid_pacgan2", "grid_ema")
 
 
 #: the shipped checkpoint of each preset on PacGAN's data (made by the CLI: ``train --preset NAME --out ...``)
 PRESET_CHECKPOINTS = {"ring_pacgan": "gan_ring8p_default", "collapse_pacgan": "gan_ring8p_collapse",
                       "pacgan2": "gan_ring8p_pacgan2", "pacgan4": "gan_ring8p_pacgan4", "mbstd": "gan_ring8p_mbstd",
-                      "grid_pacgan": "gan_grid25p_default", "grid_pacgan2": "gan_grid25p_pacgan2"}
+                      "grid_pacgan": "gan_grid25p_default", "grid_pacgan2": "gan_grid25p_pacgan2",
+                      "grid_ema": "gan_grid25p_ema"}
 
 
 def preset(name: str, **changes) -> GANConfig:
@@ -528,7 +543,7 @@ class PlaneViews:
         z = self.noise(n, g)
         c = self._labels(y, n, runtime.torch_generator(seed + 1))
         with torch.no_grad():
-            x = self.G(z, c)
+            x = self.sampler(z, c)
         x = x.detach().requires_grad_(True)
         loss = self._g_loss(self._d(x, c)).sum()  # packed: each point's gradient through its own pack
         (grad,) = torch.autograd.grad(loss, x)
@@ -561,6 +576,8 @@ class GAN(PlaneViews):
                                                  c.n_classes, c.conditioning, c.embed_dim), c.seed).to(self.device)
         self.D = runtime.seeded_init(lambda: Net(c.d_in, c.d_width, c.d_depth, 1, c.activation, "linear", c.n_classes,
                                                  c.conditioning, c.embed_dim), c.seed + 10_007).to(self.device)
+        #: the moving average of G's weights (``config.ema`` > 0), which then draws every sample; None when off
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if c.ema else None
         self.step_ = self.d_steps_ = self.g_steps_ = 0
         self.history_: list[dict] = []
         self.snapshots_: list[Snapshot] = []
@@ -604,6 +621,11 @@ class GAN(PlaneViews):
 
     # ---------------------------------------------------------------- sampling
     @property
+    def sampler(self) -> Net:
+        """The generator that draws what is shown and scored: G's moving average when ``config.ema`` is on, else G."""
+        return self.G if self.G_ema is None else self.G_ema
+
+    @property
     def conditional(self) -> bool:
         return self.config.n_classes > 0
 
@@ -632,7 +654,7 @@ class GAN(PlaneViews):
         """G(z | y) for given noise ``z`` (n, noise_dim) -> samples (n, x_dim) as numpy."""
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         c = self._labels(y, len(z))
-        return self.G(z, c).float().cpu().numpy()
+        return self.sampler(z, c).float().cpu().numpy()
 
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, y=None) -> np.ndarray:
@@ -644,7 +666,7 @@ class GAN(PlaneViews):
         g = runtime.torch_generator(seed, self.device.type)
         z = self.noise(n, g)
         c = self._labels(y, int(n), runtime.torch_generator(seed + 1))
-        return self.G(z, c).float().cpu().numpy()
+        return self.sampler(z, c).float().cpu().numpy()
 
     def log_prob(self, x):  # noqa: D401 - documented refusal
         """A GAN is an implicit model: it defines p_g only through sampling and has no likelihood."""
@@ -840,6 +862,8 @@ class Trainer:
         for p, gr in zip(self.g_params, grads):
             p.grad = gr
         self.optimizers()[1].step()
+        if m.G_ema is not None:  # the average follows G (core.training.ema_update, warmed up over the first steps)
+            training.ema_update(m.G_ema, m.G, m.config.ema, m.g_steps_)
         return loss.detach()
 
 
@@ -937,7 +961,7 @@ def evaluate(model: GAN) -> dict:
     V = E_r ln D + E_g ln(1 - D), JS estimates (value and grid histogram) and mode coverage; ``fake_finite`` and
     ``fake_max`` say whether the samples stayed finite and how far out they went."""
     cfg, ev = model.config, model.trainer
-    fake = model.G(ev.z_eval, ev.y_eval)
+    fake = model.sampler(ev.z_eval, ev.y_eval)
     a_r = model._d(ev.x_eval, ev.y_eval)
     a_f = model._d(fake, ev.y_eval)
     m: dict = {}
@@ -983,7 +1007,7 @@ def take_snapshot(model: GAN, force: bool = False) -> None:
     if model.snapshots_ and model.snapshots_[-1].step == model.step_:
         return
     n_show = 500 if cfg.x_dim == 2 else 20
-    fake = model.G(ev.z_eval[:n_show], None if ev.y_eval is None else ev.y_eval[:n_show]).cpu().numpy()
+    fake = model.sampler(ev.z_eval[:n_show], None if ev.y_eval is None else ev.y_eval[:n_show]).cpu().numpy()
     heat = manifold = None
     if cfg.x_dim == 2:
         heat = model.d_grid(40)
@@ -1002,6 +1026,8 @@ def state_tensors(model: GAN, optimizer: bool = True, snapshots: bool = True) ->
     resumes bit-identically) and the snapshots (so the timeline works after loading)."""
     t = {f"G.{k}": v for k, v in model.G.state_dict().items()}
     t.update({f"D.{k}": v for k, v in model.D.state_dict().items()})
+    if model.G_ema is not None:
+        t.update({f"G_ema.{k}": v for k, v in model.G_ema.state_dict().items()})
     t["label_freq_"] = torch.as_tensor(model.label_freq_, dtype=torch.float64)
     tr = model.trainer
     if optimizer:
@@ -1068,6 +1094,8 @@ def load_state(model: GAN, tensors: dict, meta: dict, path=None) -> GAN:
     or a forged file is a CheckpointError naming ``path``, never a traceback."""
     checkpoints.load_weights(model.G, tensors, path, prefix="G.", what="generator G")
     checkpoints.load_weights(model.D, tensors, path, prefix="D.", what="discriminator D")
+    if model.G_ema is not None:
+        checkpoints.load_weights(model.G_ema, tensors, path, prefix="G_ema.", what="G's moving average")
     expected, pending = _expected_state(model, tensors)
     checkpoints.check_tensors({k: tensors[k] for k in expected if k in tensors}, expected, path,
                               "training state", strict=False)
@@ -1174,7 +1202,6 @@ def state_of(model: GAN) -> tuple[dict, dict]:
     """A frozen copy of ``model``'s whole training state as ``(tensors, record)``, the form of a loaded checkpoint
     (weights, Adam's moments, the RNG, history, snapshots and path): a cache keeps it while the model trains on,
     and :func:`from_checkpoint` makes any number of independent models from it."""
-    import copy
 
     tensors = {k: v.detach().clone() for k, v in model.state_tensors().items()}
     record = {"family": FAMILY, "config": dataclasses.asdict(model.config), "meta": copy.deepcopy(model.state_meta())}
@@ -1222,6 +1249,13 @@ def save(model: GAN, path, meta: dict | None = None, optimizer: bool | None = No
     snapshots = model.config.x_dim == 2 if snapshots is None else snapshots
     m = {**model.state_meta(), **(meta or {})}
     return checkpoints.save(path, model.state_tensors(optimizer, snapshots), model.config, FAMILY, m)
+
+
+def checkpoint_meta(model: GAN) -> dict:
+    """What ``python -m core train gan`` adds to a checkpoint's JSON: ``preset``, the preset whose config it was
+    trained with exactly (none for other settings)."""
+    name = next((p for p, (cfg, _) in PRESETS.items() if cfg == model.config), None)
+    return {"preset": name} if name else {}
 
 
 def load(path, device: str | None = None) -> GAN:

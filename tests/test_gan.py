@@ -308,6 +308,9 @@ def test_shipped_checkpoints_load_and_are_trained():
             assert m["modes"] < 8, m
         if preset in ("pacgan2", "ring_pacgan"):
             assert m["modes"] == 8 and m["hq"] >= 0.9, (name, m["modes"], m["hq"])
+        if model.config.ema:  # the moving average holds every cell of PacGAN's grid once it has them (seed 0)
+            c = gan.coverage_along(model.history_)
+            assert c["modes"] == 25 and c["hq"] >= 0.9 and c["modes_after_full"] == 25, (name, c)
         if model.config.x_dim == 2:  # the timeline ships with it, and the page's default settings match
             assert len(model.snapshots_) > 5 and model.snapshots_[-1].step == model.step_
         if model.config.data == "mnist":
@@ -427,6 +430,43 @@ def test_remedy_presets_exist_and_say_why():
         cfg, why = gan.PRESETS[name]
         assert cfg.data in gdata.PACGAN_SETS and len(why) > 40
     assert gan.preset("pacgan2").pack == 2 and gan.preset("pacgan4").pack == 4 and gan.preset("mbstd").mbstd
+    assert gan.preset("grid_ema").ema and gan.preset("grid_ema").pack == 2 and "grid_ema" in gan.PRESET_CHECKPOINTS
+
+
+def test_moving_average_of_g_draws_the_samples_and_resumes_exactly(tmp_path):
+    plain = gan.GAN(TINY)
+    assert plain.G_ema is None and plain.sampler is plain.G and not any(k.startswith("G_ema.") for k in plain.state_tensors())
+    data = _data()
+    cfg = TINY.replace(ema=0.9, steps=40)  # a snapshot step (snapshot_every=20)
+    model = gan.train(cfg, data)
+    assert model.sampler is model.G_ema and not any(p.requires_grad for p in model.G_ema.parameters())
+    # the average trails G: its weights differ from G's, and G's own training is the plain GAN's, step for step
+    w, ema = dict(model.G.named_parameters()), dict(model.G_ema.named_parameters())
+    assert all(not torch.equal(w[k], ema[k]) for k in w)
+    base = gan.train(TINY.replace(steps=40), data)
+    assert all(torch.equal(a, b) for a, b in zip(base.G.parameters(), model.G.parameters()))
+    # every sample shown and scored comes from the average
+    z = model.noise(50, torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert np.array_equal(model.generate(z), model.G_ema(z).numpy())
+        assert not np.array_equal(model.generate(z), model.G(z).numpy())
+    assert model.snapshots_[-1].step == 40
+    assert np.array_equal(model.snapshots_[-1].samples, model.G_ema(model.trainer.z_eval[:500]).detach().numpy())
+    # checkpoint holds the average; resuming continues exactly, chunks equal one run
+    gan.save(model, tmp_path / "e", meta={"command": "test"})
+    loaded = gan.load(tmp_path / "e")
+    assert np.array_equal(model.sample(100, seed=1), loaded.sample(100, seed=1))
+    model.fit(data, 30)
+    loaded.fit(data, 30)
+    once = gan.train(cfg.replace(steps=70), data)
+    assert np.array_equal(model.sample(100, seed=1), loaded.sample(100, seed=1))
+    assert np.array_equal(once.sample(100, seed=1), model.sample(100, seed=1))
+    # a checkpoint without the average does not load as one with it
+    t = {k: v for k, v in model.state_tensors().items() if not k.startswith("G_ema.")}
+    with pytest.raises(checkpoints.CheckpointError):
+        gan.GAN(cfg).load_state(t, model.state_meta())
+    with pytest.raises(ValueError):
+        gan.GANConfig(ema=1.0)
 
 
 def test_gan_page_and_compare_count_modes_with_one_rule():

@@ -79,7 +79,7 @@ def test_page_config_and_the_settings_table():
     assert session.page_config("mine", 0, settings).data == "custom"
     assert session.comparable(cfg.replace(steps=7)) == session.comparable(cfg)
     fields = {f for row in text.SETTINGS for _, f, *_ in row}
-    assert fields <= set(gan.GANConfig.__dataclass_fields__) and len(fields) == 16
+    assert fields <= set(gan.GANConfig.__dataclass_fields__) and len(fields) == 17
     for row in text.SETTINGS:  # every default of a selectbox is among its choices
         for key, field, _, choices, _ in row:
             if isinstance(choices, list):

@@ -72,12 +72,13 @@ LRS = [0.0, 1e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 0.1, 1.0, 10.0
 WIDTHS = [8, 16, 32, 64, 128, 256]
 BATCHES = [32, 64, 150, 256, 512]
 MBSTD = [0, 2, 4, 8]
+EMA = [0.0, 0.99, 0.999, 0.9999]
 PRESET_LABELS = {"converges": "Converges", "mode_collapse": "Mode collapse", "saturating": "Saturating",
                  "nonsaturating": "Non-saturating", "grid25": "5x5 grid"}
 #: mode collapse on PacGAN's data and its remedies (core.gan.REMEDIES), a second row of buttons
 REMEDY_LABELS = {"ring_pacgan": "PacGAN's ring", "collapse_pacgan": "Collapse", "pacgan2": "PacGAN2",
                  "pacgan4": "PacGAN4", "mbstd": "Minibatch std", "grid_pacgan": "PacGAN's grid",
-                 "grid_pacgan2": "Grid + PacGAN2"}
+                 "grid_pacgan2": "Grid + PacGAN2", "grid_ema": "Grid + PacGAN2 + EMA"}
 ALL_PRESETS = {**PRESET_LABELS, **REMEDY_LABELS}
 
 #: the expander of networks and training settings, row by row (seven columns a row): (URL key, GANConfig field,
@@ -94,11 +95,14 @@ SETTINGS = (
     (("pack", "pack", "PacGAN pack m", (1, 4),
       "D judges m samples concatenated (all real or all fake); 1 = the plain GAN."),
      ("mbstd", "mbstd", "Minibatch std", MBSTD,
-      "One more input feature for D: the spread of the group of samples it came in.")),
+      "One more input feature for D: the spread of the group of samples it came in."),
+     ("ema", "ema", "G's moving average", EMA,
+      "Samples come from an exponential moving average of G's weights with this decay (G itself trains as before).")),
 )
 #: how a selectbox of SETTINGS shows its values (the others as they are)
 FORMATS = {"loss": LOSSES.get, "lrd": "{:g}".format, "lrg": "{:g}".format,
-           "mbstd": lambda v: "off" if not v else f"groups of {v}"}
+           "mbstd": lambda v: "off" if not v else f"groups of {v}",
+           "ema": lambda v: "off" if not v else f"decay {v:g}"}
 
 #: the control bar's buttons: (key, label, icon, the action a click asks for, help)
 BUTTONS = (("train", "Train", ":material/model_training:", "train", None),
