@@ -7,7 +7,7 @@
     python -m core info PATH
 
 The families are core/families.py's; the auxiliary models are the pieces a family's shipped model is built on
-(the latent autoencoder, the noisy classifier, the evaluators), listed by their modules' ``AUXILIARY``. The flags
+(the latent autoencoders, the noisy classifier, the evaluator), listed by their modules' ``AUXILIARY``. The flags
 are made from the config dataclass (core/training.py: ``add_arguments``), so they are exactly its fields; the
 checkpoint's JSON records the command that made it (with the threads, the device and torch's version), which is
 how every shipped checkpoint says how to reproduce it. ``--device cpu`` (the default) and ``--threads 1``

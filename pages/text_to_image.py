@@ -197,11 +197,6 @@ def draw_tradeoff():
         st.info(text.NOT_MINI, icon=":material/info:")
         return
     rows, _ = guidance_rows()
-    problem = app.evaluator_error()
-    if problem is not None:
-        st.warning(f"The shipped attribute evaluator could not be loaded, so fidelity is not measured: {problem} "
-                   "The images at several scales are above.", icon=":material/error:")
-        return
     asked = shapes.parse(prompt)
     st.plotly_chart(fig.tradeoff_fig(rows, current=scale if scale <= 7.5 else None), key="tradeoff")
     held = [f"{th.colour} {th.shape}" for th in asked if (th.shape, th.colour) in shapes.HELD_OUT]
@@ -210,7 +205,8 @@ def draw_tradeoff():
     else:
         st.caption(text.FIDELITY + (f"Held out from training: {', '.join(held)}: the model never saw this combination."
                                     if held else "Every combination in this prompt occurred in training."))
-    ui.table([{**r, "scale": f"s = {r['scale']:g}"} for r in rows], digits=3, index="scale")
+    ui.table([{"scale": f"s = {r['scale']:g}", "fidelity (%)": 100 * r["fidelity"], "shape right (%)": 100 * r["shape"],
+               "all right (%)": 100 * r["exact"], "variety (px)": r["variety"]} for r in rows], digits=1, index="scale")
 
 
 wt.section("generate", draw_generate)
@@ -222,4 +218,4 @@ wt.section("tradeoff", draw_tradeoff)
 
 ui.reproduce(snippets.text_to_image(t2i.MINI if model_key == t2i.MINI else sd_name.strip(), prompt, negative, scale,
                                    steps, n_images, seed, scheduler), "genlab_text_to_image.py")
-ui.show_code(t2i.generate, t2i.train, t2i.AttributeEvaluator.fidelity)
+ui.show_code(t2i.generate, t2i.train, shapes.read, shapes.fidelity)

@@ -207,7 +207,6 @@ FAMILIES = {
     "guided_mnist16": (lambda: guided.load("guided_mnist16", "cpu"), "channels"),
     "guided_classifier": (lambda: guided.load_classifier("guided_classifier", "cpu"), "channels"),
     "guided_evaluator": (lambda: guided.load_evaluator("guided_evaluator", "cpu"), "channels"),
-    "t2i_evaluator": (lambda: t2i.AttributeEvaluator.load(), None),
 }
 
 
@@ -318,15 +317,6 @@ def test_the_conditional_gan_view_says_its_checkpoint_is_broken(shipped_copy, on
     _page_ok(at)
     warning = " ".join(w.value for w in at.warning)
     assert says in warning and FAULTS[fault][1] in warning and name in warning, warning
-
-
-def test_the_text_to_image_guidance_view_says_its_evaluator_is_broken(shipped_copy, one_torch_thread):
-    _edit_record(shipped_copy, "t2i_evaluator", lambda r: r.update(config="garbage"))
-    at = open_page("pages/text_to_image.py", {"view": "Guidance scale", "steps": 1, "n": 1})
-    _page_ok(at)
-    warning = " ".join(w.value for w in at.warning)
-    assert "evaluator could not be loaded" in warning and "t2i_evaluator.json" in warning, warning
-    assert at.get("image"), "the images at several scales are still shown"
 
 
 def test_the_text_to_image_page_says_its_tokenizer_is_missing(shipped_copy, one_torch_thread):

@@ -37,6 +37,8 @@ def test_defaults_open_on_the_pictures_and_each_view_draws_only_its_own():
     assert [b.label for b in ats[SCALE].get("download_button")] == ["Download the script"]
     assert "step 24, t=" in image_captions(ats["Denoising steps"])
     assert "Fidelity" in captions(ats[SCALE]) and "s = 0, 1, 2, 4, 7" in captions(ats[SCALE])
+    table = " ".join(m.value for m in ats[SCALE].markdown).replace("\\", "")  # the reader's numbers per scale
+    assert all(col in table for col in ("fidelity (%)", "shape right (%)", "variety (px)")) and "s = 7" in table
     assert "12x fewer" in captions(ats["Latent space"])  # latent vs image size
     assert "token states c" in captions(ats["Text encoder"]).lower()
 
@@ -83,6 +85,12 @@ def test_odd_prompts_are_explained(prompt, expect):
     assert not at.exception and not at.error
     said = " ".join(x.value for x in list(at.warning) + list(at.info))
     assert expect in said, said
+
+
+def test_a_prompt_naming_no_shape_measures_variety_only():
+    at = open_page(PAGE, {"view": SCALE, "prompt": "a zebra at dusk", "steps": 1, "n": 1})
+    assert_ok(at, min_charts=1)
+    assert "names no shape the judge knows" in captions(at) and not at.warning
 
 
 def test_missing_stable_diffusion_stays_on_mini(tmp_path):

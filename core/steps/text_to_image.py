@@ -38,10 +38,15 @@ STEPS = [
          "(Stable Diffusion: 4x64x64 for 3x512x512). The U-Net does all its steps there, the decoder runs once.",
          "latent"),
     Step("Diversity against fidelity",
-         r"s\uparrow\ \Rightarrow\ \text{fidelity}\uparrow,\ \text{diversity}\downarrow",
-         "An evaluator that is not the model (a small classifier trained on the generated pictures) checks which "
-         "of the asked-for attributes are in each image. More guidance buys fidelity with variety, as Ho & "
-         "Salimans measured with FID against Inception score.", "tradeoff"),
+         r"s\uparrow\ \Rightarrow\ \text{fidelity}\uparrow,\ \text{variety}\downarrow",
+         "A judge that is not the model, and was never trained, reads each picture from its pixels alone. It outlines "
+         "each blob at half its contrast. A triangle keeps far less of its area in its upper half than in its lower "
+         "half; a square fills the box of its widest row and tallest column, a circle only about $\\pi/4$ of it. The "
+         "colour is the palette colour whose direction from the background is nearest the blob's; the size comes from "
+         "the area, the place from the grid cell the blob sits in. Fidelity is the share of the asked-for attributes "
+         "it finds; variety is how far apart the main shape's place, size and shade fall across the images of one "
+         "prompt, in pixels. More guidance buys fidelity with variety, as Ho & Salimans measured with FID against "
+         "Inception score.", "tradeoff"),
 ]
 
 # explore mode: one view at a time; the page opens on the pictures, the guidance trade-off (five more sampling
@@ -63,10 +68,12 @@ OPERATOR_HELP = ("Real Stable Diffusion needs its weights (several GB; a GPU mak
                  "itself, start it with `GENLAB_ALLOW_SD_DOWNLOAD=1` and internet access.")
 EMPTY_PROMPT = ("The prompt is empty, so these images are **unconditional**: the U-Net sees the empty prompt's token "
                 "states in both branches and draws whatever the training images looked like.")
-NOT_MINI = ("The evaluator only knows the shapes world GenLab mini was trained on, so it measures GenLab mini only. "
-            "The images at several scales are above.")
-NO_SHAPE = ("This prompt names no shape the evaluator knows, so only diversity is measured (fidelity is undefined). "
+NOT_MINI = ("The judge only knows the shapes world GenLab mini was trained on (circles, squares and triangles on a "
+            "dark background), so it measures GenLab mini only. The images at several scales are above.")
+NO_SHAPE = ("This prompt names no shape the judge knows, so only variety is measured (fidelity is undefined). "
             "Try one such as *a big green square at the bottom*.")
 FIDELITY = ("Fidelity: share of the attributes the prompt asks for (shape, colour, and size and position where named) "
-            "that the evaluator finds, over 8 images per scale with the seeds above. Diversity: mean distance between "
-            "the evaluator's features of those images. ")
+            "that the judge finds in 8 images per scale with the seeds above; shape right: share of the asked shapes "
+            "drawn as the right shape. Variety: how far apart the main shape's place, size and shade fall across "
+            "those 8 images, in pixels. The judge has no weights: it outlines each blob at half its contrast and reads "
+            "shape, colour, size and place from the outline. ")

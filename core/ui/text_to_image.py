@@ -1,5 +1,5 @@
-"""The text-to-image page's app layer: Streamlit's caches over core.text_to_image (the pipelines, the evaluator and
-each view's numbers, keyed by the widgets' values), and the server's slots for heavy batches."""
+"""The text-to-image page's app layer: Streamlit's caches over core.text_to_image (the pipelines and each view's
+numbers, keyed by the widgets' values), and the server's slots for heavy batches."""
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -26,20 +26,6 @@ def stable_diffusion(name: str):
         return None, str(e)
 
 
-@st.cache_resource(show_spinner=False)
-def evaluator():
-    return t2i.AttributeEvaluator.load()
-
-
-def evaluator_error():
-    """None when the shipped attribute evaluator loads (checked like every checkpoint), else why not."""
-    try:
-        evaluator()
-    except CheckpointError as e:
-        return e
-    return None
-
-
 #: Image-steps (images x steps) a request may cost outside the server's slots: the page's default, 8 x 25.
 #: Larger batches, the trade-off rows and real Stable Diffusion take a slot (core.admission) while they run;
 #: a cached result takes none.
@@ -60,8 +46,8 @@ def run(_pipe, model_key: str, prompt: str, negative: str, scale: float, steps: 
                                              "this waits for a free slot)...")
 def tradeoff(_pipe, model_key: str, prompt: str, negative: str, steps: int, scheduler: str, seed: int, n: int = 8):
     with admission.gate().enter("text to image: the guidance rows", wait=300):
-        judge = evaluator() if t2i.is_mini(_pipe) and evaluator_error() is None else None  # broken: images, no fidelity
-        return t2i.guidance_rows(_pipe, prompt, negative, steps, scheduler, seed, SCALES, n, judge)
+        # the reader knows only the shapes world: it measures GenLab mini's pictures, real Stable Diffusion's are shown
+        return t2i.guidance_rows(_pipe, prompt, negative, steps, scheduler, seed, SCALES, n, measure=t2i.is_mini(_pipe))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

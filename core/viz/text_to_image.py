@@ -44,17 +44,20 @@ def latent_channels(latents: np.ndarray) -> np.ndarray:
 
 
 def tradeoff_fig(rows: list[dict], current: float | None = None, height: int = 320) -> go.Figure:
-    """Prompt fidelity (left axis) and diversity (right axis) against the guidance scale.
+    """Prompt fidelity (left axis, %) and variety (right axis, pixels) against the guidance scale.
 
-    ``rows``: [{"scale", "fidelity", "exact", "diversity"}], one per scale, fidelity and exact in [0, 1]."""
+    ``rows``: [{"scale", "fidelity", "exact", "shape", "variety"}], one per scale (as
+    :func:`core.text_to_image.guidance_rows` returns them), fidelity, exact and shape in [0, 1], variety in pixels."""
     rows = sorted(rows, key=lambda r: r["scale"])
     s = [r["scale"] for r in rows]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Scatter(x=s, y=[100 * r["fidelity"] for r in rows], name="fidelity (% of asked attributes)",
                              mode="lines+markers", line=dict(color=PALETTE[0], width=3)), secondary_y=False)
+    fig.add_trace(go.Scatter(x=s, y=[100 * r["shape"] for r in rows], name="right shape (% of asked shapes)",
+                             mode="lines+markers", line=dict(color=PALETTE[2], dash="dash")), secondary_y=False)
     fig.add_trace(go.Scatter(x=s, y=[100 * r["exact"] for r in rows], name="all attributes right (% of images)",
                              mode="lines+markers", line=dict(color=PALETTE[4], dash="dot")), secondary_y=False)
-    fig.add_trace(go.Scatter(x=s, y=[r["diversity"] for r in rows], name="diversity (feature spread)",
+    fig.add_trace(go.Scatter(x=s, y=[r["variety"] for r in rows], name="variety (pixels)",
                              mode="lines+markers", line=dict(color=PALETTE[1], width=3)), secondary_y=True)
     if current is not None:
         fig.add_vline(x=current, line=dict(color="#888", dash="dash"), annotation_text="your scale",
@@ -62,7 +65,7 @@ def tradeoff_fig(rows: list[dict], current: float | None = None, height: int = 3
     base_layout(fig, None, height=height)
     fig.update_xaxes(title="guidance scale s")
     fig.update_yaxes(title="%", range=[0, 105], secondary_y=False)
-    fig.update_yaxes(title="diversity", rangemode="tozero", secondary_y=True, showgrid=False)
+    fig.update_yaxes(title="variety (pixels)", rangemode="tozero", secondary_y=True, showgrid=False)
     return fig
 
 
