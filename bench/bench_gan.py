@@ -13,6 +13,9 @@ Prints one markdown table. Rows:
   iterations as the page computes them, and without metrics;
 - seconds (and iterations) until the ring-of-8 "converges" preset covers 8/8 modes with >= 90 %
   high-quality samples (target: 20 s on 2 cores), and the same for the 5x5 grid preset (25/25);
+- with --coverage: each preset on PacGAN's data (core.gan.REMEDIES and the collapse it fixes) over 3 seeds next to
+  PacGAN's Table 1, with the collapse check spelled out (the fewest modes at any log step after a seed first covered
+  every mode, and whether every seed held them), then the issue's three targets, each met or not;
 - page: first render and median timeline redraw in AppTest and in headless Chromium (bench/pagetime.py),
   and the training rate while the page plays (training and redrawing every figure).
 """
@@ -70,7 +73,12 @@ def time_to_modes(name: str, max_seconds: float) -> tuple[float | None, int | No
 PACGAN_TABLE1 = {"ring8_pacgan": "GAN 6.3 / 98.2 %, PacGAN2 7.9 / 95.6 %",
                  "grid25_pacgan": "GAN 17.3 / 94.8 %, PacGAN4 24.8 / 93.6 %"}
 #: the presets measured by --coverage: mode collapse on PacGAN's data and the remedies (core.gan.REMEDIES)
-COVERAGE_PRESETS = ("collapse_pacgan", "ring_pacgan", "pacgan2", "pacgan4", "mbstd", "grid_pacgan", "grid_pacgan2")
+COVERAGE_PRESETS = ("collapse_pacgan", "ring_pacgan", "pacgan2", "pacgan4", "mbstd", "grid_pacgan", "grid_pacgan2",
+                    "grid_ema")
+#: the targets of the coverage table (issue 20): the ring's default preset covers 8/8 with >= 90 % HQ within
+#: RING_SECONDS of training; the best grid remedy covers >= GRID_MODES of 25 with >= 90 % HQ (means over the seeds)
+#: within GRID_SECONDS; and no preset loses a mode at any log step after it first covered every mode
+RING_SECONDS, GRID_MODES, GRID_SECONDS, HQ_MIN = 20.0, 24.0, 60.0, 0.9
 
 
 def _presets(arg: str | None) -> tuple:
@@ -94,24 +102,61 @@ def coverage_runs(name: str, seeds=(0, 1, 2)) -> dict:
     return {"runs": out, "config": gan.preset(name)}
 
 
-def coverage_table(names=COVERAGE_PRESETS) -> list[str]:
-    lines = ["| preset | data | iterations | modes (mean; per seed) | HQ % (mean) | s (mean) | all modes + >= 90 % HQ "
-             "first at (it / s, per seed) | fewest modes after that | share of later log steps with all modes | "
-             "PacGAN Table 1 (modes / HQ) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+def holds(R: list[dict]) -> str:
+    """The collapse check of one preset's runs: "yes" when every seed that covered every mode (with >= 90 % HQ) kept
+    every mode at each later log step, "no (seeds ...)" naming the seeds that lost one, "-" when no seed got there."""
+    reached = [i for i, x in enumerate(R) if x["full_step"] is not None]
+    lost = [i for i in reached if R[i]["modes_after_full"] < R[i]["n_modes"]]
+    return "-" if not reached else "yes" if not lost else f"no (seed {', '.join(map(str, lost))})"
+
+
+def coverage_table(names=COVERAGE_PRESETS) -> tuple[list[str], dict]:
+    """The markdown table of :func:`coverage_runs` for each preset, printed row by row, and the runs by preset."""
+    lines = ["| preset | data | sampler | iterations | modes (mean; per seed) | HQ % (mean) | s (mean) | all modes + "
+             ">= 90 % HQ first at (it / s, per seed) | min modes after first full coverage (per seed) | share of later "
+             "log steps with all modes | holds full coverage | PacGAN Table 1 (modes / HQ) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    runs = {}
     for name in names:
         r = coverage_runs(name)
         R, cfg = r["runs"], r["config"]
+        runs[name] = r
         mean = statistics.mean
         first = ", ".join(f"{x['full_step']} / {x['full_seconds']:.1f}" if x["full_step"] is not None else "never"
                           for x in R)
         after = ", ".join(str(x["modes_after_full"]) if x["modes_after_full"] is not None else "-" for x in R)
         share = ", ".join(f"{100 * x['full_share_after']:.0f} %" if x["full_share_after"] is not None else "-" for x in R)
-        lines.append(f"| {name} | {cfg.data} | {cfg.steps:,} | {mean(x['modes'] for x in R):.1f} of {R[0]['n_modes']}; "
-                     f"{', '.join(str(x['modes']) for x in R)} | {100 * mean(x['hq'] for x in R):.1f} | "
-                     f"{mean(x['seconds'] for x in R):.1f} | {first} | {after} | {share} | {PACGAN_TABLE1[cfg.data]} |")
+        sampler = f"EMA {cfg.ema:g}" if cfg.ema else "G"
+        lines.append(f"| {name} | {cfg.data} | {sampler} | {cfg.steps:,} | {mean(x['modes'] for x in R):.1f} of "
+                     f"{R[0]['n_modes']}; {', '.join(str(x['modes']) for x in R)} | {100 * mean(x['hq'] for x in R):.1f} | "
+                     f"{mean(x['seconds'] for x in R):.1f} | {first} | {after} | {share} | {holds(R)} | "
+                     f"{PACGAN_TABLE1[cfg.data]} |")
         print(lines[-1], flush=True)
-    return lines
+    return lines, runs
+
+
+def targets(runs: dict) -> list[str]:
+    """The issue's three targets, each met or not, from the runs of :func:`coverage_table` (presets not run: "-")."""
+    mean = statistics.mean
+    out = []
+    if "ring_pacgan" in runs:
+        R = runs["ring_pacgan"]["runs"]
+        t = [x["full_seconds"] for x in R]
+        ok = all(v is not None and v <= RING_SECONDS for v in t)
+        out.append(f"1. ring_pacgan covers 8/8 with >= 90 % HQ within {RING_SECONDS:.0f} s of training in every seed: "
+                   f"{'met' if ok else 'NOT met'} (first at {', '.join('never' if v is None else f'{v:.1f}' for v in t)} s)")
+    grid = {n: r["runs"] for n, r in runs.items() if r["config"].data == "grid25_pacgan" and n != "grid_pacgan"}
+    if grid:
+        best = max(grid, key=lambda n: (mean(x["modes"] for x in grid[n]), mean(x["hq"] for x in grid[n])))
+        R = grid[best]
+        m, hq, sec = mean(x["modes"] for x in R), mean(x["hq"] for x in R), mean(x["seconds"] for x in R)
+        ok = m >= GRID_MODES and hq >= HQ_MIN and sec <= GRID_SECONDS
+        out.append(f"2. best grid remedy >= {GRID_MODES:.0f}/25 modes, >= 90 % HQ, <= {GRID_SECONDS:.0f} s (means): "
+                   f"{'met' if ok else 'NOT met'} ({best}: {m:.1f}/25, {100 * hq:.1f} % HQ, {sec:.1f} s)")
+    dipped = {n: holds(r["runs"]) for n, r in runs.items() if holds(r["runs"]).startswith("no")}
+    out.append("3. no preset loses a mode after first covering every mode with >= 90 % HQ (every log step, every seed): "
+               + ("met" if not dipped else "NOT met: " + "; ".join(f"{n} {v[3:]}" for n, v in dipped.items())))
+    return out
 
 
 def page_times_browser(redraws: int = 10) -> dict | None:
@@ -166,8 +211,9 @@ def main() -> int:
         print(f"GAN mode coverage: torch {torch.__version__}, 1 torch thread, load average {load0[0]:.2f} "
               f"{load0[1]:.2f} {load0[2]:.2f} at start; 2,500 samples scored with core.metrics.mode_coverage; "
               "3 seeds (0, 1, 2) per preset\n", flush=True)
-        lines = coverage_table(_presets(args.presets))
+        lines, runs = coverage_table(_presets(args.presets))
         print("\n" + "\n".join(lines))
+        print("\nTargets:\n" + "\n".join(targets(runs)))
         print(f"\nload average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
         return 0
     iters = 600 if args.quick else 2000

@@ -274,8 +274,9 @@ PRESETS: dict[str, tuple[GANConfig, str]] = {
         GANConfig(data="grid25_pacgan", g_width=128, d_width=128, n_eval=2500, steps=16000, pack=2, ema=0.999),
         "PacGAN2 on PacGAN's grid with Gaussian noise, and every sample drawn by a moving average of G's weights "
         "(decay 0.999, Yazici et al. 2019): the game keeps circling its equilibrium, so G itself keeps dropping and "
-        "refinding cells, while the average over its last ~1,000 steps sits near the centre of that circling and "
-        "holds every cell.",
+        "refinding cells (without the average these settings fell back to 19, 8 and 12 of 25 modes after first "
+        "covering all 25, seeds 0-2 over 20,000 iterations), while the average over its last ~1,000 steps sits near "
+        "the centre of that circling and holds every cell.",
     ),
     "mnist_cgan": (
         GANConfig(data="mnist", n_classes=10, noise_dim=64, g_width=256, d_width=256, g_depth=2, d_depth=2,
