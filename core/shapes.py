@@ -18,9 +18,12 @@ Captions are drawn from several templates and synonyms ("a small red circle in t
 Some (shape, colour) pairs are **held out**: no training image or caption ever shows them (``HELD_OUT``).
 Asking for "a green triangle" therefore tests whether the model composes attributes it only saw apart.
 
-``parse`` reads a prompt back into attributes (the same synonym tables), which the attribute evaluator
-uses to score prompt fidelity, and ``unknown_words`` lists the words the training captions never used.
-Everything is drawn from ``numpy.random.default_rng(seed)``: equal seeds give equal data.
+``parse`` reads a prompt back into attributes (the same synonym tables), and ``unknown_words`` lists the words the
+training captions never used. ``read`` reads a picture back into attributes from its pixels alone (no training, no
+captions): ``fidelity`` compares that with a prompt, ``variety`` measures how far the pictures of one prompt spread
+in what it leaves open, and ``prompt_sets`` holds the test prompts (training grammar, paraphrases in words the
+captions never use, held-out pairs). Everything is drawn from ``numpy.random.default_rng(seed)``: equal seeds give
+equal data.
 """
 from __future__ import annotations
 

@@ -84,6 +84,8 @@ class VAEConfig(Config):
     latent_channels: int = 4              # channels of the 8 x 8 latent (Stable Diffusion: 4)
     kl_weight: float = 1e-6               # weight of KL(q(z|x) || N(0, I)) (Stable Diffusion's VAE: about 1e-6)
     loss: str = "mse"                     # reconstruction loss: "mse", or "l1" (Stable Diffusion's VAE: L1, which keeps edges sharper)
+    shape_weight: float = 0.0             # extra weight of the pixels a shape covers (most pixels are background; 0 = none)
+    decoder_of: str = ""                  # folder of a trained autoencoder: fine-tune its decoder only, its encoder (so its latents) frozen
     lr: float = 2e-3                      # AdamW learning rate (cosine decay)
     batch_size: int = 32                  # minibatch size
     steps: int = 700                      # optimisation steps
@@ -463,8 +465,13 @@ def _start(model, config) -> None:
 
 
 def train_vae(config: VAEConfig, callback=None, device: str | None = None):
-    """Train the AutoencoderKL on the generated images (reconstruction MSE + kl_weight * KL), then set
-    ``scaling_factor`` = 1 / std of the latents, as Stable Diffusion's 0.18215 makes its latents unit-variance.
+    """Train the AutoencoderKL on the generated images (reconstruction MSE or L1, shape pixels weighted by
+    ``shape_weight``, + kl_weight * KL), then set ``scaling_factor`` = 1 / std of the latents, as Stable Diffusion's
+    0.18215 makes its latents unit-variance.
+
+    ``decoder_of``: start from that trained autoencoder and train its decoder alone, as Stable Diffusion's
+    fine-tuned decoders (ft-MSE) were made: the encoder, its latents and ``scaling_factor`` stay exactly as they
+    were, so a diffusion model trained on them needs no retraining.
 
     Through :func:`core.training.loop` in one go (``train/mse`` every 100 steps; the callback may stop it): its noise
     is one generator's stream for the whole run, so it does not resume."""
@@ -473,31 +480,44 @@ def train_vae(config: VAEConfig, callback=None, device: str | None = None):
     device = device or runtime.pick_device()
     images, _, _ = training_data(config.n_images, config.data_seed)
     X = torch.from_numpy(shapes.to_tensor_range(images)).to(device)
-    vae = build_vae(config).to(device).train()
+    if config.decoder_of:
+        vae = load_vae(config.decoder_of, device).train()
+        vae.encoder.requires_grad_(False).eval(), vae.quant_conv.requires_grad_(False)
+    else:
+        vae = build_vae(config).to(device).train()
     _start(vae, config)
-    opt = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.0)
+    params = [p for p in vae.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     gen = runtime.torch_generator(config.seed)
+    background = torch.tensor(shapes.BACKGROUND, dtype=torch.float32, device=device).view(1, 3, 1, 1) / 127.5 - 1
 
     def step(s: int) -> dict:
         k = s + 1                                                      # this trainer counts its steps from 1
         x = X[torch.from_numpy(_batch_index(len(X), config.batch_size, config.seed, k)).to(device)]
-        post = vae.encode(x).latent_dist
+        with torch.no_grad() if config.decoder_of else contextlib.nullcontext():
+            post = vae.encode(x).latent_dist
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen).to(device)
         rec = vae.decode(z).sample
         mse = torch.nn.functional.mse_loss(rec, x)
         kl = post.kl().mean() / x[0].numel()
-        rec_loss = mse if config.loss == "mse" else (rec - x).abs().mean()
+        err = (rec - x) ** 2 if config.loss == "mse" else (rec - x).abs()
+        if config.shape_weight:                                        # pixels off the background weigh more
+            w = 1 + config.shape_weight * ((x - background).abs().amax(1, keepdim=True) > 0.1).float()
+            err = err * w / w.mean()
+        rec_loss = err.mean()
         loss = rec_loss + config.kl_weight * kl * x[0].numel()
         training.check_terms({"autoencoder's loss": loss}, s, vae)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         for g in opt.param_groups:
             g["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * k / max(config.steps, 1)))
-        training.clip_and_step(opt, vae.parameters(), 1.0)
+        training.clip_and_step(opt, params, 1.0)
         return {"mse": mse}
 
     training.loop(vae, step, end=config.steps, log_every=100, eval_every=100, callback=callback)
     vae.eval()
+    if config.decoder_of:
+        return vae                                                     # the latents and their scale are the encoder's
     with torch.no_grad():
         z = torch.cat([vae.encode(X[i:i + 512]).latent_dist.mean for i in range(0, min(len(X), 4096), 512)])
     vae.register_to_config(scaling_factor=float(1.0 / z.std()))

@@ -198,6 +198,23 @@ def test_autoencoder_trainer_saves_what_loads_back(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(vae.state_dict().values(), loaded.state_dict().values()))
 
 
+def test_decoder_fine_tune_keeps_the_encoder_and_its_latents(tmp_path):
+    """decoder_of: only the decoder learns (on the shape-weighted loss), so the latents a diffusion model was trained
+    on, and their scale, stay exactly as they were."""
+    base = t2i.train_vae(t2i.VAEConfig(n_images=32, channels=(4, 4, 4), steps=2, batch_size=4), device="cpu")
+    folder = t2i.save_vae(base, tmp_path / "vae")
+    ft = t2i.train_vae(t2i.VAEConfig(n_images=32, channels=(4, 4, 4), steps=3, batch_size=4, lr=1e-2, shape_weight=4,
+                                     loss="l1", decoder_of=str(folder)), device="cpu")
+    assert ft.config.scaling_factor == base.config.scaling_factor and ft.step_ == 3
+    a, b = base.state_dict(), ft.state_dict()
+    frozen = [k for k in a if k.startswith(("encoder.", "quant_conv."))]
+    learnt = [k for k in a if k.startswith(("decoder.", "post_quant_conv."))]
+    assert frozen and all(torch.equal(a[k], b[k]) for k in frozen)
+    assert any(not torch.equal(a[k], b[k]) for k in learnt)
+    with pytest.raises(ValueError, match="loss"):
+        t2i.VAEConfig(loss="huber")
+
+
 # ------------------------------------------------------------------------------------------- real Stable Diffusion
 
 def _tiny_stable_diffusion(folder):
