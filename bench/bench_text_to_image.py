@@ -73,7 +73,8 @@ def speed(pipe, peak: dict, repeats: int) -> list[dict]:
     n, steps = 8, 25
     cfg = T.T2IConfig(channels=tuple(pipe.unet.config.block_out_channels), heads=pipe.unet.config.attention_head_dim)
     pixel_unet = T.build_unet(cfg, latent_channels=3, latent_size=shapes.SIZE).eval()
-    for name, unet, size, ch in (("latent 4x8x8 (shipped)", pipe.unet, 8, 4), ("pixel 3x32x32 (same UNet widths)",
+    lat_c, lat_s = pipe.unet.config.in_channels, pipe.unet.config.sample_size
+    for name, unet, size, ch in ((f"latent {lat_c}x{lat_s}x{lat_s} (shipped)", pipe.unet, lat_s, lat_c), ("pixel 3x32x32 (same UNet widths)",
                                                                                  pixel_unet, shapes.SIZE, 3)):
         flops = unet_flops(unet, 2 * n, size, ch)
         if unet is pipe.unet:

