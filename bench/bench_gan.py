@@ -13,8 +13,8 @@ Prints one markdown table. Rows:
   iterations as the page computes them, and without metrics;
 - seconds (and iterations) until the ring-of-8 "converges" preset covers 8/8 modes with >= 90 %
   high-quality samples (target: 20 s on 2 cores), and the same for the 5x5 grid preset (25/25);
-- with --coverage: each preset on PacGAN's data (core.gan.REMEDIES and the collapse it fixes) over 3 seeds next to
-  PacGAN's Table 1, with the collapse check spelled out (the fewest modes at any log step after a seed first covered
+- with --coverage: each preset on PacGAN's data (core.gan.REMEDIES, each sampled by G's moving average, and the
+  collapse they fix, sampled by G itself) over 3 seeds next to PacGAN's Table 1, with the collapse check spelled out (the fewest modes at any log step after a seed first covered
   every mode, and whether every seed held them), then the issue's three targets, each met or not;
 - page: first render and median timeline redraw in AppTest and in headless Chromium (bench/pagetime.py),
   and the training rate while the page plays (training and redrawing every figure).

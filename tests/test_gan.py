@@ -308,7 +308,7 @@ def test_shipped_checkpoints_load_and_are_trained():
             assert m["modes"] < 8, m
         if preset in ("pacgan2", "ring_pacgan"):
             assert m["modes"] == 8 and m["hq"] >= 0.9, (name, m["modes"], m["hq"])
-        if model.config.ema:  # the moving average holds every cell of PacGAN's grid once it has them (seed 0)
+        if preset == "grid_ema":  # the moving average holds every cell of PacGAN's grid once it has them (seed 0)
             c = gan.coverage_along(model.history_)
             assert c["modes"] == 25 and c["hq"] >= 0.9 and c["modes_after_full"] == 25, (name, c)
         if model.config.x_dim == 2:  # the timeline ships with it, and the page's default settings match
@@ -431,6 +431,22 @@ def test_remedy_presets_exist_and_say_why():
         assert cfg.data in gdata.PACGAN_SETS and len(why) > 40
     assert gan.preset("pacgan2").pack == 2 and gan.preset("pacgan4").pack == 4 and gan.preset("mbstd").mbstd
     assert gan.preset("grid_ema").ema and gan.preset("grid_ema").pack == 2 and "grid_ema" in gan.PRESET_CHECKPOINTS
+    # every remedy samples from G's moving average; the collapse they fix samples from G itself, and each ring remedy
+    # is that collapse's strong D with one remedy and the average added, nothing else
+    assert all(gan.preset(name).ema == 0.999 for name in gan.REMEDIES) and not gan.preset("collapse_pacgan").ema
+    for name, change in (("pacgan2", {"pack": 1}), ("pacgan4", {"pack": 1}), ("mbstd", {"mbstd": 0})):
+        assert gan.preset(name, ema=0.0, **change) == gan.preset("collapse_pacgan"), name
+
+
+@pytest.mark.parametrize("name", gan.REMEDIES)
+def test_shipped_remedy_checkpoints_hold_full_coverage_after_first_reaching_it(name):
+    """Target 3 of the coverage bench on each remedy's shipped checkpoint (seed 0, its JSON's history): it covers every
+    mode with >= 90 % HQ at some log step and never loses a mode at any later one, sampled by G's moving average."""
+    record = json.loads(checkpoints.shipped(gan.PRESET_CHECKPOINTS[name]).with_suffix(".json").read_text())
+    assert gan.GANConfig.from_dict(record["config"]) == gan.preset(name) and record["config"]["ema"] > 0
+    c = gan.coverage_along(record["meta"]["history"])
+    assert c["step"] == gan.preset(name).steps and c["full_step"] is not None, (name, c)
+    assert c["modes_after_full"] == c["n_modes"] and c["full_share_after"] == 1.0, (name, c)
 
 
 def test_moving_average_of_g_draws_the_samples_and_resumes_exactly(tmp_path):

@@ -391,12 +391,14 @@ def test_gan_remedy_presets_open_trained_and_state_what_they_measured():
     assert "shipped checkpoint `gan_ring8p_collapse`" in captions(at)
     text = " ".join(x.value for x in at.markdown)
     for ck in ("gan_ring8p_default", "gan_ring8p_pacgan2", "gan_ring8p_pacgan4", "gan_ring8p_mbstd",
-               "gan_grid25p_pacgan2"):
+               "gan_grid25p_pacgan2", "gan_grid25p_ema"):
         assert f"(`{ck}`, seed 0" in text, ck
     assert "Measured: " in text and "checkpoint missing" not in text
+    assert "it is the average that keeps the coverage" in text and "Set the average to *off*" in text
     at.button(key="preset_pacgan2").click().run()
     _assert_view(at, CURVES)
     assert widget(at, "pack").value == 2 and "pack=2" in at.sidebar.code[0].value
+    assert widget(at, "ema").value == 0.999  # the remedy samples from G's moving average, and the settings say so
     assert "shipped checkpoint `gan_ring8p_pacgan2`" in captions(at)
     assert any("PacGAN2" in i.value for i in at.info)
     assert _metrics(at)["modes captured"].endswith("/ 8")

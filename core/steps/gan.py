@@ -47,8 +47,9 @@ STEPS = [
          "leaves $G$ almost no gradient (try *saturating*: the arrows vanish); the non-saturating loss has the "
          "same fixed point but strong gradients. And $G$ can collapse onto a few modes that currently fool $D$ "
          "(try *mode collapse*: the coverage bars go grey). The second row of presets puts the same strong $D$ on "
-         "PacGAN's ring and adds a remedy: $D$ judging packs of 2 or 4 samples, or their spread; each says what "
-         "it measured.", "presets"),
+         "PacGAN's ring and adds a remedy ($D$ judging packs of 2 or 4 samples, or their spread) and draws the "
+         "samples with a moving average of $G$'s weights, which keeps the modes once found; each says what it "
+         "measured.", "presets"),
     Step("The conditional GAN",
          r"L=\mathbb E_{\mathbf x\sim p_r}\big[\ln D(\mathbf x\mid y)\big]+\mathbb E_{\mathbf z}\big[\ln(1-D(G(\mathbf z\mid y)\mid y))\big]",
          "Feed the label $y$ to both networks as an extra input: $D$ judges *is this a real example of class "
@@ -78,7 +79,7 @@ PRESET_LABELS = {"converges": "Converges", "mode_collapse": "Mode collapse", "sa
 #: mode collapse on PacGAN's data and its remedies (core.gan.REMEDIES), a second row of buttons
 REMEDY_LABELS = {"ring_pacgan": "PacGAN's ring", "collapse_pacgan": "Collapse", "pacgan2": "PacGAN2",
                  "pacgan4": "PacGAN4", "mbstd": "Minibatch std", "grid_pacgan": "PacGAN's grid",
-                 "grid_pacgan2": "Grid + PacGAN2", "grid_ema": "Grid + PacGAN2 + EMA"}
+                 "grid_pacgan2": "Grid + PacGAN2", "grid_ema": "Grid + PacGAN2, Gaussian z"}
 ALL_PRESETS = {**PRESET_LABELS, **REMEDY_LABELS}
 
 #: the expander of networks and training settings, row by row (seven columns a row): (URL key, GANConfig field,
@@ -150,7 +151,11 @@ PRESETS_TEXT = ("Each button sets the networks and training settings above (then
                 "checkpoints: press **Reset** to watch them train).")
 REMEDIES_TEXT = ("**Mode collapse on PacGAN's data and what fixes it** (Lin et al. 2018, Table 1 set-ups; each result "
                  "is read from the preset's shipped checkpoint, one seed; `bench/bench_gan.py --coverage` measures "
-                 "3 seeds next to the paper's numbers):")
+                 "3 seeds next to the paper's numbers). Every remedy draws its samples from a moving average of "
+                 "G's weights (decay 0.999, *G's moving average* in the settings), and it is the average that keeps "
+                 "the coverage once packing or minibatch std has found it: G itself keeps circling the game's "
+                 "equilibrium, dropping and refinding modes. Set the average to *off* and train to watch those "
+                 "dips; *Collapse* samples from G itself, and the average alone does not rescue it:")
 RING_CGAN_CAPTION = ("Shipped checkpoint `gan_ring8_cgan`, made by `{command}`. D's heatmap is "
                      "D(x | y={label}): around mode {label} real and generated examples of label {label} meet, and D "
                      "cannot tell them apart (about 0.5). The same z with another label lands on another mode.")
