@@ -14,6 +14,7 @@ guidance rises but stays above zero at the default scale 4 (issue 20).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -149,6 +150,24 @@ def shape_accuracy(pipe, per_shape: int, n: int, scale: float = 4.0, steps: int 
     return rows
 
 
+WORD_CONTEXTS = ("a large red {} in the center", "a small blue {} in the top left", "a large yellow {} on the right")
+
+
+def word_table(pipe, n: int, scale: float = 4.0, steps: int = 25) -> list[dict]:
+    """Shape accuracy of each paraphrase shape word (core.shapes.PARAPHRASE_WORDS, never in a caption) next to the
+    captions' own words, each in the same three contexts (WORD_CONTEXTS), ``n`` images each: which new words the
+    frozen text encoder places near a caption's word."""
+    rows = []
+    for shape in shapes.SHAPES:
+        for words, known in ((shapes.SHAPE_WORDS[shape], True), (shapes.PARAPHRASE_WORDS["shape"][shape], False)):
+            for w in words:
+                acc = [shapes.fidelity(T.generate(pipe, c.format(w), guidance_scale=scale, steps=steps, n=n, seed=1000)["images"],
+                                       [shapes.Thing(shape, None)])["shape"] for c in WORD_CONTEXTS]
+                rows.append({"shape": shape, "word": w, "in the captions": "yes" if known else "no",
+                             "shape right %": 100 * float(np.mean(acc))})
+    return rows
+
+
 VARIETY_PROMPTS = ("a small red circle in the top left", "a large blue square in the center",
                    "a large yellow triangle at the bottom", "a small purple square on the right",
                    "a large green circle in the bottom right", "a small red triangle in the center")
@@ -199,9 +218,12 @@ def quality(pipe, n: int, steps: int = 25) -> tuple[list[dict], list[dict]]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--parts", default="speed,autoencoder,shapes,variety",
-                   help="comma list of: speed, schedulers, autoencoder, shapes, variety, quality, prompts")
+    p.add_argument("--parts", default="speed,autoencoder,shapes,words,variety",
+                   help="comma list of: speed, schedulers, autoencoder, shapes, words, variety, quality, prompts")
     p.add_argument("--per-shape", type=int, default=4, help="prompts per shape and test set in the shapes table")
+    p.add_argument("--record", action="store_true",
+                   help="write the shapes and variety results into the pipeline folder's genlab.json (key 'measured'), "
+                        "which the page quotes")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--n", type=int, default=16, help="images per prompt and scale for the quality table")
@@ -224,12 +246,33 @@ def main(argv=None) -> int:
     if "autoencoder" in parts:
         table(autoencoder(pipe.vae), "The autoencoder keeps outlines (600 one-shape pictures; the reader's outline at half "
                                      "contrast against the true one)")
+    record = {}
     if "shapes" in parts:
-        table(shape_accuracy(pipe, a.per_shape, a.n), f"Shape accuracy by test set (guidance 4, 25 DDIM steps, {a.per_shape} "
-                                                     f"prompts per shape and set, {a.n} images each, read by core.shapes.read)")
+        rows = shape_accuracy(pipe, a.per_shape, a.n)
+        table(rows, f"Shape accuracy by test set (guidance 4, 25 DDIM steps, {a.per_shape} prompts per shape and set, "
+                    f"{a.n} images each, read by core.shapes.read)")
+        record["shape"] = {name: float(np.mean([r["shape %"] for r in rows if r["set"] == name]))
+                           for name in ("grammar", "paraphrase", "held_out")}
+        record["shape_per_shape"] = {f"{r['set']}/{r['shape']}": r["shape %"] for r in rows}
+    if "words" in parts:
+        rows = word_table(pipe, a.n)
+        table(rows, f"Right shape per shape word (guidance 4, {len(WORD_CONTEXTS)} contexts x {a.n} images)")
+        record["words"] = {r["word"]: r["shape right %"] for r in rows if r["in the captions"] == "no"}
     if "variety" in parts:
-        table(variety_table(pipe, a.n), f"Within-prompt variety against guidance ({len(VARIETY_PROMPTS)} prompts, {a.n} "
-                                       "images each; pixels, shade in brightness units)")
+        rows = variety_table(pipe, a.n)
+        table(rows, f"Within-prompt variety against guidance ({len(VARIETY_PROMPTS)} prompts, {a.n} images each; "
+                    "pixels, shade in brightness units)")
+        record["variety"] = {"data": rows[0]["variety"], "default": next(r["variety"] for r in rows if r["guidance"] == 4.0),
+                             "by_scale": {str(r["guidance"]): r["variety"] for r in rows[1:]}}
+    if a.record and {"shape", "variety", "words"} <= set(record):
+        folder = Path(a.path) if a.path else T.checkpoints.SHIPPED_DIR / T.SHIPPED
+        meta = T.read_meta(folder)
+        meta["measured"] = {"command": f"python bench/bench_text_to_image.py --parts shapes,words,variety --n {a.n} "
+                                       f"--per-shape {a.per_shape} --record",
+                            "settings": f"guidance 4, 25 DDIM steps, {a.per_shape} prompts per shape and test set, "
+                                        f"{a.n} images each", **record}
+        (folder / T.META_FILE).write_text(json.dumps(T.checkpoints._plain(meta), indent=2, sort_keys=True) + "\n")
+        print(f"recorded in {folder / T.META_FILE}")
     if "quality" in parts or "prompts" in parts:
         summary, per_prompt = quality(pipe, a.n)
         table(summary, f"Prompt fidelity and diversity by guidance scale ({len(PROMPTS)} prompts, {a.n} images each, "

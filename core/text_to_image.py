@@ -482,6 +482,10 @@ def train_vae(config: VAEConfig, callback=None, device: str | None = None):
     X = torch.from_numpy(shapes.to_tensor_range(images)).to(device)
     if config.decoder_of:
         vae = load_vae(config.decoder_of, device).train()
+        have = (tuple(vae.config.block_out_channels), vae.config.latent_channels)
+        if have != (config.channels, config.latent_channels):
+            raise ValueError(f"decoder_of: {config.decoder_of} has channels {list(have[0])} and latent_channels {have[1]}; "
+                             "give the same, so the config says what is trained.")
         vae.encoder.requires_grad_(False).eval(), vae.quant_conv.requires_grad_(False)
     else:
         vae = build_vae(config).to(device).train()

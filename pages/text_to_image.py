@@ -118,8 +118,8 @@ def draw_generate():
     st.caption(f"{len(imgs)} images, {steps} {scheduler} steps, guidance {scale:g}, in {result['seconds']:.2f} s "
                f"on {'one CPU thread' if is_mini else 'this device'} (first run; then cached). Image i comes from seed "
                f"{seed} + i alone: set that seed and 1 image to remake it (exactly with a deterministic scheduler).")
-    if is_mini and (m := app.measured()):
-        st.caption(text.MEASURED.format(settings=m["settings"], command=m["command"], **m["shape"], **m["variety"]))
+    if is_mini and (note := app.measured_note()):
+        st.caption(note)
     a, b = st.columns(2)
     a.download_button("Download the images (PNG)", fig.to_png(fig.image_grid(imgs, ncols=8, scale=4 if is_mini else 1)),
                       file_name=f"genlab_t2i_seed{seed}.png", mime="image/png", icon=":material/download:",

@@ -31,6 +31,8 @@ def test_defaults_open_on_the_pictures_and_each_view_draws_only_its_own():
         assert "Seed of this view: **0**" in " ".join(c.value for c in at.sidebar.caption)
     at = ats["Generate"]
     assert "seed 0" in image_captions(at) and "seed 7" in image_captions(at)  # a seed beside every image
+    assert image_captions(at).count("read: ") == 8  # and what the shapes reader sees in it
+    assert "Measured on this model" in captions(at) and "paraphrases in words no caption uses" in captions(at)
     labels = [b.label for b in at.get("download_button")]  # the images, their settings, the view as a script
     assert {"Download the images (PNG)", "Download their settings (JSON)", "Download the script"} == set(labels)
     assert "Fidelity" not in captions(at)  # the trade-off waits for its view
@@ -39,7 +41,7 @@ def test_defaults_open_on_the_pictures_and_each_view_draws_only_its_own():
     assert "Fidelity" in captions(ats[SCALE]) and "s = 0, 1, 2, 4, 7" in captions(ats[SCALE])
     table = " ".join(m.value for m in ats[SCALE].markdown).replace("\\", "")  # the reader's numbers per scale
     assert all(col in table for col in ("fidelity (%)", "shape right (%)", "variety (px)")) and "s = 7" in table
-    assert "12x fewer" in captions(ats["Latent space"])  # latent vs image size
+    assert "6x fewer" in captions(ats["Latent space"])  # latent (8 x 8 x 8) vs image (3 x 32 x 32)
     assert "token states c" in captions(ats["Text encoder"]).lower()
 
 

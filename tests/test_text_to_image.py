@@ -213,6 +213,9 @@ def test_decoder_fine_tune_keeps_the_encoder_and_its_latents(tmp_path):
     assert any(not torch.equal(a[k], b[k]) for k in learnt)
     with pytest.raises(ValueError, match="loss"):
         t2i.VAEConfig(loss="huber")
+    with pytest.raises(ValueError, match="latent_channels"):  # the config must say what it fine-tunes
+        t2i.train_vae(t2i.VAEConfig(n_images=32, channels=(4, 4, 4), latent_channels=8, steps=1, decoder_of=str(folder)),
+                      device="cpu")
 
 
 # ------------------------------------------------------------------------------------------- real Stable Diffusion

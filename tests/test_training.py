@@ -130,7 +130,8 @@ def _recorded_commands():
         if not isinstance(record, dict):
             continue
         meta = record.get("meta", record)
-        for key, config in (("command", record.get("config")), ("vae_command", meta.get("vae_config"))):
+        for key, config in (("command", record.get("config")), ("vae_command", meta.get("vae_config")),
+                            ("decoder_command", meta.get("decoder_config"))):
             command = meta.get(key)
             if isinstance(command, str) and command.startswith("python -m core train "):
                 found.append(pytest.param(shlex.split(command)[3:], config, id=f"{path.relative_to(root)}:{key}"))

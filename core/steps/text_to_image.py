@@ -19,8 +19,10 @@ STEPS = [
     Step("The text encoder",
          r"\mathbf c=\tau(y)\in\mathbb R^{L\times 384},\quad L=32\ \text{tokens}",
          "A pretrained sentence-transformer (all-MiniLM-L6-v2, a 6-layer BERT) turns the prompt into one vector per "
-         "token. It stays frozen, as CLIP does in Stable Diffusion: it already knows that a *disc* is like a "
-         "*circle*, so paraphrases the captions never used still steer the image.", "encoder"),
+         "token. It stays frozen, as CLIP does in Stable Diffusion: it already knows that a *sphere* is like a "
+         "*ball*, so a word the captions never used still steers the image when the encoder places it near one "
+         "they did. Where it does not (*quadrilateral* lands nowhere near *square*), the U-Net has nothing to go "
+         "on: the encoder's knowledge is all the model has of words it was not shown.", "encoder"),
     Step("Cross-attention conditioning",
          r"\mathrm{Attn}(Q,K,V)=\mathrm{softmax}\Big(\tfrac{QK^\top}{\sqrt d}\Big)V,\ Q=W_Q\,\varphi(\mathbf z_t),\ K=W_K\mathbf c,\ V=W_V\mathbf c",
          "Inside the U-Net every latent position asks (query) which tokens concern it (keys) and takes in their "
@@ -80,9 +82,9 @@ FIDELITY = ("Fidelity: share of the attributes the prompt asks for (shape, colou
             "those 8 images, in pixels. The judge has no weights: it outlines each blob at half its contrast and reads "
             "shape, colour, size and place from the outline. ")
 MEASURED = ("**Measured on this model** ({settings}; `{command}`): the shapes reader finds the asked shape in "
-            "**{grammar:.0f} %** of the pictures for prompts in the captions' words, **{paraphrase:.0f} %** for "
-            "paraphrases in words no caption uses (*sphere*, *quadrilateral*, *cone*, *jade*, *enormous*, *in the "
-            "northwest corner*, ...) and **{held_out:.0f} %** for colours it never saw with that shape. Within one "
-            "prompt the pictures still differ in what it leaves open: the main shape's place, size and shade spread "
-            "**{default:.1f} px** apart at s = 4 (the training pictures: {data:.1f} px).")
+            "**{grammar:.0f} %** of the pictures for prompts in the captions' words, **{held_out:.0f} %** for colours "
+            "it never saw with that shape, and **{paraphrase:.0f} %** for paraphrases in words no caption uses. The "
+            "frozen encoder carries a new word only as far as it places it near a caption's word: {good} work; "
+            "{bad} do not. Within one prompt the pictures still differ in what it leaves open: the main shape's "
+            "place, size and shade spread **{default:.1f} px** apart at s = 4 (the training pictures: {data:.1f} px).")
 SEEN = "read: {}"

@@ -9,7 +9,7 @@ import streamlit as st
 from core import admission, shapes
 from core import text_to_image as t2i
 from core.checkpoints import CheckpointError
-from core.steps.text_to_image import SCALES
+from core.steps.text_to_image import MEASURED, SCALES
 
 
 @st.cache_resource(show_spinner="Loading GenLab mini (text encoder, U-Net, autoencoder)...")
@@ -33,6 +33,18 @@ def measured() -> dict:
         return t2i.measured()
     except CheckpointError:
         return {}
+
+
+def measured_note() -> str:
+    """The shipped pipeline's measured numbers in a sentence ('' when none are recorded)."""
+    m = measured()
+    if not {"settings", "command", "shape", "variety", "words"} <= set(m):
+        return ""
+    words = sorted(m["words"].items(), key=lambda kv: -kv[1])
+    good = ", ".join(f"*{w}* {v:.0f} %" for w, v in words if v >= 90) or "none"
+    bad = ", ".join(f"*{w}* {v:.0f} %" for w, v in words if v < 90) or "none"
+    return MEASURED.format(settings=m["settings"], command=m["command"], good=good, bad=bad, **m["shape"],
+                           **{k: m["variety"][k] for k in ("default", "data")})
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
