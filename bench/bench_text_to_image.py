@@ -105,10 +105,6 @@ def scheduler_speed(pipe, repeats: int) -> list[dict]:
             for s in T.SCHEDULERS]
 
 
-def _u8(images) -> np.ndarray:
-    return np.clip(np.round(np.asarray(images, np.float64) * 255), 0, 255).astype(np.uint8)
-
-
 def autoencoder(vae, n: int = 600, seed: int = 11) -> list[dict]:
     """Outline IoU of each shape after an encode/decode round trip (the reader's half-contrast outline of the
     reconstruction against the shape's true outline, see core.shapes.render(masks=True)), and how often the reader
@@ -188,9 +184,9 @@ def variety_table(pipe, n: int, steps: int = 25, scales=SCALES) -> list[dict]:
     for s in scales:
         vs, fid = [], []
         for p in VARIETY_PROMPTS:
-            imgs = T.generate(pipe, p, guidance_scale=s, steps=steps, n=n, seed=1000)["images"]
-            vs.append(shapes.variety(imgs))
-            fid.append(shapes.fidelity(imgs, p)["shape"])
+            seen = shapes.read_images(T.generate(pipe, p, guidance_scale=s, steps=steps, n=n, seed=1000)["images"])
+            vs.append(shapes.variety(seen))
+            fid.append(shapes.fidelity(seen, p)["shape"])
         rows.append(row(s, vs, 100 * float(np.mean(fid))))
     return rows
 
@@ -202,8 +198,9 @@ def quality(pipe, n: int, steps: int = 25) -> tuple[list[dict], list[dict]]:
     for s in SCALES:
         acc = {True: [], False: []}
         for prompt, seen in PROMPTS:
-            imgs = T.generate(pipe, prompt, guidance_scale=s, steps=steps, n=n, seed=1000, scheduler="DDIM")["images"]
-            f = shapes.fidelity(imgs, prompt) | {"variety": shapes.variety(imgs)["variety"]}
+            seen = shapes.read_images(T.generate(pipe, prompt, guidance_scale=s, steps=steps, n=n, seed=1000,
+                                                 scheduler="DDIM")["images"])
+            f = shapes.fidelity(seen, prompt) | {"variety": shapes.variety(seen)["variety"]}
             acc[seen].append(f)
             per_prompt.append({"scale": s, "prompt": prompt, "seen": seen, "fidelity %": 100 * f["fidelity"],
                                "exact %": 100 * f["exact"], "variety (px)": f["variety"]})

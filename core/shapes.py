@@ -380,7 +380,11 @@ def describe(things: list[Thing]) -> str:
 
 
 def read_images(images) -> list[list[Seen]]:
-    """:func:`read` for a batch: uint8 (n, H, W, 3), or float in [0, 1] (a pipeline's output)."""
+    """:func:`read` for a batch: uint8 (n, H, W, 3), or float in [0, 1] (a pipeline's output). A batch already read
+    (a list of lists of :class:`Seen`) is returned as it is, so one reading serves :func:`fidelity` and
+    :func:`variety`."""
+    if isinstance(images, list) and all(isinstance(b, list) and all(isinstance(s, Seen) for s in b) for b in images):
+        return images
     x = np.asarray(images)
     if x.dtype != np.uint8:
         x = np.clip(np.round(x.astype(np.float64) * 255), 0, 255).astype(np.uint8)
@@ -404,7 +408,7 @@ def _match(asked: list[Thing], seen: list[Seen]) -> list[Seen | None]:
 
 
 def fidelity(images, prompt: str | list[Thing]) -> dict:
-    """How well ``images`` show what ``prompt`` asks, as :func:`read` sees them: for each attribute the prompt names,
+    """How well ``images`` (or what :func:`read_images` read in them) show what ``prompt`` asks, as :func:`read` sees them: for each attribute the prompt names,
     the share of (image, asked shape) pairs where the matched blob has it (``shape``, ``colour``, ``size``,
     ``position``: NaN when the prompt never names it), ``fidelity`` (the share of all named attributes found),
     ``exact`` (the share of images with every named attribute right) and ``extra`` (the share of images with more
@@ -432,7 +436,8 @@ def fidelity(images, prompt: str | list[Thing]) -> dict:
 
 
 def variety(images) -> dict:
-    """Within-prompt variety of ``images`` (all drawn for one prompt) in what a prompt leaves open, read from the
+    """Within-prompt variety of ``images`` (all drawn for one prompt; or what :func:`read_images` read in them) in
+    what a prompt leaves open, read from the
     largest blob of each image: ``place`` = mean pairwise distance between the blobs' centres (pixels), ``size`` =
     mean pairwise |difference| of their half-widths h (pixels), ``shade`` = mean pairwise |difference| of their
     brightness (1 = the palette colour), and ``variety`` = mean pairwise distance of (x, y, h, 10 * shade) in

@@ -702,7 +702,8 @@ def read_meta(path) -> dict:
 
 def measured(path=None) -> dict:
     """What the bench measured on a pipeline folder (default: the shipped one), as its ``genlab.json`` records it
-    under ``measured``: ``{"command", "settings", "shape": {set: % right shape}, "variety": {"data", "default"}}``;
+    under ``measured``: ``{"command", "settings", "shape": {set: % right shape}, "words": {new word: % right shape},
+    "variety": {"data", "default", "by_scale"}}``;
     {} when nothing was recorded."""
     m = read_meta(path or checkpoints.SHIPPED_DIR / SHIPPED).get("measured", {})
     return m if isinstance(m, dict) else {}
@@ -1060,9 +1061,10 @@ def guidance_rows(pipe, prompt: str, negative_prompt: str, steps: int, scheduler
         imgs = generate(pipe, prompt, negative_prompt, s, steps, n, seed, scheduler)["images"]
         pics[s] = imgs
         if measure:
-            f = shapes.fidelity(imgs, prompt)
+            seen = shapes.read_images(imgs)                                   # read once, for both measures
+            f = shapes.fidelity(seen, prompt)
             rows.append({"scale": s, "fidelity": f["fidelity"], "exact": f["exact"], "shape": f["shape"],
-                         "variety": shapes.variety(imgs)["variety"]})
+                         "variety": shapes.variety(seen)["variety"]})
     return rows, pics
 
 

@@ -154,3 +154,14 @@ def test_paraphrase_prompts_use_an_unknown_word_for_every_attribute_and_the_othe
             assert not shapes.unknown_words(text), (name, text)
             assert [t.shape for t in shapes.parse(text)] == [want.shape]
     assert all((w.shape, w.colour) in shapes.HELD_OUT for _, w in sets["held_out"])
+
+
+def test_one_reading_serves_fidelity_and_variety():
+    """What read_images read can be passed on instead of the pictures: the same numbers, one reading."""
+    thing = shapes.Thing("triangle", "purple", "large", "bottom right")
+    pics = np.array([shapes.render([thing], seed=s) for s in range(6)])
+    seen = shapes.read_images(pics)
+    assert shapes.read_images(seen) is seen
+    a, b = shapes.fidelity(pics, "a large purple triangle in the bottom right"), shapes.fidelity(seen, "a large purple triangle in the bottom right")
+    assert {k: a[k] for k in shapes.ATTRIBUTES + ("fidelity", "exact")} == {k: b[k] for k in shapes.ATTRIBUTES + ("fidelity", "exact")}
+    assert shapes.variety(pics) == shapes.variety(seen) and a["shape"] == 1.0
