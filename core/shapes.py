@@ -314,6 +314,7 @@ SQUARE_ABOVE = 0.9        # fill above which a blob is a square (ideal 1; circle
 AREA_PER_H2 = {"circle": math.pi * REACH["circle"] ** 2, "square": (2 * REACH["square"]) ** 2,
                "triangle": 2 * REACH["triangle"]}  # a shape's area in units of h^2
 LARGE_ABOVE = (SIZE_RANGE["small"][1] + SIZE_RANGE["large"][0]) / 2  # h between the two ranges
+_DIRECTIONS = {c: np.array(v, float) - BACKGROUND for c, v in RGB.items()}  # each palette colour seen from the background
 
 
 @dataclass(frozen=True)
@@ -347,7 +348,6 @@ def read(image: np.ndarray) -> list[Seen]:
     d = contrast(image)
     labels, n = ndimage.label(d > SPECK_CONTRAST, structure=np.ones((3, 3)))
     seen = []
-    directions = {c: (np.array(v, float) - BACKGROUND) for c, v in RGB.items()}
     for k in range(1, n + 1):
         blob = labels == k
         peak = np.percentile(d[blob], 90)
@@ -363,13 +363,13 @@ def read(image: np.ndarray) -> list[Seen]:
         top_share = float((ys < mid).sum() / max((ys > mid).sum(), 1))  # outline pixels above / below its middle row
         shape = _shape_of(fill, top_share)
         mean = np.asarray(image, float)[mask & (d >= 0.75 * peak)].mean(axis=0) - BACKGROUND
-        cos = {c: float(mean @ v / (np.linalg.norm(mean) * np.linalg.norm(v) + 1e-9)) for c, v in directions.items()}
+        cos = {c: float(mean @ v / (np.linalg.norm(mean) * np.linalg.norm(v) + 1e-9)) for c, v in _DIRECTIONS.items()}
         colour = max(cos, key=cos.get)
         h = math.sqrt(area / AREA_PER_H2[shape])
         y, x = (y0 + y1 + 1) / 2, (x0 + x1 + 1) / 2   # pixel i spans [i, i + 1)
         row, col = (int(np.argmin([abs(v - c) for c in CELL_CENTERS])) for v in (y, x))
         thing = Thing(shape, colour, "large" if h > LARGE_ABOVE else "small", POSITIONS[3 * row + col])
-        shade = float(np.linalg.norm(mean) / np.linalg.norm(directions[colour]))
+        shade = float(np.linalg.norm(mean) / np.linalg.norm(_DIRECTIONS[colour]))
         seen.append(Seen(thing, float(y), float(x), float(h), shade, float(fill), top_share, mask))
     return sorted(seen, key=lambda s: -int(s.mask.sum()))
 
