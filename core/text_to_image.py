@@ -545,8 +545,8 @@ def load_vae(path, device: str | None = None):
     return AutoencoderKL.from_pretrained(str(path), use_safetensors=True).to(device or runtime.pick_device())
 
 
-#: A fresh noise generator every this many steps, seeded from (seed, step): the shipped pipeline was trained in
-#: chunks of 1,000 steps that each started one, so one run of ``--steps 6000`` gives its weights.
+#: A fresh noise generator every this many steps, seeded from (seed, step): a run in chunks of 1,000 steps (each
+#: starting one) and one long run give the same weights.
 RESEED_EVERY = 1000
 
 

@@ -179,7 +179,7 @@ def test_configs_are_on_the_shared_base_and_train_options_are_keywords():
             cls.from_dict({"chanels": [8]})
     # the shipped pipeline's recorded config still reads (it predates the ``vae`` field)
     shipped = t2i.read_meta(checkpoints.SHIPPED_DIR / t2i.SHIPPED)["config"]
-    assert t2i.T2IConfig.from_dict(shipped).steps == 6000
+    assert t2i.T2IConfig.from_dict(shipped).steps == 12000
     with pytest.raises(TypeError):
         t2i.train(t2i.T2IConfig(), None, None, None)
     assert t2i.LIKELIHOOD == families.get("text_to_image").likelihood == "none"
