@@ -32,9 +32,12 @@ id) with ``AutoPipelineForText2Image.from_pretrained``, half precision on CUDA; 
 
 Command line (the shipped pipeline is made with it; the commands are in ``checkpoints/t2i_shapes/genlab.json``)::
 
-    python -m core train text_to_image --vae /tmp/t2i_vae --out checkpoints/t2i_shapes --threads 1
+    python -m core train text_to_image-autoencoder --out artifacts/t2i_vae --threads 1 --channels 32 32 32 --latent-channels 8 --steps 2000 --shape-weight 4
+    python -m core train text_to_image-autoencoder --decoder-of artifacts/t2i_vae --out artifacts/t2i_vae_ft --threads 1 --channels 32 32 32 --latent-channels 8 --steps 3000 --lr 1e-3 --shape-weight 4
+    python -m core train text_to_image --vae artifacts/t2i_vae_ft --out checkpoints/t2i_shapes --threads 1 --steps 12000
 
-The autoencoder is trained apart (:func:`train_vae`, saved by :func:`save_vae`: ``AUXILIARY``) before the UNet.
+The autoencoder is trained apart (:func:`train_vae`, saved by :func:`save_vae`: ``AUXILIARY``), its decoder
+fine-tuned, then the UNet.
 """
 from __future__ import annotations
 
