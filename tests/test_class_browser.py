@@ -85,7 +85,8 @@ def test_a_teacher_leads_and_a_phone_follows_and_answers():
         until(s, "Your answer:")
         shot(s, "student-3-answered")
         until(t, "1 answered", 10)
-        assert t.locator('[data-testid="stVegaLiteChart"]').count() >= 1, "no answers chart"
+        # the count is text, the chart draws after it (Vega renders on its own tick): wait for the chart itself
+        t.locator('[data-testid="stVegaLiteChart"]').first.wait_for(state="visible", timeout=15_000)
         shot(t, "teacher-3-chart")
         t.get_by_role("button", name="Reveal the answer").click()
         until(t, "1 right")

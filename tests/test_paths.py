@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -122,6 +123,22 @@ def _step_shown(page) -> str:
     return box.locator("input").input_value()
 
 
+def _step_becomes(page, prefix: str, timeout_s: float = 30) -> str:
+    """The step shown once it starts with ``prefix`` (or, after ``timeout_s``, whatever it shows): a click's rerun
+    reaches the server a moment after the click, so the step list changes some time after ``_settle`` may return."""
+    deadline = time.monotonic() + timeout_s
+    while not (shown := _step_shown(page)).startswith(prefix) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    _settle(page)
+    return _step_shown(page) if shown.startswith(prefix) else shown
+
+
+def _click(page, button) -> None:
+    """Click a button and wait for the rerun it starts to be over (not just for the page to be idle before it)."""
+    browser.change_and_time(page, button.click, timeout_s=120)
+    _settle(page)
+
+
 def _sidebar_link(page) -> str:
     page.locator('[data-testid="stSidebar"]').get_by_role("button", name=re.compile("Link to this view")).click()
     code = page.locator('[data-testid="stPopoverBody"] [data-testid="stCode"]')
@@ -163,21 +180,18 @@ def test_the_teachers_path(server, chromium):
     browser.open_and_time(page, server + first.link(), timeout_s=120)
     n_steps = int(re.search(r"of (\d+)", page.get_by_text(re.compile(r"Walkthrough step \(of \d+\)")).inner_text())[1])
     main = page.locator('[data-testid="stMain"]')
-    main.get_by_role("button", name=re.compile("Next")).click()
-    _settle(page)
-    assert _step_shown(page).startswith(f"{first.step + 1}. ")
-    main.get_by_role("button", name=re.compile("Back")).click()
-    _settle(page)
-    assert _step_shown(page).startswith(f"{first.step}. ")
-    for _ in range(2):
-        main.get_by_role("button", name=re.compile("Next")).click()
-        _settle(page)
-    step = _step_shown(page)
-    assert step.startswith(f"{min(first.step + 2, n_steps)}. ")
+    _click(page, main.get_by_role("button", name=re.compile("Next")))
+    assert (shown := _step_becomes(page, f"{first.step + 1}. ")).startswith(f"{first.step + 1}. "), shown
+    _click(page, main.get_by_role("button", name=re.compile("Back")))
+    assert (shown := _step_becomes(page, f"{first.step}. ")).startswith(f"{first.step}. "), shown
+    _click(page, main.get_by_role("button", name=re.compile("Next")))
+    _step_becomes(page, f"{first.step + 1}. ")
+    _click(page, main.get_by_role("button", name=re.compile("Next")))
+    step = _step_becomes(page, f"{min(first.step + 2, n_steps)}. ")
+    assert step.startswith(f"{min(first.step + 2, n_steps)}. "), step
     data = page.locator('[data-testid="stSelectbox"]').filter(has_text="Data set").first
     data.click()
-    page.get_by_role("option", name="Two moons", exact=True).click()
-    _settle(page)
+    _click(page, page.get_by_role("option", name="Two moons", exact=True))
     problems += _problems(page, f"{first.page} after Next, Next and another data set")
     link = _sidebar_link(page)
     query = parse_qs(urlsplit(link).query)
