@@ -6,6 +6,7 @@ image is judged by core.shapes.read, a rule on the pixels that knows nothing of 
     .venv/bin/python bench/bench_text_to_image.py --parts speed --threads 2
     .venv/bin/python bench/bench_text_to_image.py --parts autoencoder,shapes,variety --n 8
     .venv/bin/python bench/bench_text_to_image.py --parts quality,prompts --n 16   # fidelity per prompt and scale
+    .venv/bin/python bench/bench_text_to_image.py --parts encoder --record  # where the encoder puts new words (s)
 
 Targets: 8 images with guidance (25 steps) in under 3 s on 2 cores (issue 8); outline IoU >= 0.9 for each shape
 after the autoencoder, >= 90 % shape accuracy per shape on each test set, and within-prompt variety that falls as
@@ -164,6 +165,26 @@ def word_table(pipe, n: int, scale: float = 4.0, steps: int = 25) -> list[dict]:
     return rows
 
 
+def encoder_table(pipe, drawn: dict | None = None) -> list[dict]:
+    """Where the frozen text encoder puts each paraphrase word (core.shapes.PARAPHRASE_WORDS for shapes and colours)
+    among the captions' own words: its nearest caption word, and the margin = similarity to the nearest caption word
+    of the value it means minus that of the nearest other value (negative: it lands nearer another shape or colour).
+    ``drawn``: the measured share of pictures with the right shape per shape word (the words table), where known."""
+    rows = []
+    for kind in ("shape", "colour"):
+        table_ = shapes.PARAPHRASE_WORDS[kind]
+        words = [(w, value) for value, ws in table_.items() for w in ws]
+        for (w, value), r in zip(words, T.nearest_caption_words(pipe.text_encoder, pipe.tokenizer, [w for w, _ in words],
+                                                                 kinds=(kind,))):
+            own = r["by_value"][value]
+            other = max(v for k, v in r["by_value"].items() if k != value)
+            near = r["nearest"][0]
+            rows.append({"kind": kind, "word": w, "means": value, "nearest caption word": f"{near['word']} ({near['value']})",
+                         "similarity": near["similarity"], "margin": own - other,
+                         "shape right %": (drawn or {}).get(w, float("nan")) if kind == "shape" else float("nan")})
+    return rows
+
+
 VARIETY_PROMPTS = ("a small red circle in the top left", "a large blue square in the center",
                    "a large yellow triangle at the bottom", "a small purple square on the right",
                    "a large green circle in the bottom right", "a small red triangle in the center")
@@ -215,8 +236,8 @@ def quality(pipe, n: int, steps: int = 25) -> tuple[list[dict], list[dict]]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--parts", default="speed,autoencoder,shapes,words,variety",
-                   help="comma list of: speed, schedulers, autoencoder, shapes, words, variety, quality, prompts")
+    p.add_argument("--parts", default="speed,autoencoder,shapes,words,encoder,variety",
+                   help="comma list of: speed, schedulers, autoencoder, shapes, words, encoder, variety, quality, prompts")
     p.add_argument("--per-shape", type=int, default=4, help="prompts per shape and test set in the shapes table")
     p.add_argument("--record", action="store_true",
                    help="write the shapes and variety results into the pipeline folder's genlab.json (key 'measured'), "
@@ -255,6 +276,14 @@ def main(argv=None) -> int:
         rows = word_table(pipe, a.n)
         table(rows, f"Right shape per shape word (guidance 4, {len(WORD_CONTEXTS)} contexts x {a.n} images)")
         record["words"] = {r["word"]: r["shape right %"] for r in rows if r["in the captions"] == "no"}
+    if "encoder" in parts:
+        drawn = record.get("words") or T.read_meta(a.path or T.checkpoints.SHIPPED_DIR / T.SHIPPED).get(
+            "measured", {}).get("words", {})
+        rows = encoder_table(pipe, drawn)
+        table(rows, "Where the frozen text encoder puts paraphrase words among the captions' words (cosine similarity "
+                    "of its mean-pooled sentence embeddings; margin: to the meant value's nearest word minus to the "
+                    "nearest other value's; shape right %: the words table)")
+        record["encoder"] = {r["word"]: {"nearest": r["nearest caption word"], "margin": r["margin"]} for r in rows}
     if "variety" in parts:
         rows = variety_table(pipe, a.n)
         table(rows, f"Within-prompt variety against guidance ({len(VARIETY_PROMPTS)} prompts, {a.n} images each; "
@@ -270,6 +299,12 @@ def main(argv=None) -> int:
                                         f"{a.n} images each", **record}
         (folder / T.META_FILE).write_text(json.dumps(T.checkpoints._plain(meta), indent=2, sort_keys=True) + "\n")
         print(f"recorded in {folder / T.META_FILE}")
+    elif a.record and "encoder" in record:  # the encoder's table alone (no pictures drawn): added to what is recorded
+        folder = Path(a.path) if a.path else T.checkpoints.SHIPPED_DIR / T.SHIPPED
+        meta = T.read_meta(folder)
+        meta.setdefault("measured", {})["encoder"] = record["encoder"]
+        (folder / T.META_FILE).write_text(json.dumps(T.checkpoints._plain(meta), indent=2, sort_keys=True) + "\n")
+        print(f"recorded the encoder's table in {folder / T.META_FILE}")
     if "quality" in parts or "prompts" in parts:
         summary, per_prompt = quality(pipe, a.n)
         table(summary, f"Prompt fidelity and diversity by guidance scale ({len(PROMPTS)} prompts, {a.n} images each, "

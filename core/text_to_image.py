@@ -192,6 +192,50 @@ def encode_text(text_encoder, tokenizer, prompts: list[str], batch: int = 256):
     return torch.cat(out)
 
 
+def sentence_embeddings(text_encoder, tokenizer, texts: list[str]):
+    """One unit vector per text: the encoder's token states averaged over the text's own tokens and normalised,
+    the sentence-transformer's own pooling (the package's ``modules.json``: mean pooling, then normalise), which is
+    what it was trained to make similar for texts of similar meaning. Cosine similarity is their dot product."""
+    import torch
+
+    device = next(text_encoder.parameters()).device
+    with torch.no_grad():
+        enc = tokenize(tokenizer, texts)
+        mask = enc.attention_mask.to(device)[..., None].float()
+        states = text_encoder(input_ids=enc.input_ids.to(device), attention_mask=mask[..., 0].long()).last_hidden_state
+        return torch.nn.functional.normalize((states.float() * mask).sum(1) / mask.sum(1), dim=-1).cpu()
+
+
+def caption_words(kinds=("shape", "colour", "size")) -> list[tuple[str, str, str]]:
+    """(word, kind, canonical) for every word the training captions use for a shape, colour or size."""
+    tables = {"shape": shapes.SHAPE_WORDS, "colour": shapes.COLOUR_WORDS, "size": shapes.SIZE_WORDS}
+    return [(w, kind, canon) for kind in kinds for canon, words in tables[kind].items() for w in words]
+
+
+def nearest_caption_words(text_encoder, tokenizer, words: list[str], kinds=("shape", "colour", "size"),
+                          top: int = 3) -> list[dict]:
+    """Where the frozen encoder puts each of ``words`` among the captions' own words: for each word, the ``top``
+    nearest caption words (cosine similarity of :func:`sentence_embeddings`) and, for each canonical value
+    (``square``, ``red``, ...), the similarity of its nearest caption word. A word the captions never use is drawn
+    like the caption words it lands near: this is how far a frozen encoder carries a paraphrase."""
+    words = [str(w) for w in words]
+    if not words:
+        return []
+    vocab = caption_words(kinds)
+    sim = sentence_embeddings(text_encoder, tokenizer, words) @ sentence_embeddings(
+        text_encoder, tokenizer, [w for w, _, _ in vocab]).T
+    out = []
+    for word, row in zip(words, sim.tolist()):
+        order = sorted(range(len(vocab)), key=lambda j: -row[j])
+        best: dict[str, float] = {}
+        for j in order:
+            best.setdefault(vocab[j][2], row[j])
+        out.append({"word": word, "by_value": best,
+                    "nearest": [{"word": vocab[j][0], "kind": vocab[j][1], "value": vocab[j][2], "similarity": row[j]}
+                                for j in order[:top]]})
+    return out
+
+
 @dataclass
 class PromptReport:
     """What happened to a prompt on its way to the UNet."""

@@ -89,6 +89,22 @@ def test_odd_prompts_are_explained(prompt, expect):
     assert expect in said, said
 
 
+def test_a_new_word_is_shown_with_the_caption_words_the_encoder_puts_it_near():
+    at = open_page(PAGE, {"prompt": "a large red quadrilateral in the center", "steps": 2, "n": 2})
+    assert not at.exception and not at.error
+    said = " ".join(x.value for x in at.warning)
+    # the frozen encoder's own similarity: 'quadrilateral' lands nearer the caption word 'triangle' than 'square'
+    assert "*quadrilateral* → *triangle* 0.54, *square* 0.50" in said, said
+
+
+def test_the_measured_note_names_the_words_the_encoder_misplaces():
+    from core.ui import text_to_image as app
+
+    note = app.measured_note()
+    assert "*quadrilateral* nearer *triangle* than any square word" in note, note
+    assert "--parts encoder" in note
+
+
 def test_a_prompt_naming_no_shape_measures_variety_only():
     at = open_page(PAGE, {"view": SCALE, "prompt": "a zebra at dusk", "steps": 1, "n": 1})
     assert_ok(at, min_charts=1)

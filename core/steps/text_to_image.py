@@ -85,6 +85,10 @@ MEASURED = ("**Measured on this model** ({settings}; `{command}`): the shapes re
             "**{grammar:.0f} %** of the pictures for prompts in the captions' words, **{held_out:.0f} %** for colours "
             "it never saw with that shape, and **{paraphrase:.0f} %** for paraphrases in words no caption uses. The "
             "frozen encoder carries a new word only as far as it places it near a caption's word: {good} work; "
-            "{bad} do not. Within one prompt the pictures still differ in what it leaves open: the main shape's "
+            "{bad} do not.{why} Within one prompt the pictures still differ in what it leaves open: the main shape's "
             "place, size and shade spread **{default:.1f} px** apart at s = 4 (the training pictures: {data:.1f} px).")
 SEEN = "read: {}"
+WHY = (" The encoder itself says why (`--parts encoder`): among the captions' shape words it puts {lost}; the words "
+       "drawn right land clearly nearer their own shape's words.")
+UNKNOWN = ("Words no training caption used: {words}. The model was never shown what they look like: it draws what "
+           "the frozen text encoder puts them near among the captions' words. Nearest caption words: {near}.")

@@ -9,7 +9,7 @@ import streamlit as st
 from core import admission, shapes
 from core import text_to_image as t2i
 from core.checkpoints import CheckpointError
-from core.steps.text_to_image import MEASURED, SCALES
+from core.steps.text_to_image import MEASURED, SCALES, UNKNOWN, WHY
 
 
 @st.cache_resource(show_spinner="Loading GenLab mini (text encoder, U-Net, autoencoder)...")
@@ -43,8 +43,33 @@ def measured_note() -> str:
     words = sorted(m["words"].items(), key=lambda kv: -kv[1])
     good = ", ".join(f"*{w}* {v:.0f} %" for w, v in words if v >= 90) or "none"
     bad = ", ".join(f"*{w}* {v:.0f} %" for w, v in words if v < 90) or "none"
-    return MEASURED.format(settings=m["settings"], command=m["command"], good=good, bad=bad, **m["shape"],
+    lost = [f"*{w}* nearer *{e['nearest'].split(' (')[0]}* than any {_meant(w)} word" for w, v in words
+            if v < 90 and (e := m.get("encoder", {}).get(w)) and e["margin"] < 0]
+    close = [f"*{w}* barely nearer ({e['margin']:+.2f})" for w, v in words
+             if v < 90 and (e := m.get("encoder", {}).get(w)) and e["margin"] >= 0]
+    why = WHY.format(lost=", ".join(lost + close)) if lost or close else ""
+    return MEASURED.format(settings=m["settings"], command=m["command"], good=good, bad=bad, why=why, **m["shape"],
                            **{k: m["variety"][k] for k in ("default", "data")})
+
+
+def _meant(word: str) -> str:
+    """The shape a paraphrase shape word stands for (core.shapes.PARAPHRASE_WORDS)."""
+    return next((k for k, ws in shapes.PARAPHRASE_WORDS["shape"].items() if word in ws), "other")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def neighbours(_pipe, model_key: str, words: tuple) -> list[dict]:
+    """Where the pipeline's frozen encoder puts each word among the captions' words (core.text_to_image)."""
+    return t2i.nearest_caption_words(_pipe.text_encoder, _pipe.tokenizer, list(words))
+
+
+def unknown_words_note(pipe, model_key: str, words: list, escape) -> str:
+    """The warning for words no caption used, with the caption words the encoder puts each one nearest."""
+    words = list(words)[:8]
+    near = "; ".join(f"*{escape(r['word'], 40)}* → " + ", ".join(f"*{n['word']}* {n['similarity']:.2f}"
+                                                            for n in r["nearest"][:2])
+                     for r in neighbours(pipe, model_key, tuple(words)))
+    return UNKNOWN.format(words=", ".join(f"*{escape(w, 40)}*" for w in words), near=near)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
