@@ -1,4 +1,5 @@
 """Real-browser smoke test: every page in headless Chromium against a real `streamlit run`."""
+import contextlib
 import re
 from pathlib import Path
 
@@ -40,10 +41,13 @@ def test_every_page_renders_in_a_real_browser():
         for spec in PAGES:
             browser.navigate_and_time(tab, spec.url_path, timeout_s=120)
             assert browser.exceptions_on(tab) == [], f"{spec.url_path} after in-app navigation: exception on the page"
-        tab.locator('[data-testid="stSidebar"] [data-testid="stCheckbox"]').first.click()  # walkthrough on
-        browser.wait_rendered(tab, 60)
+        # walkthrough on (waiting for the rerun the click starts, not just for the page to be idle before it)
+        browser.change_and_time(tab, tab.locator('[data-testid="stSidebar"] [data-testid="stCheckbox"]').first.click, 60)
         browser.navigate_and_time(tab, "bayes", timeout_s=120)
-        assert tab.get_by_text("Walkthrough step (of 8)").count() == 1, "walkthrough mode lost on page switch"
+        step_list = tab.get_by_text("Walkthrough step (of 8)")
+        with contextlib.suppress(Exception):  # the count below says what is wrong if it never shows
+            step_list.first.wait_for(timeout=30_000)
+        assert step_list.count() == 1, "walkthrough mode lost on page switch"
         assert browser.exceptions_on(tab) == []
         # A copied link reopens the same view in a new session.
         fresh = chromium.new_page(viewport={"width": 1400, "height": 1000})
