@@ -139,6 +139,12 @@ def draw_encoder():
             st.caption("What the captions' vocabulary reads in this prompt: " + "; ".join(
                 ", ".join(f"{k} **{getattr(th, k)}**" for k in ("shape", "colour", "size", "position")
                           if getattr(th, k)) for th in said) + ".")
+        new = shapes.unknown_words(prompt)[:12]
+        if new:
+            st.markdown("**Where the encoder puts the words no caption used** (cosine similarity of its sentence "
+                        "embeddings to the captions' shape, colour and size words): the model draws what these "
+                        "neighbours look like.")
+            st.dataframe(app.neighbours_table(pipe, model_key, new), hide_index=True, width="stretch")
 
 
 def draw_preview():

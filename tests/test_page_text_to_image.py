@@ -97,6 +97,18 @@ def test_a_new_word_is_shown_with_the_caption_words_the_encoder_puts_it_near():
     assert "*quadrilateral* → *triangle* 0.54, *square* 0.50" in said, said
 
 
+def test_the_encoder_view_tables_where_each_new_word_lands():
+    at = open_page(PAGE, {"view": "Text encoder", "prompt": "a giant ruby orb <b>in</b> the center"})
+    assert_ok(at, min_charts=1)
+    rows = at.dataframe[0].value
+    assert list(rows["word"]) == ["giant", "ruby", "orb", "b"]  # the markup is words to the encoder, shown as typed
+    assert rows.iloc[0]["1st nearest"].startswith("large (large)")   # a size the encoder carries
+    assert rows.iloc[1]["1st nearest"].startswith("emerald (green)")  # a colour it misplaces: ruby lands by green
+    plain = open_page(PAGE, {"view": "Text encoder", "prompt": "a small red circle in the top left"})
+    assert_ok(plain, min_charts=1)
+    assert len(plain.dataframe) == 0  # every word is a caption word: no table
+
+
 def test_the_measured_note_names_the_words_the_encoder_misplaces():
     from core.ui import text_to_image as app
 

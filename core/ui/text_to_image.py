@@ -63,6 +63,13 @@ def neighbours(_pipe, model_key: str, words: tuple) -> list[dict]:
     return t2i.nearest_caption_words(_pipe.text_encoder, _pipe.tokenizer, list(words))
 
 
+def neighbours_table(pipe, model_key: str, words: list) -> list[dict]:
+    """One row per word: its three nearest caption words, each with what it means and the similarity."""
+    return [{"word": r["word"], **{f"{rank} nearest": f"{n['word']} ({n['value']}) {n['similarity']:.2f}"
+                                   for rank, n in zip(("1st", "2nd", "3rd"), r["nearest"])}}
+            for r in neighbours(pipe, model_key, tuple(words))]
+
+
 def unknown_words_note(pipe, model_key: str, words: list, escape) -> str:
     """The warning for words no caption used, with the caption words the encoder puts each one nearest."""
     words = list(words)[:8]
