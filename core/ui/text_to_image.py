@@ -72,10 +72,10 @@ def neighbours_table(pipe, model_key: str, words: list) -> list[dict]:
 
 def unknown_words_note(pipe, model_key: str, words: list, escape) -> str:
     """The warning for words no caption used, with the caption words the encoder puts each one nearest."""
-    words = list(words)[:8]
+    words = list(words)[:20]
     near = "; ".join(f"*{escape(r['word'], 40)}* → " + ", ".join(f"*{n['word']}* {n['similarity']:.2f}"
                                                             for n in r["nearest"][:2])
-                     for r in neighbours(pipe, model_key, tuple(words)))
+                     for r in neighbours(pipe, model_key, tuple(words[:8])))  # the first 8: a note, not a table
     return UNKNOWN.format(words=", ".join(f"*{escape(w, 40)}*" for w in words), near=near)
 
 
