@@ -142,8 +142,10 @@ def draw_encoder():
         new = shapes.unknown_words(prompt)[:12]
         if new:
             st.markdown("**Where the encoder puts the words no caption used** (cosine similarity of its sentence "
-                        "embeddings to the captions' shape, colour and size words): the model draws what these "
-                        "neighbours look like.")
+                        "embeddings to the captions' shape, colour and size words). This is all the model has of "
+                        "them: a word well inside one meaning's neighbours (*giant*: *large*, *huge*, *big*) is "
+                        "drawn as that; one that lands between meanings is a guess, and the U-Net, which reads every "
+                        "token's state, may settle it either way.")
             st.dataframe(app.neighbours_table(pipe, model_key, new), hide_index=True, width="stretch")
 
 

@@ -90,5 +90,5 @@ MEASURED = ("**Measured on this model** ({settings}; `{command}`): the shapes re
 SEEN = "read: {}"
 WHY = (" The encoder itself says why (`--parts encoder`): among the captions' shape words it puts {lost}; the words "
        "drawn right land clearly nearer their own shape's words.")
-UNKNOWN = ("Words no training caption used: {words}. The model was never shown what they look like: it draws what "
-           "the frozen text encoder puts them near among the captions' words. Nearest caption words: {near}.")
+UNKNOWN = ("Words no training caption used: {words}. The model was never shown what they look like: all it has of "
+           "them is where the frozen text encoder puts them among the captions' words. Nearest caption words: {near}.")
