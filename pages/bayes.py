@@ -59,10 +59,10 @@ def draw_posterior():
     st.subheader("P(y | x): the two models side by side")
     a, b = st.columns(2)
     a.plotly_chart(ui.shared("nb_map", cfg, lambda: fig.posterior_map(
-        xs, ys, P_nb, X, y, class_names, "Naive Bayes (generative)", ellipses=ellipses, axis_names=axis_names)),
+        xs, ys, P_nb, X, y, class_names, "Naive Bayes<br>(generative)", ellipses=ellipses, axis_names=axis_names)),
         key="nb_map")
     b.plotly_chart(ui.shared("lr_map", cfg, lambda: fig.posterior_map(
-        xs, ys, P_lr, X, y, class_names, "Logistic regression (discriminative)", axis_names=axis_names)),
+        xs, ys, P_lr, X, y, class_names, "Logistic regression<br>(discriminative)", axis_names=axis_names)),
         key="lr_map")
     rows = {m: {"train accuracy": s["train_acc"], "test accuracy": s["test_acc"], "train log-loss": s["train_logloss"],
                 "test log-loss": s["test_logloss"]} for m, s in res.scores.items()}
