@@ -251,7 +251,8 @@ def main(argv=None) -> int:
     parts = set(a.parts.split(","))
     print(f"torch threads: {torch.get_num_threads()}, device: {runtime.device_label('cpu')}")
     pipe = T.load_mini(a.path, device="cpu")
-    meta = T.read_meta(a.path or T.checkpoints.SHIPPED_DIR / T.SHIPPED)
+    folder = Path(a.path) if a.path else T.checkpoints.SHIPPED_DIR / T.SHIPPED
+    meta = T.read_meta(folder)
     print(f"pipeline: step {meta.get('step')}, trained {meta.get('seconds')} s; UNet "
           f"{sum(p.numel() for p in pipe.unet.parameters()):,} parameters, VAE {sum(p.numel() for p in pipe.vae.parameters()):,}")
     if "speed" in parts:
@@ -277,9 +278,7 @@ def main(argv=None) -> int:
         table(rows, f"Right shape per shape word (guidance 4, {len(WORD_CONTEXTS)} contexts x {a.n} images)")
         record["words"] = {r["word"]: r["shape right %"] for r in rows if r["in the captions"] == "no"}
     if "encoder" in parts:
-        drawn = record.get("words") or T.read_meta(a.path or T.checkpoints.SHIPPED_DIR / T.SHIPPED).get(
-            "measured", {}).get("words", {})
-        rows = encoder_table(pipe, drawn)
+        rows = encoder_table(pipe, record.get("words") or meta.get("measured", {}).get("words", {}))
         table(rows, "Where the frozen text encoder puts paraphrase words among the captions' words (cosine similarity "
                     "of its mean-pooled sentence embeddings; margin: to the meant value's nearest word minus to the "
                     "nearest other value's; shape right %: the words table)")
@@ -291,8 +290,6 @@ def main(argv=None) -> int:
         record["variety"] = {"data": rows[0]["variety"], "default": next(r["variety"] for r in rows if r["guidance"] == 4.0),
                              "by_scale": {str(r["guidance"]): r["variety"] for r in rows[1:]}}
     if a.record and {"shape", "variety", "words"} <= set(record):
-        folder = Path(a.path) if a.path else T.checkpoints.SHIPPED_DIR / T.SHIPPED
-        meta = T.read_meta(folder)
         meta["measured"] = {"command": f"python bench/bench_text_to_image.py --parts shapes,words,variety --n {a.n} "
                                        f"--per-shape {a.per_shape} --record",
                             "settings": f"guidance 4, 25 DDIM steps, {a.per_shape} prompts per shape and test set, "
@@ -300,8 +297,6 @@ def main(argv=None) -> int:
         (folder / T.META_FILE).write_text(json.dumps(T.checkpoints._plain(meta), indent=2, sort_keys=True) + "\n")
         print(f"recorded in {folder / T.META_FILE}")
     elif a.record and "encoder" in record:  # the encoder's table alone (no pictures drawn): added to what is recorded
-        folder = Path(a.path) if a.path else T.checkpoints.SHIPPED_DIR / T.SHIPPED
-        meta = T.read_meta(folder)
         meta.setdefault("measured", {})["encoder"] = record["encoder"]
         (folder / T.META_FILE).write_text(json.dumps(T.checkpoints._plain(meta), indent=2, sort_keys=True) + "\n")
         print(f"recorded the encoder's table in {folder / T.META_FILE}")

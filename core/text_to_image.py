@@ -216,8 +216,8 @@ def nearest_caption_words(text_encoder, tokenizer, words: list[str], kinds=("sha
                           top: int = 3) -> list[dict]:
     """Where the frozen encoder puts each of ``words`` among the captions' own words: for each word, the ``top``
     nearest caption words (cosine similarity of :func:`sentence_embeddings`) and, for each canonical value
-    (``square``, ``red``, ...), the similarity of its nearest caption word. A word the captions never use is drawn
-    like the caption words it lands near: this is how far a frozen encoder carries a paraphrase."""
+    (``square``, ``red``, ...), the similarity of its nearest caption word. For a word the captions never use this
+    is all a model trained on them has of it: how far a frozen encoder carries a paraphrase."""
     words = [str(w) for w in words]
     if not words:
         return []

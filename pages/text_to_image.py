@@ -88,7 +88,7 @@ def prompt_notes(rep: dict) -> None:
         st.warning(f"The prompt is {rep['n_tokens']} tokens long; the tokenizer's limit is {rep['limit']}, so it was "
                    f"**truncated** to: *{ui.escape_md(rep['kept_text'])}*", icon=":material/content_cut:")
     if is_mini and rep["unknown_words"]:
-        st.warning(app.unknown_words_note(pipe, model_key, rep["unknown_words"], ui.escape_md), icon=":material/help:")
+        st.warning(app.unknown_words_note(pipe, model_key, rep["unknown_words"]), icon=":material/help:")
     if rep["unk_tokens"]:
         st.info(f"{rep['unk_tokens']} piece(s) of the prompt are characters the tokenizer cannot spell; they became "
                 "the [UNK] token.", icon=":material/translate:")

@@ -10,6 +10,7 @@ from core import admission, shapes
 from core import text_to_image as t2i
 from core.checkpoints import CheckpointError
 from core.steps.text_to_image import MEASURED, SCALES, UNKNOWN, WHY
+from core.text import escape_md
 
 
 @st.cache_resource(show_spinner="Loading GenLab mini (text encoder, U-Net, autoencoder)...")
@@ -70,13 +71,13 @@ def neighbours_table(pipe, model_key: str, words: list) -> list[dict]:
             for r in neighbours(pipe, model_key, tuple(words))]
 
 
-def unknown_words_note(pipe, model_key: str, words: list, escape) -> str:
+def unknown_words_note(pipe, model_key: str, words: list) -> str:
     """The warning for words no caption used, with the caption words the encoder puts each one nearest."""
     words = list(words)[:20]
-    near = "; ".join(f"*{escape(r['word'], 40)}* → " + ", ".join(f"*{n['word']}* {n['similarity']:.2f}"
+    near = "; ".join(f"*{escape_md(r['word'], 40)}* → " + ", ".join(f"*{n['word']}* {n['similarity']:.2f}"
                                                             for n in r["nearest"][:2])
                      for r in neighbours(pipe, model_key, tuple(words[:8])))  # the first 8: a note, not a table
-    return UNKNOWN.format(words=", ".join(f"*{escape(w, 40)}*" for w in words), near=near)
+    return UNKNOWN.format(words=", ".join(f"*{escape_md(w, 40)}*" for w in words), near=near)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
