@@ -67,7 +67,8 @@ def draw_posterior():
     rows = {m: {"train accuracy": s["train_acc"], "test accuracy": s["test_acc"], "train log-loss": s["train_logloss"],
                 "test log-loss": s["test_logloss"]} for m, s in res.scores.items()}
     ui.table(rows)
-    st.caption(f"{len(res.y_train)} training and {len(res.y_test)} test points (stratified split, seed {seed}).")
+    st.caption(f"{len(res.y_train)} training and {len(res.y_test)} test points (stratified split, seed {seed}). NB's "
+               "Gaussians: each class's at 1 (solid) and 2 (dotted) standard deviations, × its mean.")
 
 
 def draw_generative():

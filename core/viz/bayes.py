@@ -38,11 +38,14 @@ def posterior_map(xs, ys, P, X, y, class_names, title, ellipses=None, extra=None
                                  hovertemplate="max P=%{z:.2f}<extra></extra>"))
     _scatter(fig, X, y, class_names)
     if ellipses is not None:
+        # not in the legend (the page's caption names them; hovering a line does too): NB's legend then takes as many
+        # rows as LR's, and the two maps stand level side by side
         for k, (mean, var) in enumerate(ellipses):
             for n_std in (1, 2):
                 ex, ey = ellipse_xy(mean, var, n_std)
                 fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color=PALETTE[k], width=2, dash="dot" if n_std == 2 else "solid"),
-                                         name=f"NB's Gaussian for {class_names[k]}", showlegend=n_std == 1, hoverinfo="skip"))
+                                         name=f"NB's Gaussian for {class_names[k]}, {n_std} std", showlegend=False,
+                                         hoverinfo="name"))
             fig.add_trace(go.Scatter(x=[mean[0]], y=[mean[1]], mode="markers", marker=dict(symbol="x", size=11, color="black"),
                                      showlegend=False, hovertemplate=f"mu_{k} = (%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
     if extra is not None:
