@@ -179,7 +179,7 @@ def encoder_table(pipe, drawn: dict | None = None) -> list[dict]:
             own = r["by_value"][value]
             other = max(v for k, v in r["by_value"].items() if k != value)
             near = r["nearest"][0]
-            rows.append({"kind": kind, "word": w, "means": value, "nearest caption word": f"{near['word']} ({near['value']})",
+            rows.append({"kind": kind, "word": w, "means": value, "nearest": near["word"], "nearest means": near["value"],
                          "similarity": near["similarity"], "margin": own - other,
                          "shape right %": (drawn or {}).get(w, float("nan")) if kind == "shape" else float("nan")})
     return rows
@@ -282,7 +282,7 @@ def main(argv=None) -> int:
         table(rows, "Where the frozen text encoder puts paraphrase words among the captions' words (cosine similarity "
                     "of its mean-pooled sentence embeddings; margin: to the meant value's nearest word minus to the "
                     "nearest other value's; shape right %: the words table)")
-        record["encoder"] = {r["word"]: {"nearest": r["nearest caption word"], "margin": r["margin"]} for r in rows}
+        record["encoder"] = {r["word"]: {k: r[k] for k in ("means", "nearest", "margin")} for r in rows}
     if "variety" in parts:
         rows = variety_table(pipe, a.n)
         table(rows, f"Within-prompt variety against guidance ({len(VARIETY_PROMPTS)} prompts, {a.n} images each; "

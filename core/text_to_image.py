@@ -201,9 +201,10 @@ def sentence_embeddings(text_encoder, tokenizer, texts: list[str]):
     device = next(text_encoder.parameters()).device
     with torch.no_grad():
         enc = tokenize(tokenizer, texts)
-        mask = enc.attention_mask.to(device)[..., None].float()
-        states = text_encoder(input_ids=enc.input_ids.to(device), attention_mask=mask[..., 0].long()).last_hidden_state
-        return torch.nn.functional.normalize((states.float() * mask).sum(1) / mask.sum(1), dim=-1).cpu()
+        ids, attention = enc.input_ids.to(device), enc.attention_mask.to(device)
+        states = text_encoder(input_ids=ids, attention_mask=attention).last_hidden_state.float()
+        mask = attention[..., None].float()
+        return torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1), dim=-1).cpu()
 
 
 def caption_words(kinds=("shape", "colour", "size")) -> list[tuple[str, str, str]]:

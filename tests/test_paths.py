@@ -123,14 +123,16 @@ def _step_shown(page) -> str:
     return box.locator("input").input_value()
 
 
-def _step_becomes(page, prefix: str, timeout_s: float = 30) -> str:
-    """The step shown once it starts with ``prefix`` (or, after ``timeout_s``, whatever it shows): a click's rerun
-    reaches the server a moment after the click, so the step list changes some time after ``_settle`` may return."""
+def _expect_step(page, prefix: str, timeout_s: float = 30) -> str:
+    """The step shown, once it starts with ``prefix`` (fails after ``timeout_s`` with the step it shows instead): a
+    click's rerun reaches the server a moment after the click, so the step list changes after ``_settle`` may return."""
     deadline = time.monotonic() + timeout_s
-    while not (shown := _step_shown(page)).startswith(prefix) and time.monotonic() < deadline:
+    while not _step_shown(page).startswith(prefix) and time.monotonic() < deadline:
         page.wait_for_timeout(100)
     _settle(page)
-    return _step_shown(page) if shown.startswith(prefix) else shown
+    step = _step_shown(page)
+    assert step.startswith(prefix), f"expected step {prefix!r}, the page shows {step!r}"
+    return step
 
 
 def _click(page, button) -> None:
@@ -181,14 +183,13 @@ def test_the_teachers_path(server, chromium):
     n_steps = int(re.search(r"of (\d+)", page.get_by_text(re.compile(r"Walkthrough step \(of \d+\)")).inner_text())[1])
     main = page.locator('[data-testid="stMain"]')
     _click(page, main.get_by_role("button", name=re.compile("Next")))
-    assert (shown := _step_becomes(page, f"{first.step + 1}. ")).startswith(f"{first.step + 1}. "), shown
+    _expect_step(page, f"{first.step + 1}. ")
     _click(page, main.get_by_role("button", name=re.compile("Back")))
-    assert (shown := _step_becomes(page, f"{first.step}. ")).startswith(f"{first.step}. "), shown
+    _expect_step(page, f"{first.step}. ")
     _click(page, main.get_by_role("button", name=re.compile("Next")))
-    _step_becomes(page, f"{first.step + 1}. ")
+    _expect_step(page, f"{first.step + 1}. ")
     _click(page, main.get_by_role("button", name=re.compile("Next")))
-    step = _step_becomes(page, f"{min(first.step + 2, n_steps)}. ")
-    assert step.startswith(f"{min(first.step + 2, n_steps)}. "), step
+    step = _expect_step(page, f"{min(first.step + 2, n_steps)}. ")
     data = page.locator('[data-testid="stSelectbox"]').filter(has_text="Data set").first
     data.click()
     _click(page, page.get_by_role("option", name="Two moons", exact=True))

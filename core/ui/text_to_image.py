@@ -44,18 +44,12 @@ def measured_note() -> str:
     words = sorted(m["words"].items(), key=lambda kv: -kv[1])
     good = ", ".join(f"*{w}* {v:.0f} %" for w, v in words if v >= 90) or "none"
     bad = ", ".join(f"*{w}* {v:.0f} %" for w, v in words if v < 90) or "none"
-    lost = [f"*{w}* nearer *{e['nearest'].split(' (')[0]}* than any {_meant(w)} word" for w, v in words
-            if v < 90 and (e := m.get("encoder", {}).get(w)) and e["margin"] < 0]
-    close = [f"*{w}* barely nearer ({e['margin']:+.2f})" for w, v in words
-             if v < 90 and (e := m.get("encoder", {}).get(w)) and e["margin"] >= 0]
-    why = WHY.format(lost=", ".join(lost + close)) if lost or close else ""
+    missed = [(w, e) for w, v in words if v < 90 and (e := m.get("encoder", {}).get(w))]  # bench --parts encoder
+    why = WHY.format(lost=", ".join(
+        [f"*{w}* nearer *{e['nearest']}* than any {e['means']} word" for w, e in missed if e["margin"] < 0]
+        + [f"*{w}* barely nearer ({e['margin']:+.2f})" for w, e in missed if e["margin"] >= 0])) if missed else ""
     return MEASURED.format(settings=m["settings"], command=m["command"], good=good, bad=bad, why=why, **m["shape"],
                            **{k: m["variety"][k] for k in ("default", "data")})
-
-
-def _meant(word: str) -> str:
-    """The shape a paraphrase shape word stands for (core.shapes.PARAPHRASE_WORDS)."""
-    return next((k for k, ws in shapes.PARAPHRASE_WORDS["shape"].items() if word in ws), "other")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
